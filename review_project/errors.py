@@ -33,3 +33,9 @@ class ExportError(ReviewError):
     """An export file or table that cannot be read."""
 
     exit_code = 2
+
+
+class WorkerError(ReviewError):
+    """The check-in worker's settings or store are unusable (names the variable or the database)."""
+
+    exit_code = 2
