@@ -217,7 +217,19 @@ def _read_json_lines(name: str, text: str) -> tuple[list, list[int]]:
         try:
             records.append(decode(line))
         except json.JSONDecodeError as error:
+            if not records:
+                _reject_single_object(name, text)
             where = f"record {len(records)} (line {number})"
             raise RecordError(f"{name}: {where}: not JSON (column {error.colno}): {error.msg}") from None
         lines.append(number)
     return records, lines
+
+
+def _reject_single_object(name: str, text: str) -> None:
+    """A whole file holding one JSON object spread over lines is not JSON Lines: say so plainly."""
+    try:
+        whole = json.loads(text)
+    except json.JSONDecodeError:
+        return
+    if isinstance(whole, dict):
+        raise RecordError(f"{name}: one JSON object, not a JSON array or JSON Lines of records")
