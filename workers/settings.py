@@ -1,0 +1,85 @@
+"""The worker's settings, read once from the environment into a frozen dataclass.
+
+Secrets are excluded from repr() so a logged or printed Settings never shows them.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+
+from review_project.errors import WorkerError
+
+DEFAULT_DATABASE_URL = "sqlite:///review-project-worker.sqlite3"
+DEFAULT_SLACK_API_URL = "https://slack.com/api/"
+
+
+@dataclass(frozen=True)
+class Settings:
+    """Everything `review-project worker` needs; see docs/worker.md for each variable."""
+
+    label_studio_url: str
+    label_studio_api_key: str = field(repr=False)
+    slack_bot_token: str = field(repr=False)
+    slack_signing_secret: str = field(repr=False)
+    webhook_secret: str = field(repr=False)
+    slack_api_url: str = DEFAULT_SLACK_API_URL
+    database_url: str = field(default=DEFAULT_DATABASE_URL, repr=False)
+    checkin_every: int = 10
+    reconcile_seconds: float = 60.0
+    lead_slack_channel: str | None = None
+    slack_app_token: str | None = field(default=None, repr=False)
+    reviewers_csv: str | None = None
+
+
+def _positive_number(environ: Mapping[str, str], name: str, default: float, kind: type) -> float:
+    raw = environ.get(name, "").strip()
+    if not raw:
+        return default
+    try:
+        value = kind(raw)
+    except ValueError:
+        raise WorkerError(f"{name}={raw!r} is not a {kind.__name__}; set a positive number") from None
+    if value <= 0:
+        raise WorkerError(f"{name}={raw!r} must be positive")
+    return value
+
+
+def database_url_from_env(environ: Mapping[str, str] | None = None) -> str:
+    """DATABASE_URL, or the default SQLite file in the current directory."""
+    environ = os.environ if environ is None else environ
+    return environ.get("DATABASE_URL", "").strip() or DEFAULT_DATABASE_URL
+
+
+def settings_from_env(
+    environ: Mapping[str, str] | None = None, *, socket_mode: bool = False, reviewers_csv: str | None = None
+) -> Settings:
+    """Read and check the worker's environment; raise WorkerError naming the first missing variable.
+
+    In Socket Mode Slack needs SLACK_APP_TOKEN instead of a signing secret.
+    """
+    environ = os.environ if environ is None else environ
+    required = ["LABEL_STUDIO_URL", "LABEL_STUDIO_API_KEY", "SLACK_BOT_TOKEN", "WEBHOOK_SECRET"]
+    required.append("SLACK_APP_TOKEN" if socket_mode else "SLACK_SIGNING_SECRET")
+    missing = [name for name in required if not environ.get(name, "").strip()]
+    if missing:
+        raise WorkerError(f"missing environment variable {', '.join(missing)} (see docs/worker.md)")
+    slack_api_url = environ.get("SLACK_API_URL", "").strip() or DEFAULT_SLACK_API_URL
+    if not slack_api_url.endswith("/"):
+        # slack-sdk joins method names onto base_url, so a missing slash breaks every call.
+        slack_api_url += "/"
+    return Settings(
+        label_studio_url=environ["LABEL_STUDIO_URL"].strip().rstrip("/"),
+        label_studio_api_key=environ["LABEL_STUDIO_API_KEY"].strip(),
+        slack_bot_token=environ["SLACK_BOT_TOKEN"].strip(),
+        slack_signing_secret=environ.get("SLACK_SIGNING_SECRET", "").strip(),
+        webhook_secret=environ["WEBHOOK_SECRET"].strip(),
+        slack_api_url=slack_api_url,
+        database_url=database_url_from_env(environ),
+        checkin_every=int(_positive_number(environ, "CHECKIN_EVERY", 10, int)),
+        reconcile_seconds=float(_positive_number(environ, "RECONCILE_SECONDS", 60.0, float)),
+        lead_slack_channel=environ.get("LEAD_SLACK_CHANNEL", "").strip() or None,
+        slack_app_token=environ.get("SLACK_APP_TOKEN", "").strip() or None,
+        reviewers_csv=reviewers_csv or environ.get("REVIEWERS_CSV", "").strip() or None,
+    )

@@ -1,0 +1,586 @@
+"""The worker's durable store: SQLite (default) or PostgreSQL behind one small interface.
+
+Every guarantee the worker makes rests on a constraint here, not on process-local state:
+- events are unique by (project, annotation id, action, updated_at): a replayed webhook adds nothing;
+- exposures are unique by (project, reviewer, task): updates and re-submissions count once,
+  and deletions never remove one;
+- check-ins are unique by (project, reviewer, milestone): exactly one per milestone, whatever
+  the number of duplicate webhooks or worker processes;
+- a check-in is claimed by one atomic UPDATE before it is posted, so two workers never post it.
+
+A reviewer's count is read under a per-reviewer lock (SQLite: the database write lock taken by
+BEGIN IMMEDIATE; PostgreSQL: a transaction-scoped advisory lock), so two concurrent submits
+cannot both see the count before the other and skip a milestone.
+"""
+
+from __future__ import annotations
+
+import os
+import sqlite3
+import threading
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
+from urllib.parse import urlsplit
+
+from review_project.errors import WorkerError
+from workers.milestones import milestones_crossed
+from workers.survey import ITEMS, SurveyAnswer, column
+from workers.webhook import AnnotationSeen, AnnotationsDeleted
+
+STATUSES = ("pending", "sending", "sent", "failed", "paused")
+# PostgreSQL advisory lock namespace for per-reviewer counting (an arbitrary constant).
+_LOCK_NAMESPACE = 0x5EED
+
+
+@dataclass(frozen=True)
+class Recorded:
+    """What one annotation event changed: new_event False means a replay; milestones newly due."""
+
+    new_event: bool
+    counted: bool
+    milestones: tuple[int, ...]
+
+
+@dataclass(frozen=True)
+class CheckIn:
+    """One (project, reviewer, milestone) check-in and where its delivery stands."""
+
+    id: int
+    project: int
+    reviewer: int
+    milestone: int
+    status: str
+    attempts: int
+    due_at: float
+    next_attempt_at: float
+    last_error: str | None
+    slack_user_id: str | None
+    channel: str | None
+    sent_at: float | None
+    declined_at: float | None
+
+
+@dataclass(frozen=True)
+class StoredAnswer:
+    """An answer with the check-in it belongs to."""
+
+    checkin_id: int
+    project: int
+    reviewer: int
+    milestone: int
+    answered_at: float
+    answer: SurveyAnswer
+
+
+@dataclass(frozen=True)
+class Reviewer:
+    """A Label Studio user as cached by the worker."""
+
+    reviewer: int
+    email: str
+    name: str
+
+
+_CHECKIN_COLUMNS = (
+    "id, project, reviewer, milestone, status, attempts, due_at, next_attempt_at, last_error, "
+    "slack_user_id, channel, sent_at, declined_at"
+)
+_ITEM_COLUMNS = ", ".join(column(item) for item in ITEMS)
+_ITEM_DDL = ",\n  ".join(f"{column(item)} INTEGER CHECK ({column(item)} BETWEEN 0 AND 4)" for item in ITEMS)
+
+
+def _schema(pk: str, real: str) -> list[str]:
+    statuses = ", ".join(f"'{s}'" for s in STATUSES)
+    return [
+        f"""CREATE TABLE IF NOT EXISTS events (
+  id {pk},
+  project INTEGER NOT NULL,
+  annotation_id INTEGER NOT NULL,
+  action TEXT NOT NULL,
+  updated_at TEXT NOT NULL,
+  task INTEGER,
+  reviewer INTEGER,
+  skipped INTEGER,
+  received_at {real} NOT NULL,
+  UNIQUE (project, annotation_id, action, updated_at))""",
+        f"""CREATE TABLE IF NOT EXISTS exposures (
+  project INTEGER NOT NULL,
+  reviewer INTEGER NOT NULL,
+  task INTEGER NOT NULL,
+  annotation_id INTEGER NOT NULL,
+  skipped INTEGER NOT NULL,
+  seen_at {real} NOT NULL,
+  PRIMARY KEY (project, reviewer, task))""",
+        f"""CREATE TABLE IF NOT EXISTS checkins (
+  id {pk},
+  project INTEGER NOT NULL,
+  reviewer INTEGER NOT NULL,
+  milestone INTEGER NOT NULL,
+  status TEXT NOT NULL DEFAULT 'pending' CHECK (status IN ({statuses})),
+  due_at {real} NOT NULL,
+  next_attempt_at {real} NOT NULL,
+  attempts INTEGER NOT NULL DEFAULT 0,
+  claimed_by TEXT,
+  claimed_at {real},
+  last_error TEXT,
+  slack_user_id TEXT,
+  channel TEXT,
+  message_ts TEXT,
+  sent_at {real},
+  declined_at {real},
+  UNIQUE (project, reviewer, milestone))""",
+        "CREATE INDEX IF NOT EXISTS checkins_due ON checkins (status, next_attempt_at)",
+        f"""CREATE TABLE IF NOT EXISTS answers (
+  checkin_id INTEGER PRIMARY KEY REFERENCES checkins (id),
+  answered_at {real} NOT NULL,
+  {_ITEM_DDL},
+  comment TEXT,
+  lead_alerted_at {real})""",
+        f"""CREATE TABLE IF NOT EXISTS reviewers (
+  reviewer INTEGER PRIMARY KEY,
+  email TEXT NOT NULL,
+  name TEXT NOT NULL,
+  fetched_at {real} NOT NULL)""",
+        f"""CREATE TABLE IF NOT EXISTS slack_users (
+  email TEXT PRIMARY KEY,
+  slack_user_id TEXT NOT NULL,
+  looked_up_at {real} NOT NULL)""",
+        f"""CREATE TABLE IF NOT EXISTS pauses (
+  slack_user_id TEXT PRIMARY KEY,
+  paused_at {real} NOT NULL)""",
+    ]
+
+
+def _checkin(row) -> CheckIn:
+    return CheckIn(*row)
+
+
+class Store:
+    """The SQL shared by both databases; subclasses supply connections, locking and DDL types."""
+
+    placeholder = "?"
+
+    # -- backend hooks -------------------------------------------------------------------------
+    @contextmanager
+    def _transaction(self, write: bool = True) -> Iterator:
+        raise NotImplementedError
+
+    def _lock_reviewer(self, cursor, project: int, reviewer: int) -> None:
+        """Serialise counting for one reviewer until the transaction ends."""
+
+    _skip_locked = ""
+
+    def close(self) -> None:
+        """Release connections."""
+
+    # -- helpers ---------------------------------------------------------------------------------
+    def _sql(self, sql: str) -> str:
+        return sql if self.placeholder == "?" else sql.replace("?", self.placeholder)
+
+    def _run(self, cursor, sql: str, params: tuple = ()):
+        cursor.execute(self._sql(sql), params)
+        return cursor
+
+    def ping(self) -> None:
+        """Raise if the database cannot answer a query."""
+        with self._transaction(write=False) as cur:
+            self._run(cur, "SELECT 1 FROM checkins LIMIT 1")
+
+    # -- ingestion -------------------------------------------------------------------------------
+    def record_annotation(self, seen: AnnotationSeen, every: int, now: float | None = None) -> Recorded:
+        """Store one annotation event; count its task once per reviewer; create check-ins newly due."""
+        now = time.time() if now is None else now
+        with self._transaction() as cur:
+            self._lock_reviewer(cur, seen.project, seen.reviewer)
+            inserted = self._run(
+                cur,
+                "INSERT INTO events (project, annotation_id, action, updated_at, task, reviewer, skipped, received_at)"
+                " VALUES (?, ?, ?, ?, ?, ?, ?, ?) ON CONFLICT DO NOTHING",
+                (seen.project, seen.annotation_id, seen.action, seen.updated_at, seen.task, seen.reviewer,
+                 int(seen.skipped), now),
+            ).rowcount
+            if inserted != 1:
+                return Recorded(new_event=False, counted=False, milestones=())
+            counted = self._run(
+                cur,
+                "INSERT INTO exposures (project, reviewer, task, annotation_id, skipped, seen_at)"
+                " VALUES (?, ?, ?, ?, ?, ?) ON CONFLICT DO NOTHING",
+                (seen.project, seen.reviewer, seen.task, seen.annotation_id, int(seen.skipped), now),
+            ).rowcount
+            if counted != 1:
+                return Recorded(new_event=True, counted=False, milestones=())
+            count = self._run(
+                cur, "SELECT count(*) FROM exposures WHERE project = ? AND reviewer = ?", (seen.project, seen.reviewer)
+            ).fetchone()[0]
+            due = milestones_crossed(count - 1, count, every)
+            for milestone in due:
+                self._run(
+                    cur,
+                    "INSERT INTO checkins (project, reviewer, milestone, due_at, next_attempt_at)"
+                    " VALUES (?, ?, ?, ?, ?) ON CONFLICT DO NOTHING",
+                    (seen.project, seen.reviewer, milestone, now, now),
+                )
+            return Recorded(new_event=True, counted=True, milestones=tuple(due))
+
+    def record_deletion(self, deleted: AnnotationsDeleted, now: float | None = None) -> int:
+        """Keep a record of deleted annotations (they never un-count a task); returns how many were new."""
+        now = time.time() if now is None else now
+        new = 0
+        with self._transaction() as cur:
+            for annotation_id in deleted.annotation_ids:
+                new += self._run(
+                    cur,
+                    "INSERT INTO events (project, annotation_id, action, updated_at, received_at)"
+                    " VALUES (?, ?, 'ANNOTATIONS_DELETED', '', ?) ON CONFLICT DO NOTHING",
+                    (deleted.project, annotation_id, now),
+                ).rowcount
+        return new
+
+    def seen_annotation_ids(self, project: int) -> set[int]:
+        """Ids of the project's annotations the worker has any event for."""
+        with self._transaction(write=False) as cur:
+            rows = self._run(cur, "SELECT DISTINCT annotation_id FROM events WHERE project = ?", (project,)).fetchall()
+        return {row[0] for row in rows}
+
+    def known_projects(self) -> list[int]:
+        """Projects the worker has heard of through a webhook or catch-up."""
+        with self._transaction(write=False) as cur:
+            return [row[0] for row in self._run(cur, "SELECT DISTINCT project FROM events ORDER BY project").fetchall()]
+
+    def exposure_count(self, project: int, reviewer: int) -> int:
+        """How many distinct tasks the reviewer has seen in the project."""
+        with self._transaction(write=False) as cur:
+            return self._run(
+                cur, "SELECT count(*) FROM exposures WHERE project = ? AND reviewer = ?", (project, reviewer)
+            ).fetchone()[0]
+
+    # -- delivery state machine: pending -> sending -> sent | pending (retry) | failed | paused ---
+    def claim_next_checkin(self, worker: str, now: float | None = None) -> CheckIn | None:
+        """Atomically take the next due pending check-in for this worker, or None."""
+        now = time.time() if now is None else now
+        with self._transaction() as cur:
+            row = self._run(
+                cur,
+                "UPDATE checkins SET status = 'sending', claimed_by = ?, claimed_at = ?, attempts = attempts + 1"
+                " WHERE status = 'pending' AND id = (SELECT id FROM checkins WHERE status = 'pending'"
+                f" AND next_attempt_at <= ? ORDER BY next_attempt_at, id LIMIT 1{self._skip_locked})"
+                f" RETURNING {_CHECKIN_COLUMNS}",
+                (worker, now, now),
+            ).fetchone()
+        return _checkin(row) if row else None
+
+    def release_stale_claims(self, older_than: float) -> int:
+        """Return check-ins claimed before `older_than` (a worker died mid-send) to pending."""
+        with self._transaction() as cur:
+            return self._run(
+                cur,
+                "UPDATE checkins SET status = 'pending', claimed_by = NULL,"
+                " last_error = 'claim expired: a worker stopped while sending'"
+                " WHERE status = 'sending' AND claimed_at < ?",
+                (older_than,),
+            ).rowcount
+
+    def _finish(self, checkin_id: int, worker: str, sql_set: str, params: tuple) -> bool:
+        with self._transaction() as cur:
+            return (
+                self._run(
+                    cur,
+                    f"UPDATE checkins SET {sql_set}, claimed_by = NULL WHERE id = ? AND status = 'sending'"
+                    " AND claimed_by = ?",
+                    (*params, checkin_id, worker),
+                ).rowcount
+                == 1
+            )
+
+    def mark_sent(self, checkin_id: int, worker: str, slack_user_id: str, channel: str, ts: str, now: float | None = None) -> bool:
+        """Record that Slack accepted the check-in's DM."""
+        now = time.time() if now is None else now
+        return self._finish(
+            checkin_id, worker,
+            "status = 'sent', slack_user_id = ?, channel = ?, message_ts = ?, sent_at = ?, last_error = NULL",
+            (slack_user_id, channel, ts, now),
+        )
+
+    def mark_retry(self, checkin_id: int, worker: str, error: str, retry_at: float) -> bool:
+        """Put a claimed check-in back to pending, to be tried again at `retry_at`."""
+        return self._finish(
+            checkin_id, worker, "status = 'pending', last_error = ?, next_attempt_at = ?", (error[:200], retry_at)
+        )
+
+    def mark_failed(self, checkin_id: int, worker: str, error: str) -> bool:
+        """Give up on a check-in that cannot be delivered without a fix (e.g. no Slack user)."""
+        return self._finish(checkin_id, worker, "status = 'failed', last_error = ?", (error[:200],))
+
+    def mark_paused(self, checkin_id: int, worker: str, slack_user_id: str) -> bool:
+        """Skip a check-in because its reviewer paused check-ins."""
+        return self._finish(
+            checkin_id, worker, "status = 'paused', slack_user_id = ?, last_error = NULL", (slack_user_id,)
+        )
+
+    def retry_failed(self, now: float | None = None) -> int:
+        """Return every failed check-in to pending (after the cause was fixed)."""
+        now = time.time() if now is None else now
+        with self._transaction() as cur:
+            return self._run(
+                cur, "UPDATE checkins SET status = 'pending', next_attempt_at = ? WHERE status = 'failed'", (now,)
+            ).rowcount
+
+    def mark_declined(self, checkin_id: int, now: float | None = None) -> None:
+        """The reviewer pressed "Not now" (kept for the response rate)."""
+        now = time.time() if now is None else now
+        with self._transaction() as cur:
+            self._run(
+                cur, "UPDATE checkins SET declined_at = ? WHERE id = ? AND declined_at IS NULL", (now, checkin_id)
+            )
+
+    def checkin(self, checkin_id: int) -> CheckIn | None:
+        """One check-in by id."""
+        with self._transaction(write=False) as cur:
+            row = self._run(cur, f"SELECT {_CHECKIN_COLUMNS} FROM checkins WHERE id = ?", (checkin_id,)).fetchone()
+        return _checkin(row) if row else None
+
+    def checkins(self, statuses: tuple[str, ...] = STATUSES) -> list[CheckIn]:
+        """All check-ins in the given statuses, oldest first."""
+        marks = ", ".join("?" for _ in statuses)
+        with self._transaction(write=False) as cur:
+            rows = self._run(
+                cur,
+                f"SELECT {_CHECKIN_COLUMNS} FROM checkins WHERE status IN ({marks}) ORDER BY due_at, id",
+                tuple(statuses),
+            ).fetchall()
+        return [_checkin(row) for row in rows]
+
+    # -- answers ---------------------------------------------------------------------------------
+    def record_answer(self, checkin_id: int, answer: SurveyAnswer, now: float | None = None) -> bool:
+        """Store the first answer to a check-in; False if it was already answered."""
+        now = time.time() if now is None else now
+        values = tuple(answer.scores.get(item) for item in ITEMS)
+        marks = ", ".join("?" for _ in ITEMS)
+        with self._transaction() as cur:
+            return (
+                self._run(
+                    cur,
+                    f"INSERT INTO answers (checkin_id, answered_at, {_ITEM_COLUMNS}, comment)"
+                    f" VALUES (?, ?, {marks}, ?) ON CONFLICT DO NOTHING",
+                    (checkin_id, now, *values, answer.comment),
+                ).rowcount
+                == 1
+            )
+
+    def mark_lead_alerted(self, checkin_id: int, now: float | None = None) -> bool:
+        """Note that the lead was told about this answer; False if someone already did."""
+        now = time.time() if now is None else now
+        with self._transaction() as cur:
+            return (
+                self._run(
+                    cur,
+                    "UPDATE answers SET lead_alerted_at = ? WHERE checkin_id = ? AND lead_alerted_at IS NULL",
+                    (now, checkin_id),
+                ).rowcount
+                == 1
+            )
+
+    def answers(self) -> list[StoredAnswer]:
+        """Every answer with its check-in's project, reviewer and milestone."""
+        with self._transaction(write=False) as cur:
+            rows = self._run(
+                cur,
+                f"SELECT a.checkin_id, c.project, c.reviewer, c.milestone, a.answered_at, {_ITEM_COLUMNS}, a.comment"
+                " FROM answers a JOIN checkins c ON c.id = a.checkin_id ORDER BY a.answered_at, a.checkin_id",
+            ).fetchall()
+        return [
+            StoredAnswer(
+                checkin_id=row[0], project=row[1], reviewer=row[2], milestone=row[3], answered_at=row[4],
+                answer=SurveyAnswer(scores=dict(zip(ITEMS, row[5:5 + len(ITEMS)])), comment=row[5 + len(ITEMS)]),
+            )
+            for row in rows
+        ]
+
+    def is_answered(self, checkin_id: int) -> bool:
+        """Whether the check-in already has an answer."""
+        with self._transaction(write=False) as cur:
+            return self._run(cur, "SELECT 1 FROM answers WHERE checkin_id = ?", (checkin_id,)).fetchone() is not None
+
+    # -- who is who: Label Studio users, Slack users, pauses --------------------------------------
+    def cache_reviewer(self, reviewer: Reviewer, now: float | None = None) -> None:
+        """Remember a Label Studio user's email and name."""
+        now = time.time() if now is None else now
+        with self._transaction() as cur:
+            self._run(
+                cur,
+                "INSERT INTO reviewers (reviewer, email, name, fetched_at) VALUES (?, ?, ?, ?)"
+                " ON CONFLICT (reviewer) DO UPDATE SET email = excluded.email, name = excluded.name,"
+                " fetched_at = excluded.fetched_at",
+                (reviewer.reviewer, reviewer.email, reviewer.name, now),
+            )
+
+    def reviewers(self) -> dict[int, Reviewer]:
+        """Every cached Label Studio user by id."""
+        with self._transaction(write=False) as cur:
+            rows = self._run(cur, "SELECT reviewer, email, name FROM reviewers").fetchall()
+        return {row[0]: Reviewer(*row) for row in rows}
+
+    def cached_reviewer(self, reviewer: int) -> Reviewer | None:
+        """A cached Label Studio user, or None."""
+        with self._transaction(write=False) as cur:
+            row = self._run(cur, "SELECT reviewer, email, name FROM reviewers WHERE reviewer = ?", (reviewer,)).fetchone()
+        return Reviewer(*row) if row else None
+
+    def cache_slack_user(self, email: str, slack_user_id: str, now: float | None = None) -> None:
+        """Remember the Slack user found for an email."""
+        now = time.time() if now is None else now
+        with self._transaction() as cur:
+            self._run(
+                cur,
+                "INSERT INTO slack_users (email, slack_user_id, looked_up_at) VALUES (?, ?, ?)"
+                " ON CONFLICT (email) DO UPDATE SET slack_user_id = excluded.slack_user_id,"
+                " looked_up_at = excluded.looked_up_at",
+                (email.lower(), slack_user_id, now),
+            )
+
+    def cached_slack_user(self, email: str) -> str | None:
+        """The Slack user id found earlier for an email, or None."""
+        with self._transaction(write=False) as cur:
+            row = self._run(cur, "SELECT slack_user_id FROM slack_users WHERE email = ?", (email.lower(),)).fetchone()
+        return row[0] if row else None
+
+    def set_paused(self, slack_user_id: str, paused: bool, now: float | None = None) -> None:
+        """Pause or resume check-ins for a Slack user."""
+        now = time.time() if now is None else now
+        with self._transaction() as cur:
+            if paused:
+                self._run(
+                    cur,
+                    "INSERT INTO pauses (slack_user_id, paused_at) VALUES (?, ?) ON CONFLICT DO NOTHING",
+                    (slack_user_id, now),
+                )
+            else:
+                self._run(cur, "DELETE FROM pauses WHERE slack_user_id = ?", (slack_user_id,))
+
+    def is_paused(self, slack_user_id: str) -> bool:
+        """Whether this Slack user paused check-ins."""
+        with self._transaction(write=False) as cur:
+            return self._run(cur, "SELECT 1 FROM pauses WHERE slack_user_id = ?", (slack_user_id,)).fetchone() is not None
+
+
+class SQLiteStore(Store):
+    """One SQLite file in WAL mode with full fsync on commit, readable by its owner only."""
+
+    def __init__(self, path: str):
+        self.path = path
+        directory = os.path.dirname(os.path.abspath(path))
+        if not os.path.isdir(directory):
+            raise WorkerError(f"DATABASE_URL: directory {directory} does not exist")
+        try:
+            # Create the file ourselves so it is never world-readable, even for an instant;
+            # SQLite gives the -wal and -shm files the same mode as the database file.
+            os.close(os.open(path, os.O_CREAT | os.O_RDWR, 0o600))
+            os.chmod(path, 0o600)
+        except OSError as error:
+            raise WorkerError(f"DATABASE_URL: cannot create {path}: {error.strerror}") from None
+        self._local = threading.local()
+        self._connections: list[sqlite3.Connection] = []
+        self._lock = threading.Lock()
+        with self._transaction() as cur:
+            for statement in _schema("INTEGER PRIMARY KEY AUTOINCREMENT", "REAL"):
+                cur.execute(statement)
+
+    def _connection(self) -> sqlite3.Connection:
+        connection = getattr(self._local, "connection", None)
+        if connection is None:
+            try:
+                connection = sqlite3.connect(self.path, isolation_level=None, check_same_thread=False, timeout=30)
+                connection.execute("PRAGMA journal_mode=WAL")
+                connection.execute("PRAGMA synchronous=FULL")
+                connection.execute("PRAGMA foreign_keys=ON")
+            except sqlite3.Error as error:
+                raise WorkerError(f"DATABASE_URL: cannot open SQLite file {self.path}: {error}") from None
+            self._local.connection = connection
+            with self._lock:
+                self._connections.append(connection)
+        return connection
+
+    @contextmanager
+    def _transaction(self, write: bool = True):
+        connection = self._connection()
+        cursor = connection.cursor()
+        # IMMEDIATE takes the write lock up front: no upgrade deadlocks, and counting is serialised.
+        cursor.execute("BEGIN IMMEDIATE" if write else "BEGIN")
+        try:
+            yield cursor
+        except BaseException:
+            connection.rollback()
+            raise
+        else:
+            connection.commit()
+        finally:
+            cursor.close()
+
+    def close(self) -> None:
+        with self._lock:
+            for connection in self._connections:
+                connection.close()
+            self._connections.clear()
+        self._local = threading.local()
+
+
+class PostgresStore(Store):
+    """PostgreSQL through a small psycopg connection pool; safe for several worker processes."""
+
+    placeholder = "%s"
+    _skip_locked = " FOR UPDATE SKIP LOCKED"
+
+    def __init__(self, url: str, max_connections: int = 8):
+        import psycopg
+        from psycopg_pool import ConnectionPool
+
+        self._errors = psycopg.Error
+        self._pool = ConnectionPool(
+            url, min_size=1, max_size=max_connections, open=False, timeout=10, kwargs={"autocommit": True}
+        )
+        try:
+            self._pool.open(wait=True, timeout=10)
+        except Exception as error:  # the pool's own timeout error hides the cause; name the database only
+            self._pool.close()
+            where = urlsplit(url)
+            raise WorkerError(
+                f"DATABASE_URL: cannot connect to PostgreSQL at {where.hostname}:{where.port or 5432}"
+                f"{where.path} ({error.__class__.__name__})"
+            ) from None
+        with self._transaction() as cur:
+            # Concurrent CREATE TABLE IF NOT EXISTS can collide in the catalog; one worker at a time.
+            cur.execute("SELECT pg_advisory_xact_lock(%s, 0)", (_LOCK_NAMESPACE,))
+            for statement in _schema("BIGINT GENERATED BY DEFAULT AS IDENTITY PRIMARY KEY", "DOUBLE PRECISION"):
+                cur.execute(statement)
+
+    @contextmanager
+    def _transaction(self, write: bool = True):
+        with self._pool.connection() as connection:
+            with connection.transaction():
+                with connection.cursor() as cursor:
+                    yield cursor
+
+    def _lock_reviewer(self, cursor, project: int, reviewer: int) -> None:
+        # Two-key advisory locks share one space; fold project and reviewer into key 2 and keep
+        # key 1 for this purpose so no other use of advisory locks can collide.
+        cursor.execute(
+            "SELECT pg_advisory_xact_lock(%s, %s)", (_LOCK_NAMESPACE + 1, (project * 1_000_003 + reviewer) % 2**31)
+        )
+
+    def close(self) -> None:
+        self._pool.close()
+
+
+def open_store(database_url: str) -> Store:
+    """Open (and create if needed) the store named by DATABASE_URL: sqlite:///path or postgresql://..."""
+    scheme = database_url.split(":", 1)[0].lower()
+    if scheme == "sqlite":
+        path = database_url[len("sqlite:///"):] if database_url.startswith("sqlite:///") else ""
+        if not path:
+            raise WorkerError("DATABASE_URL: a SQLite URL looks like sqlite:///relative/path or sqlite:////absolute/path")
+        return SQLiteStore(path)
+    if scheme in ("postgresql", "postgres"):
+        return PostgresStore(database_url)
+    raise WorkerError(f"DATABASE_URL: unsupported scheme {scheme!r}; use sqlite:///FILE or postgresql://...")
