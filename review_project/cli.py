@@ -5,7 +5,12 @@ Each command parses its options, makes one library call and turns domain errors 
 
 from __future__ import annotations
 
+import contextlib
 import functools
+import json
+import os
+import sys
+from pathlib import Path
 
 import click
 
@@ -92,7 +97,13 @@ def sample(input_path, output, per_model, models, seed, exclude, allow_fewer, si
 
     loaded = records.load_records(input_path, progress=None if silent else progress)
     chosen = sampling.sample_attacks(
-        loaded, per_model=per_model, models=strata, seed=seed, exclude_ids=exclude_ids, allow_fewer=allow_fewer
+        loaded,
+        per_model=per_model,
+        models=strata,
+        seed=seed,
+        exclude_ids=exclude_ids,
+        allow_fewer=allow_fewer,
+        source=input_path,
     )
     manifest.write_manifest(output, chosen)
     counts = {sampling.stratum_name(m): 0 for m in strata}
@@ -100,6 +111,181 @@ def sample(input_path, output, per_model, models, seed, exclude, allow_fewer, si
         counts[sampling.stratum_name((record["model_type"], record["num_params"]))] += 1
     summary = ", ".join(f"{name}: {count}" for name, count in counts.items())
     click.echo(f"Wrote {len(chosen)} attacks to {output} ({summary})")
+
+
+def project_option(func):
+    """Which project: its id or exact title."""
+    return click.option(
+        "--project",
+        default=project_setup.DEFAULT_TITLE,
+        show_default=True,
+        help="Project id or exact title",
+    )(func)
+
+
+def progress_bar(length: int, label: str, silent: bool):
+    """A click progress bar, or one that shows nothing with --silent."""
+    if silent:
+        return contextlib.nullcontext(_SilentBar())
+    return click.progressbar(length=length, label=label, file=sys.stderr)
+
+
+class _SilentBar:
+    def update(self, n: int) -> None:
+        pass
+
+
+@cli.command()
+@click.option("--manifest", "manifest_path", required=True, type=click.Path(dir_okay=False), help="Sample manifest (JSON Lines) from `sample`")
+@click.option("--reviewers", "reviewers_path", required=True, type=click.Path(dir_okay=False), help="CSV: email,name[,slack_user_id]")
+@click.option("--title", default=project_setup.DEFAULT_TITLE, show_default=True, help="Project title (an existing project with it is reused)")
+@click.option("--reviewers-per-task", default=4, show_default=True, type=click.IntRange(1, 20), help="Distinct reviewers who must annotate each task")
+@click.option("--webhook-url", help="The worker's webhook URL, e.g. http://worker:8090/label-studio/webhook (needs WEBHOOK_SECRET)")
+@click.option("--contact", help="Whom reviewers should talk to if the material stays with them (shown in the instructions)")
+@click.option("--silent", is_flag=True, help="No progress bar")
+@label_studio_options
+@one_line_errors
+def setup(manifest_path, reviewers_path, title, reviewers_per_task, webhook_url, contact, silent, url, api_key):
+    """Create or update the review project, reviewer accounts, tasks and webhook.
+
+    Safe to run again: it changes only what differs, and imports only attacks that are
+    not in the project yet.
+
+    Example:
+
+        review-project setup --manifest manifest.jsonl --reviewers reviewers.csv \\
+            --url http://localhost:8080 --api-key $TOKEN
+    """
+    attacks = manifest.read_manifest(manifest_path)
+    reviewers = read_reviewers(reviewers_path)
+    client = label_studio.connect(url, api_key)
+    with progress_bar(len(attacks), "Importing attacks", silent) as bar:
+        report = project_setup.setup_project(
+            client,
+            attacks,
+            reviewers,
+            title=title,
+            reviewers_per_task=reviewers_per_task,
+            webhook_url=webhook_url,
+            webhook_secret=os.environ.get("WEBHOOK_SECRET"),
+            contact=contact,
+            on_imported=bar.update,
+        )
+    verb = "Created" if report.project_created else "Found"
+    click.echo(f"{verb} project {report.project_id} {title!r} at {label_studio.server_url(client)}/projects/{report.project_id}")
+    if report.settings_updated:
+        click.echo(f"Updated project settings: {', '.join(report.settings_updated)}")
+    click.echo(f"Tasks: {report.tasks_imported} imported, {report.tasks_already_present} already present")
+    click.echo(f"Reviewers: {len(report.reviewers_created)} accounts created, {len(report.reviewers_existing)} already there")
+    if report.reviewers_created:
+        click.echo(
+            "New accounts have no password yet: on the server run `label-studio reset_password "
+            "--username EMAIL --password ...` for each, or have reviewers sign up with the "
+            "organisation's invite link before setup."
+        )
+    if report.webhook:
+        click.echo(f"Webhook: {report.webhook}")
+    if not report.changed_anything:
+        click.echo("Nothing to change.")
+
+
+@cli.command()
+@project_option
+@click.option("--json", "as_json", is_flag=True, help="Print JSON instead of a table")
+@label_studio_options
+@one_line_errors
+def status(project, as_json, url, api_key):
+    """Show how far the review is: tasks reviewed, in progress, untouched, and each reviewer.
+
+    Example:
+
+        review-project status --project "Red-team review"
+    """
+    client = label_studio.connect(url, api_key)
+    found = label_studio.find_project(client, project)
+    tasks = label_studio.full_export(client, found.id)
+    emails = label_studio.reviewer_emails(client)
+    report = review_progress(
+        [task["id"] for task in tasks], annotation_table(tasks, emails), found.maximum_annotations or 1, emails
+    )
+    if as_json:
+        click.echo(json.dumps(report.as_dict(), indent=2))
+        return
+    click.echo(f"Project {found.id} {found.title!r}: {report.tasks} tasks, {report.reviewers_per_task} reviewers per task")
+    click.echo(f"  fully reviewed  {report.fully_reviewed:>6}")
+    click.echo(f"  in progress     {report.in_progress:>6}")
+    click.echo(f"  untouched       {report.untouched:>6}")
+    if not report.reviewers:
+        click.echo("No reviewer has started yet.")
+        return
+    width = max(len(r.email or str(r.reviewer_id)) for r in report.reviewers)
+    click.echo(f"\n  {'reviewer':<{width}}  submitted  skipped  last activity")
+    for r in report.reviewers:
+        click.echo(f"  {r.email or r.reviewer_id:<{width}}  {r.submitted:>9}  {r.skipped:>7}  {r.last_activity or '-'}")
+
+
+@cli.command()
+@project_option
+@click.option("-o", "--output", required=True, type=click.Path(dir_okay=False), help="Table to write: .jsonl, .csv or .parquet")
+@click.option("--manifest", "manifest_path", type=click.Path(dir_okay=False), help="Join each row with its attack's manifest fields")
+@label_studio_options
+@one_line_errors
+def export(project, output, manifest_path, url, api_key):
+    """Export every annotation as a tidy table, plus the server's full JSON export for audit.
+
+    The audit copy is written beside the table as NAME.labelstudio.json. Each row says
+    whether the annotation is valid (at most 2 topics, success 0-4) and why not.
+
+    Example:
+
+        review-project export -o annotations.parquet --manifest manifest.jsonl
+    """
+    if Path(output).suffix.lower() not in TABLE_SUFFIXES:
+        raise click.BadParameter("use a .jsonl, .csv or .parquet file name", param_hint="-o/--output")
+    attacks = manifest.read_manifest(manifest_path) if manifest_path else None
+    client = label_studio.connect(url, api_key)
+    found = label_studio.find_project(client, project)
+    raw = label_studio.full_export_bytes(client, found.id)
+    table = annotation_table(json.loads(raw), label_studio.reviewer_emails(client))
+    if attacks is not None:
+        table = join_manifest(table, attacks)
+    audit = audit_copy_path(output)
+    manifest.write_atomically(audit, raw.decode("utf-8"))
+    write_table(table, output)
+    invalid = int((~table["valid"]).sum())
+    skipped = int(table["skipped"].sum())
+    click.echo(f"Wrote {len(table)} annotations ({skipped} skipped, {invalid} invalid) to {output}; full export in {audit}")
+
+
+@cli.command()
+@click.option("--dir", "folder", default=".review-demo", show_default=True, type=click.Path(file_okay=False), help="Folder for the demo's server, data and logins")
+@click.option("--port", default=8080, show_default=True, type=int, help="Port for the local Label Studio (127.0.0.1 only)")
+@click.option("--stop", is_flag=True, help="Stop the demo's Label Studio and exit")
+@one_line_errors
+def demo(folder, port, stop):
+    """Run the whole workflow locally on a small benign dataset, with 4 demo reviewers.
+
+    Starts a private Label Studio (SQLite, 127.0.0.1 only, telemetry off), writes a
+    placeholder dataset in the hh-rlhf shape, samples it, sets up the project and prints
+    the URL and each login. Running it again reuses everything.
+
+    Example:
+
+        review-project demo            # then open the printed URL
+        review-project demo --stop
+    """
+    if stop:
+        stopped = stop_demo(folder)
+        click.echo("Stopped the demo's Label Studio." if stopped else "The demo's Label Studio was not running.")
+        return
+    result = run_demo(folder, port=port, on_step=lambda step: click.echo(f"- {step}", err=True))
+    click.echo(f"\nLabel Studio is running at {result.url}")
+    click.echo(f"Project: {result.project_url}")
+    click.echo(f"Lead (admin):  {result.admin.email}  password {result.admin.password}")
+    for login in result.reviewers:
+        click.echo(f"Reviewer:      {login.email}  password {login.password}")
+    click.echo(f"API key for the other commands: export LABEL_STUDIO_URL={result.url} LABEL_STUDIO_API_KEY=$(python -c \"import json;print(json.load(open('{result.folder}/label-studio/admin.json'))['token'])\")")
+    click.echo(f"Stop it with: review-project demo --stop --dir {folder}")
 
 
 def main():

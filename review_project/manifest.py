@@ -37,21 +37,26 @@ def write_manifest(path: str | os.PathLike, records: list[dict]) -> None:
 
 
 def write_atomically(path: str | os.PathLike, text: str) -> None:
-    """Replace `path` with `text` (UTF-8) through a temporary file and a rename."""
+    """Replace `path` with `text` (UTF-8) through a temporary file and a rename; ManifestError if it cannot."""
     target = os.fspath(path)
     folder = os.path.dirname(os.path.abspath(target))
-    descriptor, temporary = tempfile.mkstemp(dir=folder, prefix=".", suffix=".partial")
+    try:
+        descriptor, temporary = tempfile.mkstemp(dir=folder, prefix=".", suffix=".partial")
+    except OSError as error:
+        raise ManifestError(f"{target}: cannot be written ({error.strerror})") from None
     try:
         with os.fdopen(descriptor, "w", encoding="utf-8", newline="\n") as file:
             file.write(text)
             file.flush()
             os.fsync(file.fileno())
         os.replace(temporary, target)
-    except BaseException:
+    except BaseException as error:
         try:
             os.unlink(temporary)
         except FileNotFoundError:
             pass
+        if isinstance(error, OSError):
+            raise ManifestError(f"{target}: cannot be written ({error.strerror})") from None
         raise
 
 

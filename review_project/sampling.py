@@ -37,6 +37,7 @@ def sample_attacks(
     seed: int = DEFAULT_SEED,
     exclude_ids: Iterable[int] = (),
     allow_fewer: bool = False,
+    source: str | None = None,
 ) -> list[dict]:
     """`per_model` random attacks from each model, as copies of the records plus `attack_id`.
 
@@ -44,7 +45,8 @@ def sample_attacks(
     stream (seeded by `seed` and the model), so adding a model does not change another's
     draw. The result is ordered by model (as given) then attack_id. Attacks in `exclude_ids`
     are never drawn. Raises SampleError if a model has fewer attacks than asked, unless
-    `allow_fewer`, which then takes all it has.
+    `allow_fewer`, which then takes all it has. `source` (the file name) prefixes messages
+    about a record.
     """
     models = [tuple(model) for model in models]
     if per_model < 1:
@@ -59,7 +61,7 @@ def sample_attacks(
     for attack_id, record in enumerate(records):
         if "attack_id" in record:
             raise SampleError(
-                f"record {attack_id} already has an attack_id: the input looks like a manifest;"
+                f"{source + ': ' if source else ''}record {attack_id} already has an attack_id: the input looks like a manifest;"
                 " sample from the original red-team file"
             )
         bucket = candidates.get((record["model_type"], record["num_params"]))

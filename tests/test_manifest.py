@@ -55,8 +55,9 @@ def test_a_failed_write_leaves_the_old_manifest_and_no_temporary_file(tmp_path, 
         raise OSError(28, "No space left on device")
 
     monkeypatch.setattr(os, "replace", broken_replace)
-    with pytest.raises(OSError):
+    with pytest.raises(ManifestError) as raised:
         manifest.write_manifest(path, sampled(2))
+    assert str(raised.value) == f"{path}: cannot be written (No space left on device)"
     assert path.read_bytes() == before
     assert os.listdir(tmp_path) == ["m.jsonl"]
 
@@ -132,3 +133,10 @@ def test_read_missing_file_directory_and_binary(tmp_path):
     (tmp_path / "b.jsonl").write_bytes(b'{"a": "\xff"}\n')
     with pytest.raises(ManifestError, match=r"b\.jsonl: not UTF-8 text \(byte 7\)$"):
         manifest.read_manifest(tmp_path / "b.jsonl")
+
+
+def test_write_into_a_missing_folder(tmp_path):
+    path = tmp_path / "nope" / "m.jsonl"
+    with pytest.raises(ManifestError) as raised:
+        manifest.write_manifest(path, sampled(1))
+    assert str(raised.value) == f"{path}: cannot be written (No such file or directory)"
