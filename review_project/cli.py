@@ -14,7 +14,12 @@ from pathlib import Path
 
 import click
 
+from review_project import label_studio, manifest, project_setup
+from review_project.demo import run_demo, stop_demo
 from review_project.errors import ReviewError
+from review_project.export import TABLE_SUFFIXES, annotation_table, audit_copy_path, join_manifest, write_table
+from review_project.progress import review_progress
+from review_project.reviewers import read_reviewers
 
 
 def one_line_errors(func):
@@ -80,10 +85,7 @@ def sample(input_path, output, per_model, models, seed, exclude, allow_fewer, si
     \b
         review-project sample red_team_attempts.jsonl.gz -o manifest.jsonl --seed 7
     """
-    import os
-    import sys
-
-    from review_project import manifest, records, sampling
+    from review_project import records, sampling
 
     if os.path.abspath(output) == os.path.abspath(input_path) or (
         exclude is not None and os.path.abspath(output) == os.path.abspath(exclude)
@@ -93,9 +95,9 @@ def sample(input_path, output, per_model, models, seed, exclude, allow_fewer, si
     exclude_ids = [r["attack_id"] for r in manifest.read_manifest(exclude)] if exclude else []
 
     def progress(length):
-        return click.progressbar(length=length, label="Checking records", file=sys.stderr)
+        return progress_bar(length, "Checking records", silent)
 
-    loaded = records.load_records(input_path, progress=None if silent else progress)
+    loaded = records.load_records(input_path, progress=progress)
     chosen = sampling.sample_attacks(
         loaded,
         per_model=per_model,
@@ -284,7 +286,7 @@ def demo(folder, port, stop):
     click.echo(f"Lead (admin):  {result.admin.email}  password {result.admin.password}")
     for login in result.reviewers:
         click.echo(f"Reviewer:      {login.email}  password {login.password}")
-    click.echo(f"API key for the other commands: export LABEL_STUDIO_URL={result.url} LABEL_STUDIO_API_KEY=$(python -c \"import json;print(json.load(open('{result.folder}/label-studio/admin.json'))['token'])\")")
+    click.echo(f"For status, export and agreement: source {result.env_file}")
     click.echo(f"Stop it with: review-project demo --stop --dir {folder}")
 
 

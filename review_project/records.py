@@ -120,8 +120,8 @@ def load_records(path: str | os.PathLike, progress: Callable | None = None) -> l
     """Read and check every record of a red-team file; each returned dict is the original, unchanged.
 
     The list index of a record is its attack_id. `progress`, if given, is called with the
-    number of records and must return a context manager with `update(n)` (a click progressbar
-    fits). Raises RecordError naming the file and the record on the first problem.
+    number of records and must return a context manager whose value has `update(n)` (a click
+    progressbar fits). Raises RecordError naming the file and the record on the first problem.
     """
     return list(iter_records(path, progress))
 
@@ -130,16 +130,15 @@ def iter_records(path: str | os.PathLike, progress: Callable | None = None) -> I
     """Like load_records, one checked record at a time (the whole file is still read first)."""
     name = os.fspath(path)
     records, lines = _read_layout(name)
-    bar = progress(len(records)) if progress is not None else nullcontext()
-    with bar:
+    with progress(len(records)) if progress is not None else nullcontext() as bar:
         for position, record in enumerate(records):
             problem = record_problem(record)
             if problem is not None:
                 raise RecordError(f"{name}: {_where(position, lines)}: {problem}")
-            if progress is not None and position % _PROGRESS_STEP == _PROGRESS_STEP - 1:
+            if bar is not None and position % _PROGRESS_STEP == _PROGRESS_STEP - 1:
                 bar.update(_PROGRESS_STEP)
             yield record
-        if progress is not None:
+        if bar is not None:
             bar.update(len(records) % _PROGRESS_STEP)
 
 

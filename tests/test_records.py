@@ -163,11 +163,12 @@ def test_progress_counts_every_record(tmp_path):
 
     class Bar:
         def __enter__(self):
-            return self
+            return Tracker()
 
         def __exit__(self, *exc):
             return False
 
+    class Tracker:
         def update(self, n):
             seen.append(n)
 
