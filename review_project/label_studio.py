@@ -1,0 +1,144 @@
+"""Talking to a Label Studio server: connecting, finding projects, reading users and exports.
+
+Every SDK or network failure leaves this module as a LabelStudioError whose message names the
+server and what to fix, and never contains the API key.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+from collections.abc import Iterator
+
+import httpx
+from label_studio_sdk import LabelStudio
+from label_studio_sdk.core.api_error import ApiError
+
+from review_project.errors import LabelStudioError
+
+DEFAULT_TIMEOUT = 60.0
+
+
+def connect(url: str | None, api_key: str | None, timeout: float = DEFAULT_TIMEOUT) -> LabelStudio:
+    """A client for the server at `url`, checked with one request so a wrong URL or key fails here."""
+    if not url:
+        raise LabelStudioError("no Label Studio URL: pass --url or set LABEL_STUDIO_URL")
+    if not api_key:
+        raise LabelStudioError("no API key: pass --api-key or set LABEL_STUDIO_API_KEY")
+    url = url.rstrip("/")
+    client = LabelStudio(base_url=url, api_key=api_key, timeout=timeout, max_retries=0)
+    client.review_url = url  # kept for messages; the SDK does not expose its base URL
+    with translated_errors(url, "checking the API key"):
+        client.users.whoami()
+    return client
+
+
+@contextlib.contextmanager
+def translated_errors(url: str, doing: str) -> Iterator[None]:
+    """Turn SDK and httpx exceptions into one LabelStudioError line naming the server."""
+    try:
+        yield
+    except ApiError as error:
+        raise LabelStudioError(_describe_api_error(url, doing, error)) from None
+    except httpx.TimeoutException:
+        raise LabelStudioError(f"Label Studio at {url} did not answer in time while {doing}") from None
+    except httpx.HTTPError as error:
+        reason = type(error).__name__
+        raise LabelStudioError(f"cannot reach Label Studio at {url} while {doing} ({reason}): is the server running and the URL right?") from None
+
+
+def _describe_api_error(url: str, doing: str, error: ApiError) -> str:
+    status = error.status_code
+    if status == 401:
+        detail = _detail(error.body)
+        hint = "check --api-key / LABEL_STUDIO_API_KEY"
+        if "legacy token" in detail.lower():
+            hint = "legacy tokens are disabled on this server: use a personal access token, or start it with LABEL_STUDIO_ENABLE_LEGACY_API_TOKEN=true"
+        return f"Label Studio at {url} refused the API key (401) while {doing}: {hint}"
+    if status == 403:
+        return f"Label Studio at {url} forbids this (403) while {doing}: {_detail(error.body)}"
+    if status == 404:
+        return f"Label Studio at {url} has no such object (404) while {doing}: is the URL the server's root?"
+    if status is None:
+        return f"Label Studio at {url} failed while {doing}: {_detail(error.body)}"
+    return f"Label Studio at {url} answered {status} while {doing}: {_detail(error.body)}"
+
+
+def _detail(body) -> str:
+    if isinstance(body, dict):
+        for key in ("validation_errors", "detail", "message"):
+            if body.get(key):
+                return str(body[key])[:300]
+    if isinstance(body, str) and not body.lstrip().startswith("<"):
+        return body[:300]
+    return "no detail given"
+
+
+def server_url(client: LabelStudio) -> str:
+    """The base URL the client was connected with."""
+    return getattr(client, "review_url", "Label Studio")
+
+
+def find_project(client: LabelStudio, project: str | int):
+    """The project with this id or exact title; LabelStudioError when none or several match."""
+    url = server_url(client)
+    with translated_errors(url, f"looking for project {project!r}"):
+        if isinstance(project, int) or str(project).isdigit():
+            try:
+                return client.projects.get(id=int(project))
+            except ApiError as error:
+                if error.status_code != 404:
+                    raise
+                raise LabelStudioError(f"Label Studio at {url} has no project with id {project}") from None
+        matches = [p for p in client.projects.list(title=project, page_size=100) if p.title == project]
+    if not matches:
+        raise LabelStudioError(f"Label Studio at {url} has no project titled {project!r}")
+    if len(matches) > 1:
+        ids = ", ".join(str(p.id) for p in matches)
+        raise LabelStudioError(f"Label Studio at {url} has {len(matches)} projects titled {project!r} (ids {ids}): pass the id")
+    return matches[0]
+
+
+def project_by_title(client: LabelStudio, title: str):
+    """The project with this exact title, or None."""
+    with translated_errors(server_url(client), f"looking for project {title!r}"):
+        matches = [p for p in client.projects.list(title=title, page_size=100) if p.title == title]
+    if len(matches) > 1:
+        ids = ", ".join(str(p.id) for p in matches)
+        raise LabelStudioError(f"{len(matches)} projects are titled {title!r} (ids {ids}): rename all but one")
+    return matches[0] if matches else None
+
+
+def users_by_email(client: LabelStudio) -> dict[str, object]:
+    """Every user of the organisation, keyed by lower-cased email."""
+    with translated_errors(server_url(client), "listing users"):
+        return {(u.email or "").lower(): u for u in client.users.list()}
+
+
+def reviewer_emails(client: LabelStudio) -> dict[int, str]:
+    """User id -> email, to name reviewers in exports and status."""
+    return {u.id: u.email for u in users_by_email(client).values()}
+
+
+def full_export(client: LabelStudio, project_id: int) -> list[dict]:
+    """The project's full JSON export: every task with all annotations, skips included."""
+    with translated_errors(server_url(client), f"exporting project {project_id}"):
+        raw = b"".join(client.projects.exports.download_sync(project_id, export_type="JSON", download_all_tasks=True))
+    return json.loads(raw)
+
+
+def full_export_bytes(client: LabelStudio, project_id: int) -> bytes:
+    """The full JSON export exactly as the server sent it, for an audit copy."""
+    with translated_errors(server_url(client), f"exporting project {project_id}"):
+        return b"".join(client.projects.exports.download_sync(project_id, export_type="JSON", download_all_tasks=True))
+
+
+def imported_attack_ids(client: LabelStudio, project_id: int) -> set[int]:
+    """attack_id of every task already in the project, so a re-run imports only new attacks."""
+    ids: set[int] = set()
+    with translated_errors(server_url(client), f"listing the tasks of project {project_id}"):
+        for task in client.tasks.list(project=project_id, page_size=1000, fields="all", include="id,data"):
+            attack_id = (task.data or {}).get("attack_id")
+            if attack_id is not None:
+                ids.add(int(attack_id))
+    return ids

@@ -1,0 +1,78 @@
+"""Review progress: how far the project is, task by task and reviewer by reviewer (pure)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+import pandas as pd
+
+
+@dataclass
+class ReviewerProgress:
+    """One reviewer's work so far."""
+
+    reviewer_id: int
+    email: str | None
+    submitted: int = 0
+    skipped: int = 0
+    last_activity: str | None = None
+
+
+@dataclass
+class Progress:
+    """Tasks fully reviewed, in progress and untouched, and each reviewer's counts."""
+
+    tasks: int
+    fully_reviewed: int
+    in_progress: int
+    untouched: int
+    reviewers_per_task: int
+    reviewers: list[ReviewerProgress] = field(default_factory=list)
+
+    def as_dict(self) -> dict:
+        return {
+            "tasks": self.tasks,
+            "fully_reviewed": self.fully_reviewed,
+            "in_progress": self.in_progress,
+            "untouched": self.untouched,
+            "reviewers_per_task": self.reviewers_per_task,
+            "reviewers": [vars(r) for r in self.reviewers],
+        }
+
+
+def review_progress(task_ids: list[int], table: pd.DataFrame, reviewers_per_task: int, emails: dict[int, str] | None = None) -> Progress:
+    """Progress from the project's task ids and its annotation table (export.annotation_table).
+
+    A task is fully reviewed when `reviewers_per_task` distinct reviewers submitted it (a skip
+    is not a review), untouched when nobody has submitted or skipped it.
+    """
+    emails = emails or {}
+    submitted = table[~table["skipped"]]
+    reviewed_by = submitted.groupby("task_id")["reviewer_id"].nunique()
+    touched = set(table["task_id"].dropna().astype(int))
+    full = sum(1 for t in task_ids if reviewed_by.get(t, 0) >= reviewers_per_task)
+    untouched = sum(1 for t in task_ids if t not in touched)
+
+    people = []
+    for reviewer_id, rows in table.groupby("reviewer_id"):
+        # A reviewer's later annotation of a task replaces the earlier one, so count tasks.
+        latest = rows.sort_values(["updated_at", "annotation_id"]).groupby("task_id").tail(1)
+        activity = rows["updated_at"].dropna()
+        people.append(
+            ReviewerProgress(
+                reviewer_id=int(reviewer_id),
+                email=emails.get(int(reviewer_id)) or next(iter(rows["reviewer_email"].dropna()), None),
+                submitted=int((~latest["skipped"]).sum()),
+                skipped=int(latest["skipped"].sum()),
+                last_activity=max(activity) if len(activity) else None,
+            )
+        )
+    people.sort(key=lambda p: (p.email or "", p.reviewer_id))
+    return Progress(
+        tasks=len(task_ids),
+        fully_reviewed=full,
+        in_progress=len(task_ids) - full - untouched,
+        untouched=untouched,
+        reviewers_per_task=reviewers_per_task,
+        reviewers=people,
+    )
