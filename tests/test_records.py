@@ -275,3 +275,24 @@ def test_missing_file_and_directory(tmp_path):
     with pytest.raises(RecordError) as raised:
         records.load_records(tmp_path)
     assert str(raised.value) == f"{tmp_path}: is a directory, not a red-team file"
+
+
+# --- the demo records these tests stand on ------------------------------------------------------
+
+
+def test_demo_records_have_the_real_shape_and_mix():
+    assert demo_data.scaled_counts(demo_data.REAL_RECORD_COUNT, demo_data.REAL_MODEL_COUNTS) == demo_data.REAL_MODEL_COUNTS
+    assert sum(demo_data.scaled_counts(101, demo_data.REAL_MODEL_COUNTS).values()) == 101
+    generated = demo_data.generate_records(500, seed=4)
+    assert generated == demo_data.generate_records(500, seed=4)
+    assert list(generated[0]) == [
+        "transcript", "min_harmlessness_score_transcript", "num_params", "model_type", "rating",
+        "task_description", "task_descripton_harmlessness_score", "red_team_member_id", "is_upworker", "tags",
+    ]
+    assert all(records.record_problem(r) is None for r in generated)
+    assert {r["rating"] for r in generated} == {0.0, 1.0, 2.0, 3.0, 4.0}
+    tagged = [r["tags"] for r in generated if r["tags"] is not None]
+    assert 1 <= len(tagged) < 50 and all(set(t) <= set(schema.TOPICS) and 1 <= len(t) <= 6 for t in tagged)
+    assert 1000 < sum(len(r["transcript"]) for r in generated) / 500 < 3000
+    other = demo_data.generate_records(2, score_key="task_description_harmlessness_score")
+    assert "task_description_harmlessness_score" in other[0] and "task_descripton_harmlessness_score" not in other[0]
