@@ -290,6 +290,62 @@ def demo(folder, port, stop):
     click.echo(f"Stop it with: review-project demo --stop --dir {folder}")
 
 
+@cli.command()
+@click.option("--host", default="127.0.0.1", show_default=True, help="Address to listen on (0.0.0.0 for all)")
+@click.option("--port", default=8090, show_default=True, type=int, help="Port for the webhook and Slack's Request URL")
+@click.option(
+    "--reviewers", "reviewers_path", envvar="REVIEWERS_CSV", type=click.Path(dir_okay=False),
+    help="setup's reviewers CSV (email,name,slack_user_id): Slack ids without users.lookupByEmail [env REVIEWERS_CSV]",
+)
+@click.option("--socket-mode", is_flag=True, help="Talk to Slack over Socket Mode (needs SLACK_APP_TOKEN; no public URL)")
+@one_line_errors
+def worker(host, port, reviewers_path, socket_mode):
+    """Run the well-being check-in worker: Label Studio webhooks in, Slack check-ins out.
+
+    Settings come from the environment (docs/worker.md): LABEL_STUDIO_URL, LABEL_STUDIO_API_KEY,
+    SLACK_BOT_TOKEN, SLACK_SIGNING_SECRET, WEBHOOK_SECRET, DATABASE_URL, CHECKIN_EVERY, ...
+
+    Example: review-project worker --host 0.0.0.0 --port 8090 --reviewers reviewers.csv
+    """
+    from workers.service import run_worker
+    from workers.settings import settings_from_env
+
+    settings = settings_from_env(socket_mode=socket_mode, reviewers_csv=reviewers_path)
+    run_worker(settings, host, port, socket_mode=socket_mode)
+
+
+@cli.command()
+@click.option(
+    "--database-url", envvar="DATABASE_URL", help="The worker's store [env DATABASE_URL; default the worker's SQLite file]"
+)
+@click.option("--json", "as_json", is_flag=True, help="Print JSON instead of text")
+@click.option("--pending", "show_pending", is_flag=True, help="List check-ins not delivered yet, with the last error")
+@click.option("--include-comments", is_flag=True, help="Also print reviewers' free-text comments")
+@one_line_errors
+def wellbeing(database_url, as_json, show_pending, include_comments):
+    """Summarise the well-being check-ins: response rate, item means beside the paper's, trend.
+
+    Example: review-project wellbeing --json
+    """
+    from workers import wellbeing as summary
+    from workers.settings import DEFAULT_DATABASE_URL
+    from workers.store import open_store
+
+    if show_pending and include_comments:
+        raise click.UsageError("--pending lists undelivered check-ins, which have no comments: drop --include-comments")
+    store = open_store(database_url or DEFAULT_DATABASE_URL, create=False)
+    try:
+        checkins, reviewers = store.checkins(), store.reviewers()
+        if show_pending:
+            rows = summary.pending(checkins, reviewers)
+            click.echo(json.dumps(rows, indent=2) if as_json else summary.pending_text(rows))
+            return
+        result = summary.summarize(checkins, store.answers(), reviewers, include_comments=include_comments)
+    finally:
+        store.close()
+    click.echo(json.dumps(result, indent=2) if as_json else summary.summary_text(result))
+
+
 def main():
     cli()
 

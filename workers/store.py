@@ -573,13 +573,15 @@ class PostgresStore(Store):
         self._pool.close()
 
 
-def open_store(database_url: str) -> Store:
-    """Open (and create if needed) the store named by DATABASE_URL: sqlite:///path or postgresql://..."""
+def open_store(database_url: str, create: bool = True) -> Store:
+    """Open the store named by DATABASE_URL (sqlite:///path or postgresql://...); create=False for readers."""
     scheme = database_url.split(":", 1)[0].lower()
     if scheme == "sqlite":
         path = database_url[len("sqlite:///"):] if database_url.startswith("sqlite:///") else ""
         if not path:
             raise WorkerError("DATABASE_URL: a SQLite URL looks like sqlite:///relative/path or sqlite:////absolute/path")
+        if not create and not os.path.exists(path):
+            raise WorkerError(f"no worker store at {path}: start `review-project worker` first, or set DATABASE_URL")
         return SQLiteStore(path)
     if scheme in ("postgresql", "postgres"):
         return PostgresStore(database_url)

@@ -1,6 +1,6 @@
 """Validate a Label Studio webhook body and reduce it to the few facts the worker keeps.
 
-Pure: bytes in, events out, or a WebhookError carrying the HTTP status and a one-line reason.
+Pure: bytes in, events out, or a RequestRefused carrying the HTTP status and a one-line reason.
 Nothing of the transcript, the rating or the project's token is kept: only ids, the skip flag
 and the annotation's updated_at (which makes a repeated delivery recognisable).
 """
@@ -20,7 +20,7 @@ CAUGHT_UP = "CAUGHT_UP"
 ACTIONS = (CREATED, UPDATED, DELETED)
 
 
-class WebhookError(Exception):
+class RequestRefused(Exception):
     """A request the worker refuses; `status` is the HTTP status, str(error) the reason."""
 
     def __init__(self, status: int, reason: str):
@@ -54,17 +54,17 @@ def _an_id(value, where: str) -> int:
     if isinstance(value, dict):
         value = value.get("id")
     if isinstance(value, bool) or not isinstance(value, int):
-        raise WebhookError(422, f"{where} missing or not an integer id")
+        raise RequestRefused(422, f"{where} missing or not an integer id")
     return value
 
 
 def annotation_seen(project: int, annotation: dict, action: str) -> AnnotationSeen:
-    """One annotation (webhook or API shape) as an AnnotationSeen; WebhookError names a missing field."""
+    """One annotation (webhook or API shape) as an AnnotationSeen; RequestRefused names a missing field."""
     if not isinstance(annotation, dict):
-        raise WebhookError(422, "annotation is not an object")
+        raise RequestRefused(422, "annotation is not an object")
     updated_at = annotation.get("updated_at") or annotation.get("created_at")
     if not isinstance(updated_at, str):
-        raise WebhookError(422, "annotation.updated_at missing")
+        raise RequestRefused(422, "annotation.updated_at missing")
     task = annotation.get("task")
     return AnnotationSeen(
         project=project,
@@ -80,23 +80,23 @@ def annotation_seen(project: int, annotation: dict, action: str) -> AnnotationSe
 def parse_webhook(body: bytes) -> AnnotationSeen | AnnotationsDeleted:
     """Validate one Label Studio webhook body (ANNOTATION_CREATED/UPDATED, ANNOTATIONS_DELETED)."""
     if len(body) > MAX_BODY_BYTES:
-        raise WebhookError(413, f"body of {len(body)} bytes is over the {MAX_BODY_BYTES} byte limit")
+        raise RequestRefused(413, f"body of {len(body)} bytes is over the {MAX_BODY_BYTES} byte limit")
     try:
         payload = json.loads(body)
     except (UnicodeDecodeError, json.JSONDecodeError) as error:
-        raise WebhookError(400, f"body is not valid JSON ({error.__class__.__name__} at position {getattr(error, 'pos', 0)})") from None
+        raise RequestRefused(400, f"body is not valid JSON ({error.__class__.__name__} at position {getattr(error, 'pos', 0)})") from None
     if not isinstance(payload, dict):
-        raise WebhookError(400, "body is not a JSON object")
+        raise RequestRefused(400, "body is not a JSON object")
     action = payload.get("action")
     if action not in ACTIONS:
         shown = action if isinstance(action, str) else type(action).__name__
-        raise WebhookError(422, f"unsupported action {shown[:60]!r}; expected one of {', '.join(ACTIONS)}")
+        raise RequestRefused(422, f"unsupported action {shown[:60]!r}; expected one of {', '.join(ACTIONS)}")
     project = payload.get("project")
     project_id = _an_id(project, "project.id")
     if action == DELETED:
         annotations = payload.get("annotations")
         if not isinstance(annotations, list) or not annotations:
-            raise WebhookError(422, "annotations missing or empty in ANNOTATIONS_DELETED")
+            raise RequestRefused(422, "annotations missing or empty in ANNOTATIONS_DELETED")
         ids = tuple(_an_id(a, f"annotations[{i}].id") for i, a in enumerate(annotations))
         return AnnotationsDeleted(project=project_id, annotation_ids=ids)
     return annotation_seen(project_id, payload.get("annotation"), action)

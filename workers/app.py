@@ -1,0 +1,138 @@
+"""The worker's HTTP face: a thin Starlette app over the store, the Bolt app and the service.
+
+Routes: POST /label-studio/webhook, POST /slack/events, GET /healthz. The webhook answer waits
+only for validation and one durable commit; Slack work happens in the service's threads,
+because every reviewer's submit in Label Studio waits on this answer (1 s timeout, no retry).
+"""
+
+from __future__ import annotations
+
+import hmac
+import logging
+from collections.abc import Mapping
+from contextlib import asynccontextmanager
+
+from starlette.applications import Starlette
+from starlette.concurrency import run_in_threadpool
+from starlette.requests import Request
+from starlette.responses import JSONResponse, Response
+from starlette.routing import Route
+
+from workers.interactivity import check_interaction, check_slack_request
+from workers.store import Recorded, Store
+from workers.webhook import MAX_BODY_BYTES, AnnotationsDeleted, RequestRefused, parse_webhook
+
+log = logging.getLogger(__name__)
+
+SECRET_HEADER = "x-webhook-secret"
+
+
+def receive_webhook(store: Store, secret: str, every: int, headers: Mapping[str, str], body: bytes) -> Recorded | None:
+    """Check the shared secret, validate, and store one Label Studio webhook; RequestRefused on a bad one.
+
+    Returns what changed (None for a deletion, which never changes a count).
+    """
+    given = headers.get(SECRET_HEADER)
+    if given is None or not hmac.compare_digest(given.encode(), secret.encode()):
+        raise RequestRefused(401, "missing or wrong X-Webhook-Secret header")
+    event = parse_webhook(body)
+    if isinstance(event, AnnotationsDeleted):
+        store.record_deletion(event)
+        return None
+    return store.record_annotation(event, every)
+
+
+async def read_body(request: Request, limit: int = MAX_BODY_BYTES) -> bytes:
+    """The request body, refusing (413) anything over `limit` bytes without reading it all."""
+    declared = request.headers.get("content-length")
+    if declared and declared.isdigit() and int(declared) > limit:
+        raise RequestRefused(413, f"body of {declared} bytes is over the {limit} byte limit")
+    chunks, size = [], 0
+    async for chunk in request.stream():
+        size += len(chunk)
+        if size > limit:
+            raise RequestRefused(413, f"body is over the {limit} byte limit")
+        chunks.append(chunk)
+    return b"".join(chunks)
+
+
+def _refusal(error: RequestRefused) -> JSONResponse:
+    return JSONResponse({"error": str(error)}, status_code=error.status)
+
+
+def build_app(
+    store: Store,
+    *,
+    webhook_secret: str,
+    checkin_every: int,
+    slack_app=None,
+    slack_signing_secret: str | None = None,
+    service=None,
+) -> Starlette:
+    """The ASGI app. `slack_app` (Bolt) is None in Socket Mode; `service` runs the background threads."""
+
+    async def label_studio_webhook(request: Request) -> Response:
+        try:
+            body = await read_body(request)
+            recorded = await run_in_threadpool(
+                receive_webhook, store, webhook_secret, checkin_every, request.headers, body
+            )
+        except RequestRefused as error:
+            log.info("webhook refused (%s): %s", error.status, error)
+            return _refusal(error)
+        except Exception as error:  # the store is down: Label Studio will not retry, catch-up will
+            log.error("webhook not stored (%s); catch-up will pick it up", error.__class__.__name__)
+            return JSONResponse({"error": "store unavailable; the event will be caught up later"}, status_code=503)
+        if recorded and recorded.milestones and service is not None:
+            service.wake()
+        return JSONResponse(
+            {"stored": recorded.new_event if recorded else True,
+             "checkins_due": list(recorded.milestones) if recorded else []}
+        )
+
+    async def slack_events(request: Request) -> Response:
+        if slack_app is None:
+            return JSONResponse({"error": "this worker talks to Slack in Socket Mode"}, status_code=404)
+        try:
+            body = await read_body(request)
+            check_slack_request(slack_signing_secret or "", request.headers, body)
+            check_interaction(body, request.headers.get("content-type", ""))
+        except RequestRefused as error:
+            log.info("Slack request refused (%s): %s", error.status, error)
+            return _refusal(error)
+        from slack_bolt import BoltRequest
+
+        bolt_request = BoltRequest(body=body.decode("utf-8"), query=request.url.query, headers=dict(request.headers))
+        # Bolt waits for the listener's ack() in this call; keep it off the event loop.
+        bolt_response = await run_in_threadpool(slack_app.dispatch, bolt_request)
+        return Response(
+            status_code=bolt_response.status,
+            content=bolt_response.body,
+            headers=bolt_response.first_headers_without_set_cookie(),
+        )
+
+    async def healthz(request: Request) -> Response:
+        try:
+            await run_in_threadpool(store.ping)
+        except Exception as error:
+            return JSONResponse({"ok": False, "store": error.__class__.__name__}, status_code=503)
+        return JSONResponse({"ok": True})
+
+    @asynccontextmanager
+    async def lifespan(app):
+        if service is not None:
+            service.start()
+        try:
+            yield
+        finally:
+            if service is not None:
+                await run_in_threadpool(service.stop)
+
+    return Starlette(
+        routes=[
+            Route("/label-studio/webhook", label_studio_webhook, methods=["POST"]),
+            Route("/slack/events", slack_events, methods=["POST"]),
+            Route("/healthz", healthz, methods=["GET"]),
+        ],
+        lifespan=lifespan,
+    )

@@ -1,0 +1,194 @@
+"""Slack interactivity: the check-in DM's buttons and the survey modal, as slack-bolt listeners.
+
+Listeners are small and ack first, except the survey submission, which stores the answer
+before acking so that a failed write is shown to the reviewer instead of being lost.
+Requests are checked before Bolt sees them (`check_slack_request`, `check_interaction`) so
+every refusal carries a clear reason; Bolt's own verification is therefore switched off.
+"""
+
+from __future__ import annotations
+
+import hmac
+import json
+import logging
+import time
+from collections.abc import Mapping
+from urllib.parse import parse_qs
+
+from slack_bolt import App
+from slack_sdk import WebClient
+from slack_sdk.signature import SignatureVerifier
+
+from workers import messages
+from workers.store import Store
+from workers.survey import ITEMS, SurveyError, block_id, read_submission
+from workers.webhook import RequestRefused
+
+log = logging.getLogger(__name__)
+
+MAX_REQUEST_AGE_SECONDS = 300
+BUTTONS = (messages.START, messages.NOT_NOW, messages.PAUSE, messages.RESUME)
+
+
+def check_slack_request(signing_secret: str, headers: Mapping[str, str], body: bytes, now: float | None = None) -> None:
+    """Refuse (401) a request that Slack did not sign with our secret in the last 5 minutes."""
+    timestamp = headers.get("x-slack-request-timestamp")
+    signature = headers.get("x-slack-signature")
+    if not timestamp or not signature:
+        raise RequestRefused(401, "missing X-Slack-Request-Timestamp or X-Slack-Signature header")
+    try:
+        age = (time.time() if now is None else now) - int(timestamp)
+    except ValueError:
+        raise RequestRefused(401, "X-Slack-Request-Timestamp is not a number") from None
+    if abs(age) > MAX_REQUEST_AGE_SECONDS:
+        raise RequestRefused(401, f"Slack request timestamp is {int(abs(age))} s off; requests older than 5 minutes are refused")
+    expected = SignatureVerifier(signing_secret).generate_signature(timestamp=timestamp, body=body)
+    if not hmac.compare_digest(expected, signature):
+        raise RequestRefused(401, "bad Slack signature (check SLACK_SIGNING_SECRET)")
+
+
+def _checkin_id(raw, where: str) -> int:
+    try:
+        return int(str(raw))
+    except ValueError:
+        raise RequestRefused(422, f"{where} is not a check-in id") from None
+
+
+def check_interaction(body: bytes, content_type: str) -> None:
+    """Refuse (4xx) an interactivity request Bolt would not handle: malformed, unknown or incomplete."""
+    if content_type.startswith("application/json"):
+        try:
+            payload = json.loads(body)
+        except (UnicodeDecodeError, json.JSONDecodeError):
+            raise RequestRefused(400, "body is not valid JSON") from None
+        if isinstance(payload, dict) and payload.get("type") == "url_verification":
+            return
+        raise RequestRefused(422, "only Slack interactivity (buttons and the survey modal) is handled here")
+    try:
+        form = parse_qs(body.decode("utf-8"), strict_parsing=False)
+        payload = json.loads(form["payload"][0])
+    except (UnicodeDecodeError, KeyError, IndexError):
+        raise RequestRefused(400, "expected a form field 'payload' holding Slack's interaction JSON") from None
+    except json.JSONDecodeError:
+        raise RequestRefused(400, "the 'payload' field is not valid JSON") from None
+    if not isinstance(payload, dict) or not isinstance((payload.get("user") or {}).get("id"), str):
+        raise RequestRefused(422, "payload.user.id missing")
+    kind = payload.get("type")
+    if kind == "block_actions":
+        actions = payload.get("actions")
+        if not isinstance(actions, list) or len(actions) != 1 or not isinstance(actions[0], dict):
+            raise RequestRefused(422, "block_actions payload needs exactly one action")
+        action_id = actions[0].get("action_id")
+        if action_id not in BUTTONS:
+            raise RequestRefused(422, f"unknown action_id {str(action_id)[:60]!r}")
+        _checkin_id(actions[0].get("value"), "actions[0].value")
+        if action_id == messages.START and not payload.get("trigger_id"):
+            raise RequestRefused(422, "trigger_id missing (needed to open the survey)")
+    elif kind in ("view_submission", "view_closed"):
+        view = payload.get("view")
+        if not isinstance(view, dict) or view.get("callback_id") != messages.SURVEY_CALLBACK:
+            raise RequestRefused(422, "unknown view callback_id")
+        _checkin_id(view.get("private_metadata"), "view.private_metadata")
+        if kind == "view_submission" and not isinstance((view.get("state") or {}).get("values"), dict):
+            raise RequestRefused(422, "view.state.values missing")
+    else:
+        raise RequestRefused(422, f"unsupported interaction type {str(kind)[:40]!r}")
+
+
+def build_slack_app(
+    store: Store, client: WebClient, signing_secret: str, checkin_every: int, lead_channel: str | None = None
+) -> App:
+    """The Bolt app with the check-in listeners; the store and the Slack client are handed in."""
+    app = App(
+        client=client,
+        signing_secret=signing_secret or "socket-mode",
+        request_verification_enabled=False,
+        token_verification_enabled=False,
+    )
+
+    def reply(channel: str | None, message: tuple[str, list[dict]]) -> None:
+        if not channel:
+            return
+        text, blocks = message
+        try:
+            client.chat_postMessage(channel=channel, text=text, blocks=blocks)
+        except Exception as error:  # a lost courtesy reply must not fail the listener
+            log.warning("reply to a check-in button not posted: %s", error.__class__.__name__)
+
+    def owned_checkin(body: dict):
+        """The pressed check-in if it belongs to the presser; else post why not and return None."""
+        checkin_id = int(body["actions"][0]["value"])
+        checkin = store.checkin(checkin_id)
+        channel = (body.get("channel") or {}).get("id")
+        if checkin is None:
+            reply(channel, messages.unknown_checkin())
+            return None
+        if checkin.slack_user_id not in (None, body["user"]["id"]):
+            reply(channel, messages.not_your_checkin())
+            return None
+        return checkin
+
+    @app.action(messages.START)
+    def start_checkin(ack, body, client):
+        ack()
+        checkin = owned_checkin(body)
+        if checkin is None:
+            return
+        if store.is_answered(checkin.id):
+            reply((body.get("channel") or {}).get("id"), messages.already_answered())
+            return
+        client.views_open(trigger_id=body["trigger_id"], view=messages.survey_modal(checkin.id))
+
+    @app.action(messages.NOT_NOW)
+    def not_now(ack, body):
+        ack()
+        checkin = owned_checkin(body)
+        if checkin is not None:
+            store.mark_declined(checkin.id)
+            reply((body.get("channel") or {}).get("id"), messages.not_now_reply())
+
+    @app.action(messages.PAUSE)
+    def pause_checkins(ack, body):
+        ack()
+        store.set_paused(body["user"]["id"], True)
+        log.info("a reviewer paused check-ins")
+        reply((body.get("channel") or {}).get("id"), messages.paused(int(body["actions"][0]["value"])))
+
+    @app.action(messages.RESUME)
+    def resume_checkins(ack, body):
+        ack()
+        store.set_paused(body["user"]["id"], False)
+        log.info("a reviewer resumed check-ins")
+        reply((body.get("channel") or {}).get("id"), messages.resumed(checkin_every))
+
+    @app.view(messages.SURVEY_CALLBACK)
+    def submit_survey(ack, body, view, client):
+        checkin = store.checkin(int(view["private_metadata"]))
+        if checkin is None or checkin.slack_user_id not in (None, body["user"]["id"]):
+            ack(response_action="errors", errors={block_id(ITEMS[0]): "This check-in is not yours or no longer exists."})
+            return
+        try:
+            answer = read_submission(view["state"]["values"])
+        except SurveyError as error:
+            item = str(error).split(":", 1)[0]
+            ack(response_action="errors", errors={block_id(item if item in ITEMS else ITEMS[0]): str(error)})
+            return
+        stored = store.record_answer(checkin.id, answer)
+        ack()
+        log.info("check-in %s answered%s", checkin.id, "" if stored else " again (first answer kept)")
+        if stored and answer.needs_lead_attention() and lead_channel:
+            reviewer = store.cached_reviewer(checkin.reviewer)
+            name = reviewer.name if reviewer else f"Label Studio user {checkin.reviewer}"
+            try:
+                client.chat_postMessage(channel=lead_channel, text=messages.lead_alert(name))
+                store.mark_lead_alerted(checkin.id)
+            except Exception as error:
+                log.warning("lead alert for check-in %s not posted: %s", checkin.id, error.__class__.__name__)
+        if stored:
+            reply(checkin.channel, messages.thanks_for_answering())
+
+    @app.view_closed(messages.SURVEY_CALLBACK)
+    def survey_closed(ack):
+        ack()
+
+    return app

@@ -1,0 +1,160 @@
+"""Everything the worker says on Slack: one function per message, each returning text + Block Kit.
+
+The `text` of every message is its notification fallback; no message ever quotes an answer.
+"""
+
+from __future__ import annotations
+
+from workers.survey import COMMENT_BLOCK, ITEMS, MAX_COMMENT_CHARS, PROMPT, SCALE, SCALE_LABELS, block_id
+
+START = "checkin_start"
+NOT_NOW = "checkin_not_now"
+PAUSE = "checkins_pause"
+RESUME = "checkins_resume"
+SURVEY_CALLBACK = "wellbeing_survey"
+
+# The paper's recommended breaks and well-being exercises (appendix A.2).
+BREAK_IDEAS = (
+    "take a short walk",
+    "make yourself a cup of tea",
+    "talk to a friend for a few minutes",
+    "try a few minutes of mindfulness",
+    "time-box the next stretch of work and stop when the time is up",
+    "alternate with a lighter task for a while",
+)
+
+
+def break_idea(milestone: int, every: int) -> str:
+    """A different suggestion at each milestone, cycling through the paper's list."""
+    return BREAK_IDEAS[(milestone // max(every, 1) - 1) % len(BREAK_IDEAS)]
+
+
+def _button(text: str, action_id: str, value: str, style: str | None = None) -> dict:
+    button = {"type": "button", "text": {"type": "plain_text", "text": text}, "action_id": action_id, "value": value}
+    if style:
+        button["style"] = style
+    return button
+
+
+def checkin_dm(checkin_id: int, milestone: int, every: int) -> tuple[str, list[dict]]:
+    """The DM sent at a milestone: thanks, a break idea, and Start / Not now / Pause buttons."""
+    text = (
+        f"Thank you - you have reviewed {milestone} transcripts. This material is hard; "
+        f"now may be a good moment to {break_idea(milestone, every)}. "
+        "Would you answer a short, optional well-being check-in (10 quick items)?"
+    )
+    value = str(checkin_id)
+    blocks = [
+        {"type": "section", "text": {"type": "mrkdwn", "text": text}},
+        {
+            "type": "actions",
+            "block_id": "checkin_actions",
+            "elements": [
+                _button("Start check-in", START, value, "primary"),
+                _button("Not now", NOT_NOW, value),
+                _button("Pause check-ins", PAUSE, value),
+            ],
+        },
+    ]
+    return text, blocks
+
+
+def survey_modal(checkin_id: int) -> dict:
+    """The modal with the paper's 10 items, each 0 (not at all) to 4 (very), all optional, and a comment box."""
+    options = [
+        {
+            "text": {"type": "plain_text", "text": f"{v} - {SCALE_LABELS[v]}" if v in SCALE_LABELS else str(v)},
+            "value": str(v),
+        }
+        for v in SCALE
+    ]
+    blocks: list[dict] = [{"type": "section", "text": {"type": "mrkdwn", "text": f"{PROMPT}\n_Every item is optional._"}}]
+    for item in ITEMS:
+        blocks.append(
+            {
+                "type": "input",
+                "block_id": block_id(item),
+                "optional": True,
+                "label": {"type": "plain_text", "text": item},
+                "element": {
+                    "type": "static_select",
+                    "action_id": "score",
+                    "placeholder": {"type": "plain_text", "text": "0 (not at all) to 4 (very)"},
+                    "options": options,
+                },
+            }
+        )
+    blocks.append(
+        {
+            "type": "input",
+            "block_id": COMMENT_BLOCK,
+            "optional": True,
+            "label": {"type": "plain_text", "text": "Anything else you would like to share?"},
+            "element": {
+                "type": "plain_text_input",
+                "action_id": "text",
+                "multiline": True,
+                "max_length": MAX_COMMENT_CHARS,
+            },
+        }
+    )
+    return {
+        "type": "modal",
+        "callback_id": SURVEY_CALLBACK,
+        "private_metadata": str(checkin_id),
+        "title": {"type": "plain_text", "text": "Well-being check-in"},
+        "submit": {"type": "plain_text", "text": "Send"},
+        "close": {"type": "plain_text", "text": "Cancel"},
+        "blocks": blocks,
+    }
+
+
+def _plain(text: str, extra: list[dict] | None = None) -> tuple[str, list[dict]]:
+    return text, [{"type": "section", "text": {"type": "mrkdwn", "text": text}}, *(extra or [])]
+
+
+def not_now_reply() -> tuple[str, list[dict]]:
+    """After "Not now"."""
+    return _plain("No problem. The button above still works if you change your mind. Take care.")
+
+
+def already_answered() -> tuple[str, list[dict]]:
+    """After "Start check-in" on a check-in that was already answered."""
+    return _plain("You already answered this check-in - thank you.")
+
+
+def not_your_checkin() -> tuple[str, list[dict]]:
+    """A button pressed by someone the check-in was not sent to."""
+    return _plain("This check-in belongs to someone else, so it was not opened.")
+
+
+def unknown_checkin() -> tuple[str, list[dict]]:
+    """A button whose check-in is not in the store (e.g. a store that was reset)."""
+    return _plain("This check-in is no longer available. The next one will come after your next tasks.")
+
+
+def thanks_for_answering() -> tuple[str, list[dict]]:
+    """After a submitted survey."""
+    return _plain("Thank you for answering. Remember that breaks are part of the work.")
+
+
+def paused(checkin_id: int) -> tuple[str, list[dict]]:
+    """After "Pause check-ins", with the way back."""
+    return _plain(
+        "Check-ins are paused: you will get no more until you resume them.",
+        [{"type": "actions", "block_id": "resume_actions",
+          "elements": [_button("Resume check-ins", RESUME, str(checkin_id))]}],
+    )
+
+
+def resumed(every: int) -> tuple[str, list[dict]]:
+    """After "Resume check-ins"."""
+    return _plain(f"Check-ins are back on: the next one comes after your next milestone of {every} tasks.")
+
+
+def lead_alert(reviewer_name: str) -> str:
+    """To LEAD_SLACK_CHANNEL when an answer has a high negative item; names the reviewer, quotes nothing."""
+    return (
+        f"{reviewer_name} may want a check-in: their latest well-being answer suggests the material is "
+        "weighing on them. Consider reaching out personally."
+    )

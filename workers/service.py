@@ -1,0 +1,182 @@
+"""The worker's background work and its assembly: deliver due check-ins, catch up periodically,
+and `run_worker` for `review-project worker`.
+
+Two daemon threads per process: one delivers (woken by a webhook that made a check-in due, else
+every POLL_SECONDS, which also picks up check-ins made due by other processes); one catches up
+at start and every RECONCILE_SECONDS. Several processes may share one PostgreSQL store.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import socket
+import threading
+import time
+import uuid
+
+from workers.catch_up import catch_up, projects_to_watch
+from workers.label_studio_api import LabelStudioUnavailable
+from workers.slack_delivery import CLAIM_TIMEOUT_SECONDS, CheckInSender
+from workers.store import Store
+
+log = logging.getLogger(__name__)
+
+POLL_SECONDS = 2.0
+
+
+def worker_id() -> str:
+    """A name for this process in check-in claims: host, pid and a random suffix."""
+    return f"{socket.gethostname()}:{os.getpid()}:{uuid.uuid4().hex[:6]}"
+
+
+class WorkerService:
+    """Runs delivery and catch-up in background threads; start() and stop() bracket the server."""
+
+    def __init__(
+        self,
+        store: Store,
+        sender: CheckInSender,
+        label_studio,
+        webhook_secret: str,
+        checkin_every: int,
+        reconcile_seconds: float,
+        poll_seconds: float = POLL_SECONDS,
+    ):
+        self.store = store
+        self.sender = sender
+        self.label_studio = label_studio
+        self.webhook_secret = webhook_secret
+        self.checkin_every = checkin_every
+        self.reconcile_seconds = reconcile_seconds
+        self.poll_seconds = poll_seconds
+        self._wake = threading.Event()
+        self._stop = threading.Event()
+        self._threads: list[threading.Thread] = []
+        self.catch_up_passes = 0
+
+    def wake(self) -> None:
+        """A check-in became due: deliver now rather than at the next poll."""
+        self._wake.set()
+
+    def start(self) -> None:
+        """Start the delivery and catch-up threads."""
+        self._stop.clear()
+        for name, target in (("checkin-delivery", self._deliver_forever), ("catch-up", self._catch_up_forever)):
+            thread = threading.Thread(target=target, name=name, daemon=True)
+            thread.start()
+            self._threads.append(thread)
+
+    def stop(self, timeout: float = 15.0) -> None:
+        """Ask both threads to finish their current step and wait for them."""
+        self._stop.set()
+        self._wake.set()
+        for thread in self._threads:
+            thread.join(timeout)
+        self._threads.clear()
+
+    def deliver_once(self) -> int:
+        """Return stale claims to pending, then send every due check-in; returns how many were handled."""
+        released = self.store.release_stale_claims(time.time() - CLAIM_TIMEOUT_SECONDS)
+        if released:
+            log.warning("%d check-in(s) were claimed by a worker that stopped mid-send; sending again", released)
+        return self.sender.send_all_due()
+
+    def catch_up_once(self):
+        """One catch-up pass over every watched project."""
+        projects = projects_to_watch(self.store, self.label_studio, self.webhook_secret)
+        report = catch_up(self.store, self.label_studio, projects, self.checkin_every)
+        self.catch_up_passes += 1
+        if report.annotations_new:
+            log.info("catch-up: %d annotation(s) the worker had not seen, %d check-in(s) due",
+                     report.annotations_new, report.checkins_due)
+        if report.checkins_due:
+            self.wake()
+        return report
+
+    def _deliver_forever(self) -> None:
+        while not self._stop.is_set():
+            self._wake.clear()
+            try:
+                self.deliver_once()
+            except Exception as error:  # keep serving; the check-in stays pending or claimed
+                log.error("delivery pass failed: %s", error.__class__.__name__)
+            self._wake.wait(self.poll_seconds)
+
+    def _catch_up_forever(self) -> None:
+        while not self._stop.is_set():
+            try:
+                self.catch_up_once()
+            except LabelStudioUnavailable as error:
+                log.warning("catch-up skipped, Label Studio unavailable: %s", error)
+            except Exception as error:
+                log.error("catch-up pass failed: %s", error.__class__.__name__)
+            self._stop.wait(self.reconcile_seconds)
+
+
+def slack_ids_from_csv(path: str | None) -> dict[str, str]:
+    """email -> Slack user id from setup's reviewers CSV (rows without a Slack id are left out)."""
+    if not path:
+        return {}
+    from review_project.reviewers import read_reviewers
+
+    return {r.email.lower(): r.slack_user_id for r in read_reviewers(path) if getattr(r, "slack_user_id", None)}
+
+
+def build_worker(settings, *, socket_mode: bool = False, store: Store | None = None, slack_client=None,
+                 label_studio=None, retry_base_seconds: float = 30.0, poll_seconds: float = POLL_SECONDS):
+    """Assemble store, Slack client, Bolt app, sender and service into the ASGI app; returns (app, parts)."""
+    from workers.app import build_app
+    from workers.interactivity import build_slack_app
+    from workers.label_studio_api import LabelStudioReader
+    from workers.slack_delivery import SlackDirectory, make_slack_client
+    from workers.store import open_store
+
+    csv_ids = slack_ids_from_csv(settings.reviewers_csv)
+    store = store or open_store(settings.database_url)
+    slack_client = slack_client or make_slack_client(settings.slack_bot_token, settings.slack_api_url)
+    label_studio = label_studio or LabelStudioReader(settings.label_studio_url, settings.label_studio_api_key)
+    slack_app = build_slack_app(
+        store, slack_client, settings.slack_signing_secret, settings.checkin_every, settings.lead_slack_channel
+    )
+    sender = CheckInSender(
+        store=store,
+        client=slack_client,
+        directory=SlackDirectory(store, slack_client, label_studio, csv_ids),
+        worker_id=worker_id(),
+        checkin_every=settings.checkin_every,
+        retry_base_seconds=retry_base_seconds,
+    )
+    service = WorkerService(
+        store, sender, label_studio, settings.webhook_secret, settings.checkin_every, settings.reconcile_seconds,
+        poll_seconds=poll_seconds,
+    )
+    app = build_app(
+        store,
+        webhook_secret=settings.webhook_secret,
+        checkin_every=settings.checkin_every,
+        slack_app=None if socket_mode else slack_app,
+        slack_signing_secret=settings.slack_signing_secret,
+        service=service,
+    )
+    return app, {"store": store, "slack_app": slack_app, "service": service, "sender": sender}
+
+
+def run_worker(settings, host: str, port: int, *, socket_mode: bool = False) -> None:
+    """Serve until interrupted: uvicorn for the webhook (and Slack's Request URL unless Socket Mode)."""
+    import uvicorn
+
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    app, parts = build_worker(settings, socket_mode=socket_mode)
+    handler = None
+    if socket_mode:
+        from slack_bolt.adapter.socket_mode import SocketModeHandler
+
+        handler = SocketModeHandler(parts["slack_app"], settings.slack_app_token)
+        handler.connect()
+    try:
+        uvicorn.run(app, host=host, port=port, log_level="info", proxy_headers=False)
+    finally:
+        if handler is not None:
+            handler.close()
+        parts["store"].close()
