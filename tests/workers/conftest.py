@@ -1,0 +1,376 @@
+"""Fixtures for the worker: a local stand-in for the Slack Web API, stores on SQLite and on the
+real PostgreSQL, a fake Label Studio reader, signed Slack requests, and the app on a real port.
+"""
+
+from __future__ import annotations
+
+import itertools
+import json
+import threading
+import time
+import uuid
+from collections import defaultdict, deque
+from dataclasses import dataclass, field
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from urllib.parse import parse_qs, urlencode, urlsplit
+
+import pytest
+from slack_sdk.signature import SignatureVerifier
+
+from workers.store import Reviewer, open_store
+
+PG_BASE = "postgresql://{user}@127.0.0.1:5432/test"
+SIGNING_SECRET = "test-signing-secret"
+WEBHOOK_SECRET = "test-webhook-secret"
+BOT_TOKEN = "xoxb-test-token"
+
+
+@pytest.fixture(autouse=True)
+def no_proxies(monkeypatch):
+    """slack-sdk reads HTTP(S)_PROXY and ignores NO_PROXY: loopback calls must not go through one."""
+    for name in ("HTTP_PROXY", "HTTPS_PROXY", "http_proxy", "https_proxy", "ALL_PROXY", "all_proxy"):
+        monkeypatch.delenv(name, raising=False)
+
+
+# -- the Slack stand-in -----------------------------------------------------------------------------
+@dataclass
+class SlackCall:
+    method: str
+    params: dict
+    headers: dict
+    at: float
+
+
+@dataclass
+class SlackStandIn:
+    """A real HTTP server on 127.0.0.1 answering the Web API methods the worker uses, recording calls.
+
+    `fail(method, status, times, retry_after)` makes the next `times` calls answer with an error.
+    """
+
+    url: str = ""
+    calls: list[SlackCall] = field(default_factory=list)
+    users: dict[str, str] = field(default_factory=dict)  # email -> Slack user id
+    failures: dict[str, deque] = field(default_factory=lambda: defaultdict(deque))
+    lock: threading.Lock = field(default_factory=threading.Lock)
+    _ts: itertools.count = field(default_factory=lambda: itertools.count(1))
+
+    def fail(self, method: str, status: int, times: int = 1, retry_after: int | None = None) -> None:
+        for _ in range(times):
+            self.failures[method].append((status, retry_after))
+
+    def of(self, method: str) -> list[SlackCall]:
+        with self.lock:
+            return [c for c in self.calls if c.method == method]
+
+    def dms(self) -> list[SlackCall]:
+        """chat.postMessage calls to DM channels (the stand-in names them D<user>)."""
+        return [c for c in self.of("chat.postMessage") if str(c.params.get("channel", "")).startswith("D")]
+
+    def wait_for(self, method: str, count: int, timeout: float = 15.0, where=None) -> list[SlackCall]:
+        deadline = time.time() + timeout
+        while time.time() < deadline:
+            calls = [c for c in self.of(method) if where is None or where(c)]
+            if len(calls) >= count:
+                return calls
+            time.sleep(0.02)
+        raise AssertionError(f"expected {count} {method} call(s) within {timeout} s, got {len(calls)}")
+
+    def answer(self, method: str, params: dict) -> tuple[int, dict, dict]:
+        with self.lock:
+            queued = self.failures[method]
+            if queued:
+                status, retry_after = queued.popleft()
+                headers = {"Retry-After": str(retry_after)} if retry_after is not None else {}
+                error = "ratelimited" if status == 429 else "internal_error"
+                return status, {"ok": False, "error": error}, headers
+        if method == "auth.test":
+            return 200, {"ok": True, "user_id": "UBOT", "bot_id": "BBOT", "team_id": "T1", "user": "bot"}, {}
+        if method == "users.lookupByEmail":
+            user = self.users.get(str(params.get("email", "")).lower())
+            if user is None:
+                return 200, {"ok": False, "error": "users_not_found"}, {}
+            return 200, {"ok": True, "user": {"id": user}}, {}
+        if method == "conversations.open":
+            return 200, {"ok": True, "channel": {"id": "D" + str(params.get("users"))}}, {}
+        if method == "chat.postMessage":
+            return 200, {"ok": True, "channel": params.get("channel"), "ts": f"{next(self._ts)}.000100"}, {}
+        if method == "views.open":
+            return 200, {"ok": True, "view": {"id": "V1"}}, {}
+        return 200, {"ok": False, "error": "unknown_method"}, {}
+
+
+def _handler(standin: SlackStandIn):
+    class Handler(BaseHTTPRequestHandler):
+        def _serve(self):
+            parts = urlsplit(self.path)
+            method = parts.path.rsplit("/", 1)[-1]
+            length = int(self.headers.get("Content-Length") or 0)
+            raw = self.rfile.read(length) if length else b""
+            params = {k: v[0] for k, v in parse_qs(parts.query).items()}
+            if raw:
+                if self.headers.get("Content-Type", "").startswith("application/json"):
+                    params.update(json.loads(raw))
+                else:
+                    params.update({k: v[0] for k, v in parse_qs(raw.decode()).items()})
+            with standin.lock:
+                standin.calls.append(SlackCall(method, params, dict(self.headers), time.time()))
+            status, body, headers = standin.answer(method, params)
+            data = json.dumps(body).encode()
+            self.send_response(status)
+            self.send_header("Content-Type", "application/json")
+            self.send_header("Content-Length", str(len(data)))
+            for name, value in headers.items():
+                self.send_header(name, value)
+            self.end_headers()
+            self.wfile.write(data)
+
+        do_POST = _serve
+        do_GET = _serve
+
+        def log_message(self, *args):  # keep test output quiet
+            pass
+
+    return Handler
+
+
+@pytest.fixture
+def slack():
+    """The Slack Web API stand-in; its base URL ends in '/', as slack-sdk requires."""
+    standin = SlackStandIn()
+    server = ThreadingHTTPServer(("127.0.0.1", 0), _handler(standin))
+    server.daemon_threads = True
+    standin.url = f"http://127.0.0.1:{server.server_address[1]}/api/"
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    yield standin
+    server.shutdown()
+    server.server_close()
+
+
+@pytest.fixture
+def slack_client(slack):
+    """The real slack-sdk WebClient, with the worker's retry handlers, pointed at the stand-in."""
+    from workers.slack_delivery import make_slack_client
+
+    return make_slack_client(BOT_TOKEN, slack.url, max_retries=2, backoff_factor=0.05)
+
+
+# -- stores -----------------------------------------------------------------------------------------
+def postgres_url() -> str:
+    """A reachable base URL for the test database (user postgres, else root); fails if none."""
+    import psycopg
+
+    errors = []
+    for user in ("postgres", "root"):
+        url = PG_BASE.format(user=user)
+        try:
+            with psycopg.connect(url, connect_timeout=5):
+                return url
+        except psycopg.Error as error:
+            errors.append(f"{user}: {error.__class__.__name__}")
+    pytest.fail(f"PostgreSQL at 127.0.0.1:5432/test not reachable ({'; '.join(errors)})")
+
+
+@pytest.fixture
+def postgres_schema():
+    """A fresh schema in the test database, dropped afterwards; yields a DATABASE_URL using it."""
+    import psycopg
+
+    base = postgres_url()
+    schema = f"worker_test_{uuid.uuid4().hex[:12]}"
+    with psycopg.connect(base, autocommit=True) as connection:
+        connection.execute(f"CREATE SCHEMA {schema}")
+    yield f"{base}?options=-csearch_path%3D{schema}"
+    with psycopg.connect(base, autocommit=True) as connection:
+        connection.execute(f"DROP SCHEMA {schema} CASCADE")
+
+
+@pytest.fixture(params=["sqlite", pytest.param("postgres", marks=pytest.mark.postgres)])
+def database_url(request, tmp_path):
+    """A DATABASE_URL for each backend: a SQLite file, and a schema on the real PostgreSQL."""
+    if request.param == "sqlite":
+        return f"sqlite:///{tmp_path / 'worker.sqlite3'}"
+    return request.getfixturevalue("postgres_schema")
+
+
+@pytest.fixture
+def store(database_url):
+    opened = open_store(database_url)
+    yield opened
+    opened.close()
+
+
+@pytest.fixture
+def sqlite_store(tmp_path):
+    opened = open_store(f"sqlite:///{tmp_path / 'worker.sqlite3'}")
+    yield opened
+    opened.close()
+
+
+# -- Label Studio, faked for unit tests (the e2e test uses the real server) -------------------------
+@dataclass
+class FakeLabelStudio:
+    """Stands in for LabelStudioReader: users by id, annotations by project, watched projects."""
+
+    users: dict[int, Reviewer] = field(default_factory=dict)
+    by_project: dict[int, list[dict]] = field(default_factory=lambda: defaultdict(list))
+    watched: set[int] = field(default_factory=set)
+    user_calls: int = 0
+    down: bool = False
+
+    def reviewer(self, user_id: int) -> Reviewer:
+        from workers.label_studio_api import LabelStudioUnavailable, UnknownReviewer
+
+        if self.down:
+            raise LabelStudioUnavailable("Label Studio user: ConnectError")
+        self.user_calls += 1
+        if user_id not in self.users:
+            raise UnknownReviewer(f"Label Studio user {user_id}: not found")
+        return self.users[user_id]
+
+    def annotations(self, project: int):
+        from workers.label_studio_api import LabelStudioUnavailable
+
+        if self.down:
+            raise LabelStudioUnavailable("tasks: ConnectError")
+        return iter(list(self.by_project[project]))
+
+    def watched_projects(self, webhook_secret: str) -> set[int]:
+        return set(self.watched)
+
+
+_annotation_ids = itertools.count(1000)
+
+
+def annotation(project: int, task: int, reviewer: int, skipped: bool = False, annotation_id: int | None = None) -> dict:
+    """An annotation in the API/webhook shape (no result: the worker never reads it)."""
+    return {
+        "id": annotation_id if annotation_id is not None else next(_annotation_ids),
+        "task": task,
+        "project": project,
+        "completed_by": reviewer,
+        "was_cancelled": skipped,
+        "result": [],
+        "created_at": "2026-11-28T03:11:25.160211Z",
+        "updated_at": "2026-11-28T03:11:25.160239Z",
+    }
+
+
+def webhook_body(action: str, ann: dict, project: int) -> bytes:
+    return json.dumps({"action": action, "annotation": ann, "project": {"id": project}, "task": {"id": ann["task"]}}).encode()
+
+
+@pytest.fixture
+def fake_label_studio() -> FakeLabelStudio:
+    return FakeLabelStudio(
+        users={
+            7: Reviewer(7, "ada@example.com", "Ada Reviewer"),
+            8: Reviewer(8, "bo@example.com", "Bo Reviewer"),
+            9: Reviewer(9, "", "No Email"),
+        }
+    )
+
+
+# -- signed Slack interactivity -----------------------------------------------------------------------
+def signed_interaction(payload: dict, secret: str = SIGNING_SECRET, timestamp: int | None = None) -> tuple[bytes, dict]:
+    """Body and headers for an interaction signed the way Slack signs them."""
+    body = urlencode({"payload": json.dumps(payload)}).encode()
+    timestamp = str(int(time.time()) if timestamp is None else timestamp)
+    signature = SignatureVerifier(secret).generate_signature(timestamp=timestamp, body=body)
+    return body, {
+        "Content-Type": "application/x-www-form-urlencoded",
+        "X-Slack-Request-Timestamp": timestamp,
+        "X-Slack-Signature": signature,
+    }
+
+
+def button_payload(action_id: str, checkin_id: int, user: str = "UADA", channel: str = "DUADA") -> dict:
+    return {
+        "type": "block_actions",
+        "user": {"id": user},
+        "team": {"id": "T1"},
+        "api_app_id": "A1",
+        "token": "legacy",
+        "trigger_id": "1234.5678.abcd",
+        "channel": {"id": channel},
+        "container": {"type": "message", "channel_id": channel},
+        "actions": [{"type": "button", "action_id": action_id, "block_id": "checkin_actions", "value": str(checkin_id)}],
+        "response_url": "http://127.0.0.1:9/unused",
+    }
+
+
+def survey_payload(checkin_id: int, scores: dict[str, int | None], comment: str | None = None, user: str = "UADA") -> dict:
+    from workers.survey import COMMENT_BLOCK, ITEMS, block_id
+
+    values = {}
+    for item in ITEMS:
+        score = scores.get(item)
+        option = {"text": {"type": "plain_text", "text": str(score)}, "value": str(score)} if score is not None else None
+        values[block_id(item)] = {"score": {"type": "static_select", "selected_option": option}}
+    values[COMMENT_BLOCK] = {"text": {"type": "plain_text_input", "value": comment}}
+    return {
+        "type": "view_submission",
+        "user": {"id": user},
+        "team": {"id": "T1"},
+        "api_app_id": "A1",
+        "token": "legacy",
+        "trigger_id": "1234.5678.efgh",
+        "view": {
+            "id": "V1",
+            "type": "modal",
+            "callback_id": "wellbeing_survey",
+            "private_metadata": str(checkin_id),
+            "state": {"values": values},
+            "hash": "h",
+        },
+    }
+
+
+# -- the worker's settings and app -----------------------------------------------------------------
+def worker_settings(database_url: str, slack_url: str, **overrides):
+    from workers.settings import settings_from_env
+
+    env = {
+        "LABEL_STUDIO_URL": "http://127.0.0.1:9",
+        "LABEL_STUDIO_API_KEY": "ls-test-key",
+        "SLACK_BOT_TOKEN": BOT_TOKEN,
+        "SLACK_SIGNING_SECRET": SIGNING_SECRET,
+        "SLACK_API_URL": slack_url,
+        "WEBHOOK_SECRET": WEBHOOK_SECRET,
+        "DATABASE_URL": database_url,
+        "LEAD_SLACK_CHANNEL": "CLEAD",
+    }
+    env.update({k: str(v) for k, v in overrides.items()})
+    return settings_from_env(env)
+
+
+@pytest.fixture
+def worker(store, slack, slack_client, fake_label_studio):
+    """The assembled worker (store, Slack stand-in, fake Label Studio) without its threads running."""
+    from workers.service import build_worker
+
+    settings = worker_settings("sqlite:///unused", slack.url)
+    app, parts = build_worker(
+        settings, store=store, slack_client=slack_client, label_studio=fake_label_studio, retry_base_seconds=0.2,
+        poll_seconds=0.1,
+    )
+    parts["app"] = app
+    parts["settings"] = settings
+    return parts
+
+
+@pytest.fixture
+def client(worker):
+    """Starlette's TestClient over the worker's app, background threads off (tests drive them)."""
+    from starlette.testclient import TestClient
+
+    from workers.app import build_app
+
+    app = build_app(
+        worker["store"], webhook_secret=WEBHOOK_SECRET, checkin_every=10, slack_app=worker["slack_app"],
+        slack_signing_secret=SIGNING_SECRET, service=None,
+    )
+    with TestClient(app) as test_client:
+        yield test_client
+
