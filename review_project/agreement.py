@@ -283,18 +283,35 @@ def krippendorff_alpha(counts, level: str = "ordinal", distance=None) -> Estimat
     table = table[pairable]
     weighted = table / (sizes[pairable] - 1)[:, None]
     coincidences = weighted.T @ table - np.diag(weighted.sum(axis=0))
+    if distance is not None:
+        distance = np.asarray(distance, dtype=np.float64)
+        if distance.shape != (table.shape[1],) * 2:
+            raise ValueError(f"distance must have shape {(table.shape[1],) * 2}, got {distance.shape}")
+    return _alpha(coincidences, level, distance)
+
+
+def _alpha(coincidences: np.ndarray, level: str, distance: np.ndarray | None) -> Estimate:
+    """alpha = 1 - D_o / D_e from a (K, K) coincidence matrix."""
     marginals = coincidences.sum(axis=0)
     total = marginals.sum()
     if distance is None:
-        delta = _distance(level, marginals, np.arange(table.shape[1], dtype=np.float64))
-    else:
-        delta = np.asarray(distance, dtype=np.float64)
-        if delta.shape != (table.shape[1],) * 2:
-            raise ValueError(f"distance must have shape {(table.shape[1],) * 2}, got {delta.shape}")
-    expected = (np.outer(marginals, marginals) * delta).sum()
+        distance = _distance(level, marginals, np.arange(len(marginals), dtype=np.float64))
+    expected = (np.outer(marginals, marginals) * distance).sum()
     if expected <= _DEGENERATE * total * total:
         return Estimate(None, "every rating is the same")
-    return _estimate(1 - (total - 1) * (coincidences * delta).sum() / expected, "undefined")
+    return _estimate(1 - (total - 1) * (coincidences * distance).sum() / expected, "undefined")
+
+
+def _slots(group: np.ndarray, n_groups: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Lay ragged groups out in a padded (G, W) grid.
+
+    group : int (A,) -> (order : (A,) positions sorted by group, slot : (A,) column of each
+    sorted item, sizes : (G,) items per group). W = sizes.max().
+    """
+    order = np.argsort(group, kind="stable")
+    sizes = np.bincount(group, minlength=n_groups)
+    slot = np.arange(group.size) - (np.cumsum(sizes) - sizes)[group[order]]
+    return order, slot, sizes
 
 
 def masi_distances(members) -> np.ndarray:
@@ -333,41 +350,70 @@ def masi_alpha(task_index, members) -> Estimate:
         raise ValueError("task_index must have shape (A,) and members shape (A, T)")
     if tasks.size == 0:
         return Estimate(None, "no annotations")
-    distinct, code = np.unique(labels, axis=0, return_inverse=True)
+    if labels.shape[1] <= 62:
+        # Rows as bit patterns: a 1-D unique instead of a slow row-wise one.
+        packed = labels.astype(np.int64) @ (np.int64(1) << np.arange(labels.shape[1], dtype=np.int64))
+        codes, code = np.unique(packed, return_inverse=True)
+        distinct = (codes[:, None] >> np.arange(labels.shape[1])) & 1
+    else:
+        distinct, code = np.unique(labels, axis=0, return_inverse=True)
     _, task = np.unique(tasks, return_inverse=True)
-    n_tasks, n_sets = task.max() + 1, len(distinct)
-    counts = np.bincount(task * n_sets + code.ravel(), minlength=n_tasks * n_sets).reshape(n_tasks, n_sets)
-    return krippendorff_alpha(counts, distance=masi_distances(distinct))
+    n_tasks, n_sets = int(task.max()) + 1, len(distinct)
+    # Coincidences from each task's annotation pairs, O(A W) for at most W annotations a task.
+    order, slot, sizes = _slots(task, n_tasks)
+    grid = np.full((n_tasks, int(sizes.max())), -1, dtype=np.int64)
+    grid[task[order], slot] = code.ravel()[order]
+    pairable = sizes >= 2
+    if pairable.sum() < 2:
+        return Estimate(None, f"fewer than 2 tasks with 2 or more ratings ({int(pairable.sum())})")
+    grid, sizes = grid[pairable], sizes[pairable]
+    width = grid.shape[1]
+    first, second = np.nonzero(~np.eye(width, dtype=bool))
+    left, right = grid[:, first], grid[:, second]
+    both = (left >= 0) & (right >= 0)
+    weight = np.broadcast_to((1.0 / (sizes - 1))[:, None], left.shape)
+    coincidences = np.bincount(
+        (left * n_sets + right)[both], weights=weight[both], minlength=n_sets * n_sets
+    ).reshape(n_sets, n_sets)
+    return _alpha(coincidences, "nominal", masi_distances(distinct))
 
 
-def cohen_kappa_matrix(ratings, n_categories: int, weights: str = "none") -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """Cohen's kappa between every pair of reviewers, on the tasks both rated.
+def pair_tables(ratings, n_categories: int) -> np.ndarray:
+    """Joint rating tables of every pair of reviewers, on the tasks both rated.
 
-    ratings : shape (N, R), NaN = not rated; weights "none" or "quadratic" ->
-    (kappa : shape (R, R) float, NaN where undefined; shared : shape (R, R) int, tasks both
-    rated; reasons : shape (R, R) object, None or why kappa is undefined). The joint tables of
-    all pairs come from one bincount over the (reviewer, reviewer, value, value) codes of each
-    task's rating pairs: O(N M^2) for at most M ratings per task, independent of R.
+    ratings : shape (N, R), NaN = not rated -> ndarray, shape (R, R, K, K): [a, b, k, l] =
+    tasks a rated k and b rated l. One bincount over the (reviewer, reviewer, value, value)
+    codes of each task's rating pairs: O(N M^2) for at most M ratings a task, whatever R.
     """
     matrix = _as_ratings(ratings, n_categories)
-    if weights not in ("none", "quadratic"):
-        raise ValueError(f"weights must be 'none' or 'quadratic', got {weights!r}")
     n_tasks, n_reviewers = matrix.shape
     K = n_categories
     rows, cols = np.nonzero(~np.isnan(matrix))
     values = matrix[rows, cols].astype(np.int64)
-    per_task = np.bincount(rows, minlength=n_tasks)
-    slot = np.arange(rows.size) - (np.cumsum(per_task) - per_task)[rows]
+    _, slot, per_task = _slots(rows, n_tasks)  # rows come sorted from np.nonzero
     width = int(per_task.max()) if rows.size else 0
     reviewer = np.full((n_tasks, width), -1, dtype=np.int64)
     value = np.zeros((n_tasks, width), dtype=np.int64)
     reviewer[rows, slot] = cols
     value[rows, slot] = values
-    a, b = reviewer[:, :, None], reviewer[:, None, :]
-    pair = (a >= 0) & (b >= 0) & (a != b)
-    code = ((a * n_reviewers + b) * K + value[:, :, None]) * K + value[:, None, :]
-    joint = np.bincount(code[pair], minlength=n_reviewers**2 * K * K).reshape(n_reviewers, n_reviewers, K, K)
-    joint = joint.astype(np.float64)
+    first, second = np.nonzero(~np.eye(width, dtype=bool))
+    a, b = reviewer[:, first], reviewer[:, second]
+    pair = (a >= 0) & (b >= 0)
+    code = ((a * n_reviewers + b) * K + value[:, first]) * K + value[:, second]
+    joint = np.bincount(code[pair], minlength=n_reviewers**2 * K * K)
+    return joint.reshape(n_reviewers, n_reviewers, K, K)
+
+
+def cohen_kappa_from_tables(joint, weights: str = "none") -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Cohen's kappa of every pair from their joint tables (shape (R, R, K, K), see pair_tables).
+
+    weights "none" or "quadratic" -> (kappa : (R, R) float, NaN where undefined; shared :
+    (R, R) int, tasks both rated; reasons : (R, R) object, None or why kappa is undefined).
+    """
+    if weights not in ("none", "quadratic"):
+        raise ValueError(f"weights must be 'none' or 'quadratic', got {weights!r}")
+    joint = np.asarray(joint, dtype=np.float64)
+    n_reviewers, K = joint.shape[0], joint.shape[2]
     shared = joint.sum(axis=(2, 3))
     if weights == "quadratic":
         grid = np.arange(K, dtype=np.float64)
@@ -387,6 +433,17 @@ def cohen_kappa_matrix(ratings, n_categories: int, weights: str = "none") -> tup
     np.fill_diagonal(reasons, "same reviewer")
     kappa[np.eye(n_reviewers, dtype=bool)] = np.nan
     return kappa, shared.astype(np.int64), reasons
+
+
+def cohen_kappa_matrix(ratings, n_categories: int, weights: str = "none") -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Cohen's kappa between every pair of reviewers, on the tasks both rated.
+
+    ratings : shape (N, R), NaN = not rated; weights "none" or "quadratic" -> (kappa, shared,
+    reasons) as in cohen_kappa_from_tables.
+    """
+    if weights not in ("none", "quadratic"):
+        raise ValueError(f"weights must be 'none' or 'quadratic', got {weights!r}")
+    return cohen_kappa_from_tables(pair_tables(ratings, n_categories), weights)
 
 
 def landis_koch(kappa: float | None) -> str | None:
@@ -429,7 +486,7 @@ def resample_tasks(keys, n_resamples: int = 2000, seed: int = 0, strata=None) ->
         distinct = np.column_stack(np.unravel_index(codes, radix)) + low
     frequency = np.bincount(inverse.ravel(), minlength=len(distinct))
     rng = np.random.default_rng(seed)
-    weights = np.zeros((n_resamples, len(distinct)), dtype=np.int64)
+    weights = np.zeros((n_resamples, len(distinct)), dtype=np.float64)
     # A loop over strata (a handful of models), not over tasks or resamples.
     for stratum in np.unique(distinct[:, 0]):
         columns = np.flatnonzero(distinct[:, 0] == stratum)
@@ -439,21 +496,39 @@ def resample_tasks(keys, n_resamples: int = 2000, seed: int = 0, strata=None) ->
 
 
 def fleiss_kappa_resampled(counts, weights) -> np.ndarray:
-    """Fleiss' kappa of every resample. counts : shape (D, K), equal row sums; weights :
-    shape (B, D) copies of each row -> ndarray, shape (B,), NaN where undefined."""
+    """Fleiss' kappa of every resample, for one or S statistics at once.
+
+    counts : shape (D, K) or (S, D, K), the distinct rows as each statistic sees them (e.g.
+    raw, binarised, with the author); within a statistic every row sums to the same n or to
+    0, and an all-zero row is left out of that statistic (a task outside a model, or without
+    the author's rating). weights : shape (B, D), copies of each row per resample ->
+    ndarray, shape (B,) or (S, B), NaN where undefined. All statistics share one
+    (B, D) @ (D, S * (K + 1)) product.
+    """
     table = np.asarray(counts, dtype=np.float64)
     copies = np.asarray(weights, dtype=np.float64)
-    if table.shape[0] == 0:
-        return np.full(copies.shape[0], np.nan)
-    n_rater = table.sum(axis=1).max()
-    tasks = copies.sum(axis=1)
-    agreement = ((table * table).sum(axis=1) - n_rater) / (n_rater * (n_rater - 1.0))
+    single = table.ndim == 2
+    table = table[None] if single else table
+    n_stats, n_rows, n_categories = table.shape
+    if n_rows == 0:
+        empty = np.full((n_stats, copies.shape[0]), np.nan)
+        return empty[0] if single else empty
+    n_rater = table.sum(axis=2).max(axis=1)  # (S,)
     with np.errstate(divide="ignore", invalid="ignore"):
-        p_mean = copies @ agreement / tasks
-        p_cat = copies @ table / (tasks * n_rater)[:, None]
-        p_exp = (p_cat * p_cat).sum(axis=1)
-        defined = (tasks >= 2) & (1 - p_exp > _DEGENERATE)
-        return np.where(defined, (p_mean - p_exp) / np.where(defined, 1 - p_exp, 1), np.nan)
+        agreement = ((table * table).sum(axis=2) - n_rater[:, None]) / (n_rater * (n_rater - 1.0))[:, None]
+    agreement = np.where(table.sum(axis=2) > 0, agreement, 0.0)
+    features = np.concatenate([table, agreement[:, :, None]], axis=2)  # (S, D, K + 1)
+    totals = (copies @ features.transpose(1, 0, 2).reshape(n_rows, -1)).reshape(-1, n_stats, n_categories + 1)
+    totals = totals.transpose(1, 0, 2)  # (S, B, K + 1)
+    ratings = totals[:, :, :-1].sum(axis=2)
+    tasks = ratings / n_rater[:, None]
+    with np.errstate(divide="ignore", invalid="ignore"):
+        p_mean = totals[:, :, -1] / tasks
+        p_cat = totals[:, :, :-1] / ratings[:, :, None]
+        p_exp = (p_cat * p_cat).sum(axis=2)
+        defined = (tasks >= 2) & (1 - p_exp > _DEGENERATE) & (n_rater[:, None] >= 2)
+        kappa = np.where(defined, (p_mean - p_exp) / np.where(defined, 1 - p_exp, 1), np.nan)
+    return kappa[0] if single else kappa
 
 
 def percentile_interval(values, level: float = 0.95) -> Interval:
