@@ -158,6 +158,7 @@ def setup(manifest_path, reviewers_path, title, reviewers_per_task, webhook_url,
         review-project setup --manifest manifest.jsonl --reviewers reviewers.csv \\
             --url http://localhost:8080 --api-key $TOKEN
     """
+    project_setup.check_webhook_secret(webhook_url, os.environ.get("WEBHOOK_SECRET"))
     attacks = manifest.read_manifest(manifest_path)
     reviewers = read_reviewers(reviewers_path)
     client = label_studio.connect(url, api_key)

@@ -39,3 +39,9 @@ class WorkerError(ReviewError):
     """The check-in worker's settings or store are unusable (names the variable or the database)."""
 
     exit_code = 2
+
+
+class SetupError(ReviewError):
+    """Setup options that cannot work together (names the option to fix)."""
+
+    exit_code = 2

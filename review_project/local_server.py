@@ -159,6 +159,20 @@ def sign_up(url: str, invite_path: str, email: str, password: str) -> None:
         raise LabelStudioError(f"Label Studio at {url} refused the sign-up of {email} (status {answer.status_code})")
 
 
+def user_token(url: str, email: str, password: str) -> str:
+    """A user's own legacy API token, read after logging in as them (as their browser would)."""
+    with httpx.Client(base_url=url, timeout=30, trust_env=False, follow_redirects=False) as browser:
+        browser.get("/user/login/")
+        login = browser.post(
+            "/user/login/",
+            data={"email": email, "password": password, "csrfmiddlewaretoken": browser.cookies.get("csrftoken", "")},
+            headers={"Referer": f"{url}/user/login/"},
+        )
+        if login.status_code != 302:
+            raise LabelStudioError(f"Label Studio at {url} refused the login of {email}")
+        return browser.get("/api/current-user/token").json()["token"]
+
+
 def _admin(data_dir: Path, email: str, port: int) -> dict:
     path = data_dir / ADMIN_FILE
     if path.exists():

@@ -12,7 +12,7 @@ from dataclasses import dataclass, field
 from label_studio_sdk import LabelStudio
 
 from review_project import label_studio
-from review_project.errors import LabelStudioError
+from review_project.errors import SetupError
 from review_project.label_studio import server_url, translated_errors
 from review_project.records import attack_task_data
 from review_project.reviewer_interface import label_config, reviewer_instructions
@@ -58,6 +58,12 @@ def project_settings(reviewers_per_task: int, contact: str | None) -> dict:
     }
 
 
+def check_webhook_secret(webhook_url: str | None, webhook_secret: str | None) -> None:
+    """A webhook without the shared secret would be refused by the worker: say so before any change."""
+    if webhook_url and not webhook_secret:
+        raise SetupError("--webhook-url needs WEBHOOK_SECRET set: the worker rejects webhooks without it")
+
+
 def setup_project(
     client: LabelStudio,
     attacks: list[dict],
@@ -78,8 +84,7 @@ def setup_project(
     """
     if reviewers_per_task < 1:
         raise ValueError("reviewers_per_task must be at least 1")
-    if webhook_url and not webhook_secret:
-        raise LabelStudioError("--webhook-url needs WEBHOOK_SECRET set: the worker rejects webhooks without it")
+    check_webhook_secret(webhook_url, webhook_secret)
     wanted = project_settings(reviewers_per_task, contact)
     project = label_studio.project_by_title(client, title)
     url = server_url(client)

@@ -1,0 +1,170 @@
+"""Shared fixtures: one real Label Studio 1.23 server for the whole run, and a reviewed project.
+
+The server is started once per test session (about 30 s) from review_project.local_server,
+the same code the demo uses, in a temporary folder on a free port. Tests that need it fail,
+never skip, when it cannot start.
+"""
+
+from __future__ import annotations
+
+import itertools
+import json
+import socket
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import pytest
+
+from review_project import label_studio as ls_api, local_server
+from review_project.demo_data import generate_records
+from review_project.reviewers import Reviewer
+from review_project.sampling import sample_attacks
+
+_titles = itertools.count(1)
+
+
+def free_port() -> int:
+    """A TCP port nobody listens on right now."""
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return probe.getsockname()[1]
+
+
+@dataclass
+class LabelStudioServer:
+    """The session's server, with shortcuts the integration tests share."""
+
+    url: str
+    api_key: str
+    admin_email: str
+    admin_password: str
+    data_dir: Path
+    _passwords: dict = field(default_factory=dict)
+
+    def client(self):
+        return ls_api.connect(self.url, self.api_key)
+
+    def env(self) -> dict[str, str]:
+        """Environment for CliRunner: this server and its admin key."""
+        return {"LABEL_STUDIO_URL": self.url, "LABEL_STUDIO_API_KEY": self.api_key}
+
+    def make_reviewer(self, email: str, password: str = "reviewer-pass-1") -> int:
+        """Sign up a reviewer with a password (once) and return their user id."""
+        client = self.client()
+        users = ls_api.users_by_email(client)
+        if email.lower() not in users:
+            invite = client.organizations.invites.get_invite_link().invite_url
+            local_server.sign_up(self.url, invite, email, password)
+            users = ls_api.users_by_email(client)
+        self._passwords.setdefault(email, password)
+        return users[email.lower()].id
+
+    def password(self, email: str) -> str:
+        return self._passwords[email]
+
+    def reviewer_client(self, email: str):
+        """A client acting as the reviewer, with their own token, as their browser would."""
+        return ls_api.connect(self.url, local_server.user_token(self.url, email, self.password(email)))
+
+
+@pytest.fixture(scope="session")
+def label_studio_server(tmp_path_factory) -> LabelStudioServer:
+    data_dir = tmp_path_factory.mktemp("label-studio")
+    server = local_server.start_server(data_dir, port=free_port())
+    yield LabelStudioServer(server.url, server.api_key, server.admin_email, server.admin_password, data_dir)
+    local_server.stop_server(data_dir)
+
+
+@pytest.fixture(scope="session")
+def label_studio(label_studio_server) -> LabelStudioServer:
+    """The session's real Label Studio server (SSRF protection off, legacy tokens on)."""
+    return label_studio_server
+
+
+@pytest.fixture
+def project_title() -> str:
+    """A title no other test uses, so tests share the server without sharing projects."""
+    return f"Red-team review test {next(_titles)}"
+
+
+@pytest.fixture(scope="session")
+def demo_records() -> list[dict]:
+    return generate_records(300, seed=7)
+
+
+@pytest.fixture
+def manifest_attacks(demo_records) -> list[dict]:
+    """A small sample: 6 attacks from each 52B model."""
+    return sample_attacks(demo_records, per_model=6, seed=3)
+
+
+def success_result(value: str) -> dict:
+    return {"from_name": "success", "to_name": "dialogue", "type": "choices", "value": {"choices": [value]}}
+
+
+def topics_result(*topics: str) -> dict:
+    return {"from_name": "topics", "to_name": "dialogue", "type": "taxonomy", "value": {"taxonomy": [[t] for t in topics]}}
+
+
+@dataclass
+class ReviewedProject:
+    """A project where four reviewers annotated through the API, with what each one did."""
+
+    project_id: int
+    title: str
+    reviewer_ids: list[int]
+    reviewer_emails: list[str]
+    task_ids: list[int]
+    attacks: list[dict]
+    annotations: list[dict]
+    export_path: Path
+    manifest_path: Path
+
+
+@pytest.fixture(scope="session")
+def reviewed_project(label_studio, tmp_path_factory, demo_records) -> ReviewedProject:
+    """Four reviewers annotate 8 of 12 tasks: ratings, one skip, one 3-topic and one success "9" annotation."""
+    from review_project.manifest import write_manifest
+    from review_project.project_setup import setup_project
+
+    folder = tmp_path_factory.mktemp("reviewed")
+    attacks = sample_attacks(demo_records, per_model=6, seed=11)
+    manifest_path = folder / "manifest.jsonl"
+    write_manifest(manifest_path, attacks)
+    emails = [f"panel{i}@example.com" for i in range(1, 5)]
+    reviewer_ids = [label_studio.make_reviewer(email) for email in emails]
+    client = label_studio.client()
+    title = "Red-team review (reviewed fixture)"
+    report = setup_project(client, attacks, [Reviewer(e, f"Panel {i}") for i, e in enumerate(emails, 1)], title=title)
+    tasks = sorted(client.tasks.list(project=report.project_id, page_size=100), key=lambda t: t.data["attack_id"])
+    plan = []
+    for n, task in enumerate(tasks[:8]):
+        for r, reviewer_id in enumerate(reviewer_ids):
+            result = [success_result(str((n + r) % 5 if n % 2 else min(4, n // 2 + (r > 2)))), topics_result("Theft")]
+            cancelled = False
+            if n == 5 and r == 3:
+                result, cancelled = [], True
+            if n == 6 and r == 0:
+                result = [success_result("2"), topics_result("Theft", "Weapons", "Other")]
+            if n == 7 and r == 1:
+                result = [success_result("9"), topics_result("Other")]
+            plan.append({"task_id": task.id, "reviewer_id": reviewer_id, "result": result, "was_cancelled": cancelled})
+    # Each reviewer submits with their own token, so the server records them as the author
+    # and the last editor, as it does for a submit from the labelling screen.
+    as_reviewer = {rid: label_studio.reviewer_client(email) for rid, email in zip(reviewer_ids, emails)}
+    for item in plan:
+        as_reviewer[item["reviewer_id"]].annotations.create(
+            id=item["task_id"], result=item["result"], completed_by=item["reviewer_id"],
+            was_cancelled=item["was_cancelled"], lead_time=12.5,
+        )
+    export_path = folder / "export.json"
+    export_path.write_bytes(ls_api.full_export_bytes(client, report.project_id))
+    return ReviewedProject(
+        project_id=report.project_id, title=title, reviewer_ids=reviewer_ids, reviewer_emails=emails,
+        task_ids=[t.id for t in tasks], attacks=attacks, annotations=plan, export_path=export_path,
+        manifest_path=manifest_path,
+    )
+
+
+def read_json(path: Path):
+    return json.loads(Path(path).read_text())
