@@ -127,10 +127,8 @@ def read_table(path: str | os.PathLike) -> pd.DataFrame:
     try:
         if suffix == ".parquet":
             table = pd.read_parquet(path)
-            table["topics"] = table["topics"].map(lambda topics: [str(t) for t in topics])
         elif suffix == ".csv":
             table = pd.read_csv(path, dtype={"reviewer_email": object, "invalid_reason": object})
-            table["topics"] = table["topics"].map(lambda text: json.loads(text) if isinstance(text, str) else [])
         elif suffix == ".jsonl":
             table = pd.read_json(path, lines=True, dtype=False)
         else:
@@ -140,7 +138,17 @@ def read_table(path: str | os.PathLike) -> pd.DataFrame:
     missing = [c for c in COLUMNS if c not in table.columns]
     if missing:
         raise ExportError(f"{path}: not an annotation table written by `export` (missing columns: {', '.join(missing)})")
+    table["topics"] = table["topics"].map(_topic_list)
     return _typed(table)
+
+
+def _topic_list(value) -> list[str]:
+    # CSV keeps topics as JSON text; Parquet gives numpy arrays; JSON Lines gives lists.
+    if isinstance(value, str):
+        return json.loads(value)
+    if value is None or (isinstance(value, float) and pd.isna(value)):
+        return []
+    return [str(topic) for topic in value]
 
 
 def read_export(path: str | os.PathLike) -> list[dict]:

@@ -168,3 +168,43 @@ def reviewed_project(label_studio, tmp_path_factory, demo_records) -> ReviewedPr
 
 def read_json(path: Path):
     return json.loads(Path(path).read_text())
+
+
+@dataclass
+class DemoRun:
+    """`review-project demo` as a new user runs it: its folder, port and printed output."""
+
+    folder: Path
+    port: int
+    output: str
+
+    @property
+    def url(self) -> str:
+        return f"http://127.0.0.1:{self.port}"
+
+    def logins(self) -> dict[str, str]:
+        """email -> password, read from the printed output as a person would."""
+        found = {}
+        for line in self.output.splitlines():
+            if line.startswith(("Reviewer:", "Lead (admin):")):
+                parts = line.split()
+                found[parts[-3]] = parts[-1]
+        return found
+
+
+@pytest.fixture(scope="session")
+def demo_run(tmp_path_factory) -> DemoRun:
+    """The demo started once for the session through the CLI, stopped at the end."""
+    from click.testing import CliRunner
+
+    from review_project.cli import cli
+
+    folder = tmp_path_factory.mktemp("demo") / "review-demo"
+    port = free_port()
+    result = CliRunner().invoke(cli, ["demo", "--dir", str(folder), "--port", str(port)])
+    assert result.exit_code == 0, result.output
+    yield DemoRun(folder, port, result.stdout)
+    stopped = CliRunner().invoke(cli, ["demo", "--stop", "--dir", str(folder)])
+    # Checked here because only the last user of the demo may stop it.
+    assert stopped.output == "Stopped the demo's Label Studio.\n"
+    assert not local_server.is_up(f"http://127.0.0.1:{port}")

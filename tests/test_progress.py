@@ -1,0 +1,27 @@
+"""review_progress: fully reviewed, in progress, untouched, and per reviewer (no server)."""
+
+from review_project.export import annotation_table
+from review_project.progress import review_progress
+from tests.test_export import ann
+
+
+def test_progress_counts_tasks_and_reviewers():
+    tasks = [
+        {"id": 1, "data": {"attack_id": 0}, "annotations": [ann(1, 1), ann(2, 2)]},
+        {"id": 2, "data": {"attack_id": 1}, "annotations": [ann(3, 1), ann(4, 2, cancelled=True, updated_at="2026-01-02T00:00:00Z")]},
+        {"id": 3, "data": {"attack_id": 2}, "annotations": [ann(5, 2, cancelled=True)]},
+        {"id": 4, "data": {"attack_id": 3}, "annotations": []},
+    ]
+    progress = review_progress([1, 2, 3, 4], annotation_table(tasks), reviewers_per_task=2, emails={1: "a@x", 2: "b@x"})
+    assert (progress.fully_reviewed, progress.in_progress, progress.untouched) == (1, 2, 1)
+    people = {p.email: p for p in progress.reviewers}
+    assert (people["a@x"].submitted, people["a@x"].skipped) == (2, 0)
+    assert (people["b@x"].submitted, people["b@x"].skipped) == (1, 2)
+    assert people["b@x"].last_activity == "2026-01-02T00:00:00Z"
+
+
+def test_a_later_annotation_of_the_same_task_replaces_the_earlier():
+    tasks = [{"id": 1, "data": {"attack_id": 0}, "annotations": [
+        ann(1, 1, cancelled=True, updated_at="2026-01-01T00:00:00Z"), ann(2, 1, updated_at="2026-01-03T00:00:00Z")]}]
+    person = review_progress([1], annotation_table(tasks), 1).reviewers[0]
+    assert (person.submitted, person.skipped) == (1, 0)
