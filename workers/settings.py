@@ -40,7 +40,8 @@ def _positive_number(environ: Mapping[str, str], name: str, default: float, kind
     try:
         value = kind(raw)
     except ValueError:
-        raise WorkerError(f"{name}={raw!r} is not a {kind.__name__}; set a positive number") from None
+        noun = "whole number" if kind is int else "number"
+        raise WorkerError(f"{name}={raw!r} is not a {noun}; set a positive {noun}") from None
     if value <= 0:
         raise WorkerError(f"{name}={raw!r} must be positive")
     return value
