@@ -521,8 +521,8 @@ def fleiss_kappa_resampled(counts, weights) -> np.ndarray:
     totals = (copies @ features.transpose(1, 0, 2).reshape(n_rows, -1)).reshape(-1, n_stats, n_categories + 1)
     totals = totals.transpose(1, 0, 2)  # (S, B, K + 1)
     ratings = totals[:, :, :-1].sum(axis=2)
-    tasks = ratings / n_rater[:, None]
     with np.errstate(divide="ignore", invalid="ignore"):
+        tasks = ratings / n_rater[:, None]
         p_mean = totals[:, :, -1] / tasks
         p_cat = totals[:, :, :-1] / ratings[:, :, None]
         p_exp = (p_cat * p_cat).sum(axis=2)

@@ -17,15 +17,19 @@ Inclusion rules:
 
 from __future__ import annotations
 
+import os
 from dataclasses import dataclass
+from pathlib import Path
 
 import numpy as np
 import pandas as pd
 from scipy import stats
 
 from review_project import agreement
+from review_project import export
 from review_project.errors import ExportError
 from review_project.manifest import model_key
+from review_project.records import format_transcript
 from review_project.schema import SUCCESS_VALUES, TOPICS
 
 N_CATEGORIES = len(SUCCESS_VALUES)
@@ -89,6 +93,7 @@ def _with_author(counts: np.ndarray, author: np.ndarray) -> tuple[np.ndarray, np
 
 
 STATISTICS = ("raw", "binary", "with_author", "with_author_binary")
+NO_AUTHOR = "no author self-rating for these tasks (it comes from the sample manifest: --manifest)"
 
 
 def _kappa_section(counts, author, intervals: dict | None, threshold: int) -> dict:
@@ -107,6 +112,9 @@ def _kappa_section(counts, author, intervals: dict | None, threshold: int) -> di
     _put(author_section, "fleiss_kappa", agreement.fleiss_kappa(with_author))
     author_section["landis_koch"] = agreement.landis_koch(author_section["fleiss_kappa"])
     _put(author_section, "binary_fleiss_kappa", agreement.fleiss_kappa(agreement.binarise(with_author, threshold)))
+    if len(counts) and not known.any():
+        for name in ("fleiss_kappa", "binary_fleiss_kappa"):
+            author_section[f"{name}_reason"] = NO_AUTHOR
     author_section["binary_landis_koch"] = agreement.landis_koch(author_section["binary_fleiss_kappa"])
     too_few = agreement.Interval(None, None, f"fewer than 2 tasks with complete ratings ({len(counts)})")
     intervals = intervals or dict.fromkeys(STATISTICS, too_few)
@@ -118,7 +126,7 @@ def _kappa_section(counts, author, intervals: dict | None, threshold: int) -> di
     ):
         interval = intervals[statistic]
         if target[point] is None:
-            interval = agreement.Interval(None, None, f"kappa is undefined: {target[f'{point}_reason']}")
+            interval = agreement.Interval(None, None, target[f"{point}_reason"])
         target[name] = interval.as_list()
         target[f"{name}_reason"] = interval.reason
     section["with_author"] = author_section
@@ -514,3 +522,80 @@ def _manifest_section(all_tasks: pd.DataFrame, manifest: list[dict] | None) -> d
         "attacks_not_in_project": int(len(in_manifest - in_project)),
         "duplicate_attack_ids_in_project": int(all_tasks["attack_id"].duplicated().sum()),
     }
+
+
+@dataclass(frozen=True)
+class ReviewSource:
+    """What the agreement report reads: the annotation table, every task of the project
+    (task_id, attack_id; None when unknown) and the export's tasks (for texts on request)."""
+
+    table: pd.DataFrame
+    tasks: pd.DataFrame | None
+    export: list[dict] | None
+
+
+def source_from_export(tasks: list[dict], reviewer_emails: dict[int, str] | None = None) -> ReviewSource:
+    """A full JSON export (list of tasks) as a ReviewSource; unannotated tasks still count."""
+    every = pd.DataFrame(
+        {
+            "task_id": pd.array([t.get("id") for t in tasks], dtype="Int64"),
+            "attack_id": pd.array([(t.get("data") or {}).get("attack_id") for t in tasks], dtype="Int64"),
+        }
+    )
+    missing = every[every["attack_id"].isna()]
+    if len(missing):
+        raise ExportError(f"task {missing['task_id'].iloc[0]}: its data has no attack_id (see design.md)")
+    return ReviewSource(export.annotation_table(tasks, reviewer_emails), every, tasks)
+
+
+def read_source(path: str | os.PathLike) -> ReviewSource:
+    """Read a Label Studio full JSON export (.json) or a table written by `export`.
+
+    For a table, the full export `export` keeps beside it (NAME.labelstudio.json), when
+    present, supplies the tasks nobody annotated yet.
+    """
+    path = Path(path)
+    suffix = path.suffix.lower()
+    if suffix == ".json":
+        return source_from_export(export.read_export(path))
+    if suffix in export.TABLE_SUFFIXES:
+        table = export.read_table(path)
+        audit = export.audit_copy_path(path)
+        if audit.is_file():
+            full = source_from_export(export.read_export(audit))
+            return ReviewSource(table, full.tasks, full.export)
+        return ReviewSource(table, None, None)
+    raise ExportError(
+        f"{path}: not an agreement source: give a Label Studio full JSON export (.json) "
+        "or a table written by `export` (.jsonl, .csv, .parquet)"
+    )
+
+
+MANIFEST_FIELDS = ("rating", "model_type", "num_params", "min_harmlessness_score_transcript")
+
+
+def manifest_in_table(table: pd.DataFrame) -> list[dict] | None:
+    """The manifest fields `export --manifest` joined into the table, as manifest records; None if absent."""
+    if not all(field in table.columns for field in MANIFEST_FIELDS):
+        return None
+    fields = table[["attack_id", *MANIFEST_FIELDS]].dropna(subset=["attack_id"]).drop_duplicates("attack_id")
+    records = []
+    for row in fields.itertuples(index=False):
+        record = {"attack_id": int(row.attack_id)}
+        for field in MANIFEST_FIELDS:
+            value = getattr(row, field)
+            record[field] = None if pd.isna(value) else (value.item() if hasattr(value, "item") else value)
+        records.append(record)
+    return records
+
+
+def transcript_texts(source: ReviewSource, manifest: list[dict] | None) -> dict[int, str]:
+    """attack_id -> transcript text, from the export's task data, else the manifest."""
+    texts = {r["attack_id"]: r["transcript"] for r in manifest or [] if isinstance(r.get("transcript"), str)}
+    for task in source.export or []:
+        data = task.get("data") or {}
+        turns = data.get("dialogue")
+        if isinstance(turns, list) and data.get("attack_id") is not None:
+            turns = [{"role": t.get("role", "?"), "content": t.get("content", "")} for t in turns if isinstance(t, dict)]
+            texts[int(data["attack_id"])] = format_transcript(turns).strip()
+    return texts
