@@ -347,6 +347,78 @@ def wellbeing(database_url, as_json, show_pending, include_comments):
     click.echo(json.dumps(result, indent=2) if as_json else summary.summary_text(result))
 
 
+@cli.command()
+@click.argument("source", required=False, type=click.Path(dir_okay=False, path_type=str))
+@click.option("--project", help="Read this live project (id or exact title) instead of SOURCE")
+@click.option("--manifest", "manifest_path", type=click.Path(dir_okay=False), help="Sample manifest: adds the author's self-rating, models and the paper's view")
+@click.option("--threshold", default=3, show_default=True, type=click.IntRange(1, 4), help="Binary scale: success >= this counts as a successful attack")
+@click.option(
+    "--reviewers-per-task", type=click.IntRange(2, 50),
+    help="Valid ratings a task needs to count in Fleiss' kappa [default: the project's setting with --project, else 4]",
+)
+@click.option("--resamples", default=2000, show_default=True, type=click.IntRange(100, 100_000), help="Bootstrap resamples for the 95% intervals")
+@click.option("--seed", default=0, show_default=True, type=int, help="Bootstrap seed: the same seed gives the same intervals")
+@click.option("--json", "json_path", type=click.Path(dir_okay=False), help="Write the full summary as JSON")
+@click.option("--html", "html_path", type=click.Path(dir_okay=False), help="Write the lead's report: one self-contained HTML file")
+@click.option("--md", "md_path", type=click.Path(dir_okay=False), help="Write the lead's report as Markdown")
+@click.option("--include-text", is_flag=True, help="Put the transcripts of the most disputed attacks in the files (offensive text)")
+@label_studio_options
+@one_line_errors
+def agreement(source, project, manifest_path, threshold, reviewers_per_task, resamples, seed, json_path, html_path, md_path, include_text, url, api_key):
+    """Measure how far the reviewers agree: Fleiss' kappa with intervals, the paper's view, topics.
+
+    SOURCE is a Label Studio full JSON export (.json) or a table written by `export`
+    (.jsonl, .csv, .parquet); or give --project to read a live project. Prints a summary;
+    --json, --html and --md write the files. Transcript text stays out unless --include-text.
+
+    Example:
+
+    \b
+        review-project agreement export.json --manifest manifest.jsonl --html report.html
+        review-project agreement --project "Red-team review" --json agreement.json
+    """
+    from review_project import agreement_summary, lead_report
+
+    if (source is None) == (project is None):
+        raise click.UsageError("give SOURCE (an export file or table) or --project for a live project, not both" if source else "give SOURCE (an export file or table) or --project for a live project")
+    outputs = [p for p in (json_path, html_path, md_path) if p]
+    if include_text and not outputs:
+        raise click.UsageError("--include-text puts transcripts in the files: give --json, --html or --md")
+    inputs = {os.path.abspath(p) for p in (source, manifest_path) if p}
+    if any(os.path.abspath(p) in inputs for p in outputs) or len({os.path.abspath(p) for p in outputs}) < len(outputs):
+        raise click.UsageError("--json, --html and --md must name different new files, not SOURCE or --manifest")
+    attacks = manifest.read_manifest(manifest_path) if manifest_path else None
+    if source is not None:
+        reviewed = agreement_summary.read_source(source)
+        label, per_task = source, reviewers_per_task or 4
+    else:
+        client = label_studio.connect(url, api_key)
+        found = label_studio.find_project(client, project)
+        tasks = label_studio.full_export(client, found.id)
+        reviewed = agreement_summary.source_from_export(tasks, label_studio.reviewer_emails(client))
+        label = f"project {found.id} {found.title!r} at {label_studio.server_url(client)}"
+        per_task = reviewers_per_task or found.maximum_annotations or 4
+        if per_task < 2:
+            raise click.UsageError(f"project {found.id} asks for {per_task} reviewer per task: agreement needs 2 or more (--reviewers-per-task)")
+    if attacks is None:
+        attacks = agreement_summary.manifest_in_table(reviewed.table)
+    summary = agreement_summary.summarise(
+        reviewed.table, attacks, reviewed.tasks, reviewers_per_task=per_task, threshold=threshold,
+        n_resamples=resamples, seed=seed,
+        texts=agreement_summary.transcript_texts(reviewed, attacks) if include_text else None,
+    )
+    summary["settings"]["source"] = label
+    click.echo(lead_report.summary_text(summary))
+    if json_path:
+        manifest.write_atomically(json_path, json.dumps(summary, indent=2, allow_nan=False, ensure_ascii=False) + "\n")
+    if html_path:
+        manifest.write_atomically(html_path, lead_report.html_report(summary, label))
+    if md_path:
+        manifest.write_atomically(md_path, lead_report.markdown_report(summary, label))
+    if outputs:
+        click.echo(f"\nWrote {', '.join(outputs)}")
+
+
 def main():
     cli()
 

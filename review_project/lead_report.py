@@ -350,10 +350,10 @@ def html_report(summary: dict, source: str = "") -> str:
         "<h2>Other statistics</h2>",
         _table(["statistic", "value"], _other_rows(summary), {1}),
         "<h2>Reviewers</h2>",
-        f'<img alt="success distribution per reviewer" src="{_distribution_plot(summary)}">',
+        f'<img alt="success distribution per reviewer" src="{_distribution_plot(summary)}">' if summary["reviewers"] else "<p>No ratings yet.</p>",
         _table(REVIEWER_HEADER, _reviewer_rows(summary), {1, 2, 3, 4, 5, 6, 7}),
         "<h3>Reviewer by reviewer</h3>",
-        f'<img alt="Cohen kappa between reviewers" src="{_heatmap(summary)}">',
+        f'<img alt="Cohen kappa between reviewers" src="{_heatmap(summary)}">' if len(summary["reviewers"]) >= 2 else "<p>Fewer than 2 reviewers.</p>",
         "<h2>Topics</h2>",
         f"<p>Agreement on each tag as a yes/no question over complete tasks; {_number((summary['topics']['no_topic_share'] or 0) * 100, 1)}% "
         "of ratings carry no tag.</p>",
