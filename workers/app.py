@@ -1,7 +1,8 @@
 """The worker's HTTP face: a thin Starlette app over the store, the Bolt app and the service.
 
 Routes: POST /label-studio/webhook, POST /slack/events, GET /healthz. The webhook answer waits
-only for validation and one durable commit; Slack work happens in the service's threads,
+only for validation and the durable commit of its event (group commit, ingest.py); Slack work
+happens in the service's threads,
 because every reviewer's submit in Label Studio waits on this answer (1 s timeout, no retry).
 """
 
@@ -19,27 +20,24 @@ from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
 from workers.interactivity import check_interaction, check_slack_request
-from workers.store import Recorded, Store
-from workers.webhook import MAX_BODY_BYTES, AnnotationsDeleted, RequestRefused, parse_webhook
+from workers.ingest import GroupCommitter
+from workers.store import Store
+from workers.webhook import MAX_BODY_BYTES, AnnotationSeen, AnnotationsDeleted, RequestRefused, parse_webhook
 
 log = logging.getLogger(__name__)
 
 SECRET_HEADER = "x-webhook-secret"
 
 
-def receive_webhook(store: Store, secret: str, every: int, headers: Mapping[str, str], body: bytes) -> Recorded | None:
-    """Check the shared secret, validate, and store one Label Studio webhook; RequestRefused on a bad one.
+def check_webhook(secret: str, headers: Mapping[str, str], body: bytes) -> AnnotationSeen | AnnotationsDeleted:
+    """Check the shared secret (in constant time) and validate one Label Studio webhook body.
 
-    Returns what changed (None for a deletion, which never changes a count).
+    `headers` must answer lower-case names (Starlette's Headers do). RequestRefused on a bad request.
     """
     given = headers.get(SECRET_HEADER)
     if given is None or not hmac.compare_digest(given.encode(), secret.encode()):
         raise RequestRefused(401, "missing or wrong X-Webhook-Secret header")
-    event = parse_webhook(body)
-    if isinstance(event, AnnotationsDeleted):
-        store.record_deletion(event)
-        return None
-    return store.record_annotation(event, every)
+    return parse_webhook(body)
 
 
 async def read_body(request: Request, limit: int = MAX_BODY_BYTES) -> bytes:
@@ -71,12 +69,13 @@ def build_app(
 ) -> Starlette:
     """The ASGI app. `slack_app` (Bolt) is None in Socket Mode; `service` runs the background threads."""
 
+    committer = GroupCommitter(store, checkin_every)
+
     async def label_studio_webhook(request: Request) -> Response:
         try:
             body = await read_body(request)
-            recorded = await run_in_threadpool(
-                receive_webhook, store, webhook_secret, checkin_every, request.headers, body
-            )
+            event = check_webhook(webhook_secret, request.headers, body)
+            recorded = await committer.record(event)
         except RequestRefused as error:
             log.info("webhook refused (%s): %s", error.status, error)
             return _refusal(error)
@@ -125,6 +124,7 @@ def build_app(
         try:
             yield
         finally:
+            await run_in_threadpool(committer.stop)
             if service is not None:
                 await run_in_threadpool(service.stop)
 

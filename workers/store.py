@@ -161,6 +161,8 @@ class Store:
     """The SQL shared by both databases; subclasses supply connections, locking and DDL types."""
 
     placeholder = "?"
+    # How many threads may usefully write at once (ingest.py's group commit).
+    writers = 1
 
     # -- backend hooks -------------------------------------------------------------------------
     @contextmanager
@@ -191,52 +193,88 @@ class Store:
     # -- ingestion -------------------------------------------------------------------------------
     def record_annotation(self, seen: AnnotationSeen, every: int, now: float | None = None) -> Recorded:
         """Store one annotation event; count its task once per reviewer; create check-ins newly due."""
-        now = time.time() if now is None else now
-        with self._transaction() as cur:
-            self._lock_reviewer(cur, seen.project, seen.reviewer)
-            inserted = self._run(
-                cur,
-                "INSERT INTO events (project, annotation_id, action, updated_at, task, reviewer, skipped, received_at)"
-                " VALUES (?, ?, ?, ?, ?, ?, ?, ?) ON CONFLICT DO NOTHING",
-                (seen.project, seen.annotation_id, seen.action, seen.updated_at, seen.task, seen.reviewer,
-                 int(seen.skipped), now),
-            ).rowcount
-            if inserted != 1:
-                return Recorded(new_event=False, counted=False, milestones=())
-            counted = self._run(
-                cur,
-                "INSERT INTO exposures (project, reviewer, task, annotation_id, skipped, seen_at)"
-                " VALUES (?, ?, ?, ?, ?, ?) ON CONFLICT DO NOTHING",
-                (seen.project, seen.reviewer, seen.task, seen.annotation_id, int(seen.skipped), now),
-            ).rowcount
-            if counted != 1:
-                return Recorded(new_event=True, counted=False, milestones=())
-            count = self._run(
-                cur, "SELECT count(*) FROM exposures WHERE project = ? AND reviewer = ?", (seen.project, seen.reviewer)
-            ).fetchone()[0]
-            due = milestones_crossed(count - 1, count, every)
-            for milestone in due:
-                self._run(
-                    cur,
-                    "INSERT INTO checkins (project, reviewer, milestone, due_at, next_attempt_at)"
-                    " VALUES (?, ?, ?, ?, ?) ON CONFLICT DO NOTHING",
-                    (seen.project, seen.reviewer, milestone, now, now),
-                )
-            return Recorded(new_event=True, counted=True, milestones=tuple(due))
+        return self.record_events([seen], every, now)[0]
 
     def record_deletion(self, deleted: AnnotationsDeleted, now: float | None = None) -> int:
         """Keep a record of deleted annotations (they never un-count a task); returns how many were new."""
         now = time.time() if now is None else now
-        new = 0
         with self._transaction() as cur:
-            for annotation_id in deleted.annotation_ids:
-                new += self._run(
-                    cur,
-                    "INSERT INTO events (project, annotation_id, action, updated_at, received_at)"
-                    " VALUES (?, ?, 'ANNOTATIONS_DELETED', '', ?) ON CONFLICT DO NOTHING",
-                    (deleted.project, annotation_id, now),
-                ).rowcount
+            return self._record_deletion(cur, deleted, now)
+
+    def record_events(
+        self, events: list[AnnotationSeen | AnnotationsDeleted], every: int, now: float | None = None
+    ) -> list[Recorded | None]:
+        """Record several webhook events in ONE transaction (one fsync); results in the given order.
+
+        Events are applied in (project, reviewer) order so that concurrent batches take the
+        per-reviewer locks in the same order and cannot deadlock. A deletion's result is None.
+        """
+        now = time.time() if now is None else now
+        results: list[Recorded | None] = [None] * len(events)
+        order = sorted(
+            range(len(events)),
+            key=lambda i: (events[i].project, getattr(events[i], "reviewer", -1), i),
+        )
+        with self._transaction() as cur:
+            for i in order:
+                event = events[i]
+                if isinstance(event, AnnotationsDeleted):
+                    self._record_deletion(cur, event, now)
+                else:
+                    results[i] = self._record_annotation(cur, event, every, now)
+        return results
+
+    def _record_deletion(self, cur, deleted: AnnotationsDeleted, now: float) -> int:
+        new = 0
+        for annotation_id in deleted.annotation_ids:
+            new += self._run(
+                cur,
+                "INSERT INTO events (project, annotation_id, action, updated_at, received_at)"
+                " VALUES (?, ?, 'ANNOTATIONS_DELETED', '', ?) ON CONFLICT DO NOTHING",
+                (deleted.project, annotation_id, now),
+            ).rowcount
         return new
+
+    def _insert_event_and_exposure(self, cur, seen: AnnotationSeen, now: float) -> tuple[bool, bool, int]:
+        """Insert the event and, if it is new, the exposure; return (new event, counted, count after)."""
+        inserted = self._run(
+            cur,
+            "INSERT INTO events (project, annotation_id, action, updated_at, task, reviewer, skipped, received_at)"
+            " VALUES (?, ?, ?, ?, ?, ?, ?, ?) ON CONFLICT DO NOTHING",
+            (seen.project, seen.annotation_id, seen.action, seen.updated_at, seen.task, seen.reviewer,
+             int(seen.skipped), now),
+        ).rowcount
+        if inserted != 1:
+            return False, False, 0
+        counted = self._run(
+            cur,
+            "INSERT INTO exposures (project, reviewer, task, annotation_id, skipped, seen_at)"
+            " VALUES (?, ?, ?, ?, ?, ?) ON CONFLICT DO NOTHING",
+            (seen.project, seen.reviewer, seen.task, seen.annotation_id, int(seen.skipped), now),
+        ).rowcount
+        if counted != 1:
+            return True, False, 0
+        count = self._run(
+            cur, "SELECT count(*) FROM exposures WHERE project = ? AND reviewer = ?", (seen.project, seen.reviewer)
+        ).fetchone()[0]
+        return True, True, count
+
+    def _record_annotation(self, cur, seen: AnnotationSeen, every: int, now: float) -> Recorded:
+        self._lock_reviewer(cur, seen.project, seen.reviewer)
+        new_event, counted, count = self._insert_event_and_exposure(cur, seen, now)
+        if not new_event:
+            return Recorded(new_event=False, counted=False, milestones=())
+        if not counted:
+            return Recorded(new_event=True, counted=False, milestones=())
+        due = milestones_crossed(count - 1, count, every)
+        for milestone in due:
+            self._run(
+                cur,
+                "INSERT INTO checkins (project, reviewer, milestone, due_at, next_attempt_at)"
+                " VALUES (?, ?, ?, ?, ?) ON CONFLICT DO NOTHING",
+                (seen.project, seen.reviewer, milestone, now, now),
+            )
+        return Recorded(new_event=True, counted=True, milestones=tuple(due))
 
     def seen_annotation_ids(self, project: int) -> set[int]:
         """Ids of the project's annotations the worker has any event for."""
@@ -531,6 +569,7 @@ class PostgresStore(Store):
 
     placeholder = "%s"
     _skip_locked = " FOR UPDATE SKIP LOCKED"
+    writers = 4
 
     def __init__(self, url: str, max_connections: int = 8):
         import psycopg
@@ -561,6 +600,26 @@ class PostgresStore(Store):
             with connection.transaction():
                 with connection.cursor() as cursor:
                     yield cursor
+
+    def _insert_event_and_exposure(self, cur, seen: AnnotationSeen, now: float) -> tuple[bool, bool, int]:
+        # The same three steps as the base class in one round trip. Every part of the statement
+        # shares one snapshot, taken after the reviewer lock, so the count is the committed count
+        # plus this exposure.
+        row = self._run(
+            cur,
+            "WITH e AS (INSERT INTO events (project, annotation_id, action, updated_at, task, reviewer, skipped,"
+            " received_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?) ON CONFLICT DO NOTHING RETURNING 1),"
+            " x AS (INSERT INTO exposures (project, reviewer, task, annotation_id, skipped, seen_at)"
+            " SELECT ?, ?, ?, ?, ?, ? WHERE EXISTS (SELECT 1 FROM e) ON CONFLICT DO NOTHING RETURNING 1)"
+            " SELECT (SELECT count(*) FROM e), (SELECT count(*) FROM x),"
+            " (SELECT count(*) FROM exposures WHERE project = ? AND reviewer = ?)",
+            (seen.project, seen.annotation_id, seen.action, seen.updated_at, seen.task, seen.reviewer,
+             int(seen.skipped), now,
+             seen.project, seen.reviewer, seen.task, seen.annotation_id, int(seen.skipped), now,
+             seen.project, seen.reviewer),
+        ).fetchone()
+        new_event, counted = row[0] == 1, row[1] == 1
+        return new_event, counted, row[2] + row[1] if counted else 0
 
     def _lock_reviewer(self, cursor, project: int, reviewer: int) -> None:
         # Two-key advisory locks share one space; fold project and reviewer into key 2 and keep

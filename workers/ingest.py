@@ -1,0 +1,108 @@
+"""Group commit for webhooks: one writer thread records whatever events are waiting in a single
+transaction, then answers each of them.
+
+Every acknowledgement still follows a durable commit of its own event; what is shared is the
+fsync. With one commit per event, ingestion is capped at one event per fsync (about 4 ms on
+this machine's disk: ~250 events/s); with group commit, the events that arrive during one
+fsync share the next.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import queue
+import threading
+from concurrent.futures import Future
+
+from workers.store import Recorded, Store
+from workers.webhook import AnnotationsDeleted, AnnotationSeen
+
+log = logging.getLogger(__name__)
+
+MAX_BATCH = 128
+
+
+class GroupCommitter:
+    """Queue events from any thread or coroutine; writer threads commit them in batches.
+
+    SQLite has one writer at a time, so one thread; PostgreSQL overlaps the round trips of
+    several (store.writers), and the store's lock order keeps their batches deadlock-free.
+    """
+
+    def __init__(self, store: Store, every: int, max_batch: int = MAX_BATCH):
+        self.store = store
+        self.every = every
+        self.max_batch = max_batch
+        self._queue: queue.SimpleQueue = queue.SimpleQueue()
+        self._threads: list[threading.Thread] = []
+        self._lock = threading.Lock()
+        self.batches = 0
+
+    def _ensure_started(self) -> None:
+        with self._lock:
+            if not self._threads:
+                for n in range(self.store.writers):
+                    thread = threading.Thread(target=self._write_forever, name=f"webhook-writer-{n}", daemon=True)
+                    thread.start()
+                    self._threads.append(thread)
+
+    def submit(self, event: AnnotationSeen | AnnotationsDeleted) -> Future:
+        """Queue one event; the future resolves to its Recorded (None for a deletion) once committed."""
+        self._ensure_started()
+        future: Future = Future()
+        self._queue.put((event, future))
+        return future
+
+    async def record(self, event: AnnotationSeen | AnnotationsDeleted) -> Recorded | None:
+        """Await the durable commit of one event."""
+        return await asyncio.wrap_future(self.submit(event))
+
+    def stop(self) -> None:
+        """Let the writers finish what is queued, then end them."""
+        with self._lock:
+            threads, self._threads = self._threads, []
+        for _ in threads:
+            self._queue.put(None)
+        for thread in threads:
+            thread.join(10)
+
+    def _write_forever(self) -> None:
+        while True:
+            first = self._queue.get()
+            if first is None:
+                return
+            batch = [first]
+            while len(batch) < self.max_batch:
+                try:
+                    item = self._queue.get_nowait()
+                except queue.Empty:
+                    break
+                if item is None:
+                    self._queue.put(None)  # stop after this batch; leave the signal for the others too
+                    break
+                batch.append(item)
+            self._commit(batch)
+
+    def _commit(self, batch: list) -> None:
+        try:
+            results = self.store.record_events([event for event, _ in batch], self.every)
+        except Exception as error:
+            if len(batch) == 1:
+                log.error("an event was not stored: %s", error.__class__.__name__)
+                _, future = batch[0]
+                future.set_exception(_store_error())
+                return
+            # One bad event must not fail its neighbours: retry each on its own.
+            for item in batch:
+                self._commit([item])
+            return
+        with self._lock:
+            self.batches += 1
+        for (_, future), result in zip(batch, results):
+            future.set_result(result)
+
+
+def _store_error() -> Exception:
+    # The original exception may carry SQL parameters; pass on only that the store failed.
+    return RuntimeError("the store could not record the event")
