@@ -380,7 +380,8 @@ def agreement(source, project, manifest_path, threshold, reviewers_per_task, res
     from review_project import agreement_summary, lead_report
 
     if (source is None) == (project is None):
-        raise click.UsageError("give SOURCE (an export file or table) or --project for a live project, not both" if source else "give SOURCE (an export file or table) or --project for a live project")
+        both = ", not both" if source else ""
+        raise click.UsageError(f"give SOURCE (an export file or table) or --project for a live project{both}")
     outputs = [p for p in (json_path, html_path, md_path) if p]
     if include_text and not outputs:
         raise click.UsageError("--include-text puts transcripts in the files: give --json, --html or --md")

@@ -53,11 +53,16 @@ def _paper_rows(summary: dict) -> list[tuple[str, str, str, str, str]]:
     paper = success["paper"]
     reviewers = summary["items"]["reviewers_per_task"]
     scale = f"binary (success >= {success['threshold']})"
+    with_author, alone = f"{reviewers} reviewers + author", f"{reviewers} reviewers"
     return [
-        (f"{reviewers} reviewers + author", "raw 0-4", _with_reason(author, "fleiss_kappa"), _interval(author["ci95"]), f"{paper['with_author_fleiss_kappa']:.2f}"),
-        (f"{reviewers} reviewers + author", scale, _with_reason(author, "binary_fleiss_kappa"), _interval(author["binary_ci95"]), f"{paper['with_author_binary_fleiss_kappa']:.2f}"),
-        (f"{reviewers} reviewers", scale, _with_reason(success, "binary_fleiss_kappa"), _interval(success["binary_ci95"]), f"{paper['reviewers_binary_fleiss_kappa']:.2f} (3 reviewers)"),
-        (f"{reviewers} reviewers", "raw 0-4", _with_reason(success, "fleiss_kappa"), _interval(success["ci95"]), "not given (\"modest increase\")"),
+        (with_author, "raw 0-4", _with_reason(author, "fleiss_kappa"), _interval(author["ci95"]),
+         f"{paper['with_author_fleiss_kappa']:.2f}"),
+        (with_author, scale, _with_reason(author, "binary_fleiss_kappa"), _interval(author["binary_ci95"]),
+         f"{paper['with_author_binary_fleiss_kappa']:.2f}"),
+        (alone, scale, _with_reason(success, "binary_fleiss_kappa"), _interval(success["binary_ci95"]),
+         f"{paper['reviewers_binary_fleiss_kappa']:.2f} (3 reviewers)"),
+        (alone, "raw 0-4", _with_reason(success, "fleiss_kappa"), _interval(success["ci95"]),
+         'not given ("modest increase")'),
     ]
 
 
