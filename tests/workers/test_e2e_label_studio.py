@@ -1,0 +1,150 @@
+"""End to end with the real Label Studio 1.23 (tests/conftest.py) and `review-project worker` as a
+subprocess: the webhook registered by `setup --webhook-url`, 25 submits give exactly 2 DMs, a
+stopped worker catches up on 10 more at restart (the third DM), replayed webhooks add nothing."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import httpx
+import pytest
+from click.testing import CliRunner
+
+from review_project import label_studio as ls
+from review_project.cli import cli
+from review_project.manifest import write_manifest
+from review_project.sampling import sample_attacks
+from tests.conftest import free_port, success_result, topics_result
+from tests.workers.conftest import BOT_TOKEN, SIGNING_SECRET, WEBHOOK_SECRET
+
+pytestmark = pytest.mark.label_studio
+
+REVIEWER = "e2e.reviewer@example.com"
+
+
+class WorkerProcess:
+    """`review-project worker` in its own process, stopped with SIGTERM like a service manager would."""
+
+    def __init__(self, env: dict, port: int, log_path: Path):
+        self.env, self.port, self.log_path = env, port, log_path
+        self.process: subprocess.Popen | None = None
+
+    @property
+    def url(self) -> str:
+        return f"http://127.0.0.1:{self.port}"
+
+    def start(self) -> None:
+        log = open(self.log_path, "ab")
+        self.process = subprocess.Popen(
+            [sys.executable, "-m", "review_project.cli", "worker", "--port", str(self.port)],
+            env=self.env, stdout=log, stderr=subprocess.STDOUT,
+        )
+        deadline = time.time() + 60
+        while time.time() < deadline:
+            if self.process.poll() is not None:
+                raise AssertionError(f"worker exited with {self.process.returncode}:\n{self.log_path.read_text()[-3000:]}")
+            try:
+                if httpx.get(f"{self.url}/healthz", timeout=1).status_code == 200:
+                    return
+            except httpx.HTTPError:
+                pass
+            time.sleep(0.2)
+        raise AssertionError(f"worker did not answer /healthz:\n{self.log_path.read_text()[-3000:]}")
+
+    def stop(self) -> None:
+        if self.process and self.process.poll() is None:
+            self.process.send_signal(signal.SIGTERM)
+            self.process.wait(30)
+
+
+@pytest.fixture
+def e2e(label_studio, slack, tmp_path, demo_records, project_title):
+    """A project set up with the worker's webhook, one reviewer known to Slack, the worker running."""
+    port = free_port()
+    env = {k: v for k, v in os.environ.items() if "proxy" not in k.lower()}
+    env.update(
+        LABEL_STUDIO_URL=label_studio.url, LABEL_STUDIO_API_KEY=label_studio.api_key, SLACK_BOT_TOKEN=BOT_TOKEN,
+        SLACK_SIGNING_SECRET=SIGNING_SECRET, SLACK_API_URL=slack.url, WEBHOOK_SECRET=WEBHOOK_SECRET,
+        DATABASE_URL=f"sqlite:///{tmp_path / 'worker.sqlite3'}", CHECKIN_EVERY="10", RECONCILE_SECONDS="3600",
+    )
+    worker = WorkerProcess(env, port, tmp_path / "worker.log")
+    worker.start()
+
+    manifest = tmp_path / "manifest.jsonl"
+    write_manifest(manifest, sample_attacks(demo_records, per_model=20, seed=21))
+    reviewers = tmp_path / "reviewers.csv"
+    reviewers.write_text(f"email,name\n{REVIEWER},E2E Reviewer\n")
+    result = CliRunner().invoke(
+        cli,
+        ["setup", "--manifest", str(manifest), "--reviewers", str(reviewers), "--title", project_title,
+         "--reviewers-per-task", "1", "--webhook-url", f"{worker.url}/label-studio/webhook", "--silent"],
+        env={"LABEL_STUDIO_URL": label_studio.url, "LABEL_STUDIO_API_KEY": label_studio.api_key,
+             "WEBHOOK_SECRET": WEBHOOK_SECRET},
+    )
+    assert result.exit_code == 0, result.output
+    assert "Webhook: created" in result.output
+    client = label_studio.client()
+    project = ls.project_by_title(client, project_title)
+    reviewer_id = ls.users_by_email(client)[REVIEWER].id
+    tasks = [t.id for t in client.tasks.list(project=project.id, page_size=100)]
+    slack.users[REVIEWER] = "UE2E"
+    yield worker, client, project.id, reviewer_id, tasks
+    worker.stop()
+
+
+def submit(client, task_id: int, reviewer_id: int, skipped: bool = False) -> None:
+    client.annotations.create(
+        id=task_id, result=[] if skipped else [success_result("2"), topics_result("Theft")],
+        completed_by=reviewer_id, was_cancelled=skipped, lead_time=9.0,
+    )
+
+
+def settle(slack, count: int, seconds: float = 2.0) -> None:
+    """Wait for `count` DMs, then a little longer to be sure no extra one follows."""
+    slack.wait_for("chat.postMessage", count, timeout=30, where=lambda c: c.params["channel"].startswith("D"))
+    time.sleep(seconds)
+
+
+def test_25_submits_2_dms_then_catch_up_after_downtime_and_replays_add_nothing(e2e, slack, tmp_path):
+    worker, client, project_id, reviewer_id, tasks = e2e
+    assert len(tasks) >= 35
+    for n, task_id in enumerate(tasks[:25]):
+        submit(client, task_id, reviewer_id, skipped=(n == 4))  # a skip counts as a task seen
+    settle(slack, 2)
+    assert [c.params["channel"] for c in slack.dms()] == ["DUE2E", "DUE2E"]
+    assert "reviewed 10 transcripts" in slack.dms()[0].params["text"]
+    assert "reviewed 20 transcripts" in slack.dms()[1].params["text"]
+
+    worker.stop()
+    for task_id in tasks[25:35]:
+        submit(client, task_id, reviewer_id)  # the webhooks go nowhere: the worker is down
+    assert len(slack.dms()) == 2
+    worker.start()
+    settle(slack, 3)
+    assert len(slack.dms()) == 3 and "reviewed 30 transcripts" in slack.dms()[2].params["text"]
+    assert "catch-up: 10 annotation(s) the worker had not seen, 1 check-in(s) due" in worker.log_path.read_text()
+
+    # Replay every submission as a webhook, in Label Studio's own body shape: nothing changes.
+    replies = []
+    for task in client.tasks.list(project=project_id, page_size=100, fields="all"):
+        for annotation in task.annotations or []:
+            body = {"action": "ANNOTATION_CREATED", "annotation": dict(annotation), "project": {"id": project_id}}
+            response = httpx.post(f"{worker.url}/label-studio/webhook", content=json.dumps(body),
+                                  headers={"X-Webhook-Secret": WEBHOOK_SECRET}, timeout=5)
+            replies.append(response.json())
+    assert len(replies) == 35 and all(r["checkins_due"] == [] for r in replies)
+    time.sleep(1.5)
+    assert len(slack.dms()) == 3
+
+    worker.stop()
+    result = CliRunner().invoke(cli, ["wellbeing", "--json"], env={"DATABASE_URL": worker.env["DATABASE_URL"]})
+    summary = json.loads(result.output)
+    assert (summary["checkins"], summary["delivered"], summary["by_status"]) == (3, 3, {"sent": 3})
+    assert [row["milestone"] for row in summary["trend"]] == [10, 20, 30]
+    assert summary["not_answered"] == [{"reviewer": "E2E Reviewer", "sent": 3, "answered": 0}]
