@@ -143,6 +143,10 @@ def test_25_submits_2_dms_then_catch_up_after_downtime_and_replays_add_nothing(e
     assert len(slack.dms()) == 3
 
     worker.stop()
+    log = worker.log_path.read_text()
+    assert "check-in 3 sent (project" in log
+    for private in (WEBHOOK_SECRET, SIGNING_SECRET, BOT_TOKEN, worker.env["LABEL_STUDIO_API_KEY"], REVIEWER):
+        assert private not in log
     result = CliRunner().invoke(cli, ["wellbeing", "--json"], env={"DATABASE_URL": worker.env["DATABASE_URL"]})
     summary = json.loads(result.output)
     assert (summary["checkins"], summary["delivered"], summary["by_status"]) == (3, 3, {"sent": 3})
