@@ -1,0 +1,63 @@
+"""`review-project demo` end to end: a demo reviewer logs in with the printed login and labels a task."""
+
+from __future__ import annotations
+
+import re
+
+import pytest
+from click.testing import CliRunner
+
+from review_project import label_studio as ls_api, local_server
+from review_project.cli import cli
+from review_project.schema import read_rating
+from tests.browser.conftest import LabellingScreen, annotations_by, log_in
+from tests.conftest import free_port
+
+pytestmark = [pytest.mark.browser, pytest.mark.label_studio]
+
+
+@pytest.fixture(scope="module")
+def demo_run(tmp_path_factory):
+    """The demo's printed output and folder; the demo is stopped (and must stop) afterwards."""
+    folder = tmp_path_factory.mktemp("demo")
+    result = CliRunner().invoke(cli, ["demo", "--dir", str(folder), "--port", str(free_port())])
+    url = None
+    try:
+        assert result.exit_code == 0, result.output
+        url = re.search(r"Label Studio is running at (\S+)", result.output).group(1)
+        yield folder, result.output
+    finally:
+        stopped = CliRunner().invoke(cli, ["demo", "--stop", "--dir", str(folder)])
+        assert stopped.exit_code == 0, stopped.output
+        assert "Stopped the demo's Label Studio." in stopped.output
+        assert url is None or not local_server.is_up(url)
+
+
+def test_a_demo_reviewer_logs_in_with_the_printed_login_and_labels_a_task(demo_run, page, screenshots):
+    folder, output = demo_run
+    url = re.search(r"Label Studio is running at (\S+)", output).group(1)
+    project_id = int(re.search(r"Project: \S+/projects/(\d+)/data", output).group(1))
+    logins = re.findall(r"Reviewer:\s+(\S+)\s+password (\S+)", output)
+    assert len(logins) == 4
+    email, password = logins[0]
+
+    log_in(page, url, email, password)
+    screen = LabellingScreen(page, url, project_id).open()
+    task_id = screen.task_id
+    screen.rating("2").check()
+    screen.open_topics()
+    screen.topic_option("Other").locator(".ant-select-tree-title").click()
+    screen.close_topics()
+    page.screenshot(path=screenshots / "demo-labelling-screen.png", animations="disabled")
+    with screen.saving() as saved:
+        screen.submit_button().click()
+    assert saved.value.status == 201
+
+    # The lead's key is in the env file the demo wrote for status, export and agreement.
+    api_key = re.search(r"LABEL_STUDIO_API_KEY=(\S+)", (folder / "env").read_text()).group(1)
+    client = ls_api.connect(url, api_key)
+    reviewer_id = ls_api.users_by_email(client)[email.lower()].id
+    [annotation] = annotations_by(client, project_id, reviewer_id)
+    assert annotation["task"] == task_id
+    rating = read_rating(annotation)
+    assert (rating.success, rating.topics, rating.valid, rating.skipped) == (2, ("Other",), True, False)
