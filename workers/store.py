@@ -215,13 +215,17 @@ class Store:
             range(len(events)),
             key=lambda i: (events[i].project, getattr(events[i], "reviewer", -1), i),
         )
+        locked: set[tuple[int, int]] = set()
         with self._transaction() as cur:
             for i in order:
                 event = events[i]
                 if isinstance(event, AnnotationsDeleted):
                     self._record_deletion(cur, event, now)
-                else:
-                    results[i] = self._record_annotation(cur, event, every, now)
+                    continue
+                if (event.project, event.reviewer) not in locked:
+                    self._lock_reviewer(cur, event.project, event.reviewer)
+                    locked.add((event.project, event.reviewer))
+                results[i] = self._record_annotation(cur, event, every, now)
         return results
 
     def _record_deletion(self, cur, deleted: AnnotationsDeleted, now: float) -> int:
@@ -260,7 +264,7 @@ class Store:
         return True, True, count
 
     def _record_annotation(self, cur, seen: AnnotationSeen, every: int, now: float) -> Recorded:
-        self._lock_reviewer(cur, seen.project, seen.reviewer)
+        # The caller holds this reviewer's lock (record_events).
         new_event, counted, count = self._insert_event_and_exposure(cur, seen, now)
         if not new_event:
             return Recorded(new_event=False, counted=False, milestones=())
