@@ -322,8 +322,9 @@ def worker(host, port, reviewers_path, socket_mode):
 @click.option("--json", "as_json", is_flag=True, help="Print JSON instead of text")
 @click.option("--pending", "show_pending", is_flag=True, help="List check-ins not delivered yet, with the last error")
 @click.option("--include-comments", is_flag=True, help="Also print reviewers' free-text comments")
+@click.option("--retry-failed", is_flag=True, help="Return failed check-ins to pending once their cause is fixed")
 @one_line_errors
-def wellbeing(database_url, as_json, show_pending, include_comments):
+def wellbeing(database_url, as_json, show_pending, include_comments, retry_failed):
     """Summarise the well-being check-ins: response rate, item means beside the paper's, trend.
 
     Example: review-project wellbeing --json
@@ -334,8 +335,14 @@ def wellbeing(database_url, as_json, show_pending, include_comments):
 
     if show_pending and include_comments:
         raise click.UsageError("--pending lists undelivered check-ins, which have no comments: drop --include-comments")
+    if retry_failed and (show_pending or include_comments or as_json):
+        raise click.UsageError("--retry-failed changes the store and prints one line: use it alone")
     store = open_store(database_url or DEFAULT_DATABASE_URL, create=False)
     try:
+        if retry_failed:
+            count = store.retry_failed()
+            click.echo(f"{count} failed check-in(s) back to pending: a running worker sends them within seconds.")
+            return
         checkins, reviewers = store.checkins(), store.reviewers()
         if show_pending:
             rows = summary.pending(checkins, reviewers)

@@ -119,6 +119,22 @@ def test_no_slack_account_or_no_email_is_a_failed_checkin(store, slack, slack_cl
     assert slack.dms() == []
 
 
+def test_failed_checkins_go_out_after_the_cause_is_fixed_and_retry_failed(
+    store, slack, slack_client, fake_label_studio, database_url
+):
+    reach(store, 10, reviewer=8)
+    sender = sender_for(store, slack_client, fake_label_studio)
+    sender.send_all_due()
+    assert store.checkins()[0].status == "failed"
+    slack.users["bo@example.com"] = "UBO"  # Bo joins the workspace
+    result = CliRunner().invoke(cli, ["wellbeing", "--retry-failed"], env={"DATABASE_URL": database_url})
+    assert (result.exit_code, result.output) == (0, "1 failed check-in(s) back to pending: a running worker sends them within seconds.\n")
+    sender.send_all_due()
+    assert store.checkins()[0].status == "sent" and [d.params["channel"] for d in slack.dms()] == ["DUBO"]
+    conflict = CliRunner().invoke(cli, ["wellbeing", "--retry-failed", "--json"], env={"DATABASE_URL": database_url})
+    assert conflict.exit_code == 2 and "--retry-failed changes the store and prints one line: use it alone" in conflict.output
+
+
 def test_label_studio_down_keeps_the_checkin_pending(store, slack, slack_client, fake_label_studio):
     fake_label_studio.down = True
     reach(store, 10)
