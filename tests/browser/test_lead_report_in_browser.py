@@ -1,0 +1,64 @@
+"""The lead's HTML agreement report opened in chromium: it renders, its plots show, it asks nothing of the network."""
+
+from __future__ import annotations
+
+import io
+
+import numpy as np
+import pytest
+from click.testing import CliRunner
+from PIL import Image
+from playwright.sync_api import expect
+
+from review_project.cli import cli
+from review_project.lead_report import TITLE
+
+pytestmark = [pytest.mark.browser, pytest.mark.label_studio]
+
+
+def drawn_share(png: bytes) -> float:
+    """Share of pixels that are not the background (the most common colour) in a screenshot."""
+    pixels = np.asarray(Image.open(io.BytesIO(png)).convert("RGB")).reshape(-1, 3)
+    colours, counts = np.unique(pixels, axis=0, return_counts=True)
+    return 1.0 - counts.max() / counts.sum()
+
+
+@pytest.fixture(scope="module")
+def report_path(reviewed_project, tmp_path_factory):
+    """`review-project agreement EXPORT --html F` on four reviewers' real export."""
+    path = tmp_path_factory.mktemp("lead-report") / "report.html"
+    result = CliRunner().invoke(
+        cli,
+        ["agreement", str(reviewed_project.export_path), "--manifest", str(reviewed_project.manifest_path),
+         "--html", str(path), "--resamples", "200"],
+    )
+    assert result.exit_code == 0, result.output
+    return path
+
+
+def test_the_report_renders_its_plots_without_the_network(report_path, page, screenshots):
+    requests = []
+    page.on("request", lambda request: requests.append(request.url))
+    page.goto(report_path.as_uri())
+    page.wait_for_load_state("load")
+
+    assert page.title() == TITLE
+    expect(page.get_by_role("heading", name=TITLE, level=1)).to_be_visible()
+    for section in ("Beside the paper", "Reviewers", "Topics", "Most disputed attacks", "Invalid annotations"):
+        expect(page.get_by_role("heading", name=section, exact=True)).to_be_visible()
+    expect(page.get_by_role("table").first).to_be_visible()
+
+    plots = page.locator("img")
+    assert plots.count() == 4
+    for plot in plots.all():
+        assert plot.get_attribute("src").startswith("data:image/png;base64,")
+        plot.scroll_into_view_if_needed()
+        expect(plot).to_be_visible()
+        assert plot.evaluate("img => img.complete && img.naturalWidth > 100 && img.naturalHeight > 100"), plot.get_attribute("alt")
+        # Not a blank box: a real plot puts axes, bars or cells on a good share of its pixels.
+        assert drawn_share(plot.screenshot()) > 0.05, plot.get_attribute("alt")
+    page.screenshot(path=screenshots / "lead-report.png", full_page=True)
+
+    # Self-contained: the document itself and inlined images, nothing fetched from anywhere else.
+    assert requests and requests[0] == report_path.as_uri()
+    assert [url for url in requests if not url.startswith(("file:", "data:"))] == []
