@@ -34,8 +34,6 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
-FIXTURE_CANDIDATES = [ROOT.parent / "shared" / "fixtures" / "label_studio_1.23.2_webhooks.json",
-                      Path("/work/shared/fixtures/label_studio_1.23.2_webhooks.json")]
 SECRET = "bench-webhook-secret"
 REVIEWERS = (11, 12, 13, 14)
 PG_BASE = "postgresql://{user}@127.0.0.1:5432/test"
@@ -43,10 +41,9 @@ PG_BASE = "postgresql://{user}@127.0.0.1:5432/test"
 
 def real_body() -> dict:
     """The captured ANNOTATION_CREATED body from a real Label Studio 1.23.2 (about 6 KB)."""
-    for path in FIXTURE_CANDIDATES:
-        if path.exists():
-            return json.loads(path.read_text())[0]["body"]
-    raise SystemExit("the captured webhook bodies (shared/fixtures/label_studio_1.23.2_webhooks.json) are missing")
+    from tests.workers.test_webhook import real_bodies
+
+    return real_bodies()[0]["body"]
 
 
 def bodies(count: int, project: int = 1) -> list[bytes]:
@@ -298,9 +295,10 @@ def label_studio_submits(submits: int) -> None:
     from review_project.reviewers import Reviewer
     from review_project.sampling import sample_attacks
     from review_project.demo_data import generate_records
+    from tests.conftest import free_port
 
     folder = Path(tempfile.mkdtemp(prefix="bench-ls-"))
-    server = local_server.start_server(folder / "ls", port=_free_port())
+    server = local_server.start_server(folder / "ls", port=free_port())
     context = multiprocessing.get_context("spawn")
     ports = context.Queue()
     worker = context.Process(target=serve, args=("worker", f"sqlite:///{folder / 'w.sqlite3'}", ports), daemon=True)
@@ -328,14 +326,6 @@ def label_studio_submits(submits: int) -> None:
     a, b = statistics.median(without), statistics.median(with_hook)
     print(f"\nReviewer's submit in Label Studio ({2 * submits} submits each, median):")
     print(f"  without webhook {1000 * a:.1f} ms, with the worker's webhook {1000 * b:.1f} ms: ratio {b / a:.2f}x")
-
-
-def _free_port() -> int:
-    import socket
-
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return probe.getsockname()[1]
 
 
 def main() -> None:

@@ -13,6 +13,7 @@ import logging
 from collections.abc import Mapping
 from contextlib import asynccontextmanager
 
+from slack_bolt import BoltRequest
 from starlette.applications import Starlette
 from starlette.concurrency import run_in_threadpool
 from starlette.requests import Request
@@ -99,8 +100,6 @@ def build_app(
         except RequestRefused as error:
             log.info("Slack request refused (%s): %s", error.status, error)
             return _refusal(error)
-        from slack_bolt import BoltRequest
-
         bolt_request = BoltRequest(body=body.decode("utf-8"), query=request.url.query, headers=dict(request.headers))
         # Bolt waits for the listener's ack() in this call; keep it off the event loop.
         bolt_response = await run_in_threadpool(slack_app.dispatch, bolt_request)

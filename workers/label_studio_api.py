@@ -30,6 +30,8 @@ class LabelStudioReader:
 
     def __init__(self, url: str, api_key: str, timeout: float = 30.0, client=None):
         if client is None:
+            # Not review_project.label_studio.connect(): it checks the key with a request, and the
+            # worker must start (and acknowledge webhooks) even while Label Studio is down.
             from label_studio_sdk import LabelStudio
 
             client = LabelStudio(base_url=url, api_key=api_key, timeout=timeout)
