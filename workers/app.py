@@ -2,8 +2,8 @@
 
 Routes: POST /label-studio/webhook, POST /slack/events, GET /healthz. The webhook answer waits
 only for validation and the durable commit of its event (group commit, ingest.py); Slack work
-happens in the service's threads,
-because every reviewer's submit in Label Studio waits on this answer (1 s timeout, no retry).
+happens in the service's threads, because every reviewer's submit in Label Studio waits on
+this answer (1 s timeout, no retry).
 """
 
 from __future__ import annotations
@@ -83,12 +83,9 @@ def build_app(
         except Exception as error:  # the store is down: Label Studio will not retry, catch-up will
             log.error("webhook not stored (%s); catch-up will pick it up", error.__class__.__name__)
             return JSONResponse({"error": "store unavailable; the event will be caught up later"}, status_code=503)
-        if recorded and recorded.milestones and service is not None:
+        if recorded.milestones and service is not None:
             service.wake()
-        return JSONResponse(
-            {"stored": recorded.new_event if recorded else True,
-             "checkins_due": list(recorded.milestones) if recorded else []}
-        )
+        return JSONResponse({"stored": recorded.new_event, "checkins_due": list(recorded.milestones)})
 
     async def slack_events(request: Request) -> Response:
         if slack_app is None:

@@ -48,13 +48,13 @@ class GroupCommitter:
                     self._threads.append(thread)
 
     def submit(self, event: AnnotationSeen | AnnotationsDeleted) -> Future:
-        """Queue one event; the future resolves to its Recorded (None for a deletion) once committed."""
+        """Queue one event; the future resolves to its Recorded once committed."""
         self._ensure_started()
         future: Future = Future()
         self._queue.put((event, future))
         return future
 
-    async def record(self, event: AnnotationSeen | AnnotationsDeleted) -> Recorded | None:
+    async def record(self, event: AnnotationSeen | AnnotationsDeleted) -> Recorded:
         """Await the durable commit of one event."""
         return await asyncio.wrap_future(self.submit(event))
 

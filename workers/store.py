@@ -203,14 +203,14 @@ class Store:
 
     def record_events(
         self, events: list[AnnotationSeen | AnnotationsDeleted], every: int, now: float | None = None
-    ) -> list[Recorded | None]:
+    ) -> list[Recorded]:
         """Record several webhook events in ONE transaction (one fsync); results in the given order.
 
         Events are applied in (project, reviewer) order so that concurrent batches take the
-        per-reviewer locks in the same order and cannot deadlock. A deletion's result is None.
+        per-reviewer locks in the same order and cannot deadlock. A deletion never counts.
         """
         now = time.time() if now is None else now
-        results: list[Recorded | None] = [None] * len(events)
+        results: list[Recorded] = [Recorded(new_event=False, counted=False, milestones=())] * len(events)
         order = sorted(
             range(len(events)),
             key=lambda i: (events[i].project, getattr(events[i], "reviewer", -1), i),
@@ -220,7 +220,8 @@ class Store:
             for i in order:
                 event = events[i]
                 if isinstance(event, AnnotationsDeleted):
-                    self._record_deletion(cur, event, now)
+                    new = self._record_deletion(cur, event, now)
+                    results[i] = Recorded(new_event=new > 0, counted=False, milestones=())
                     continue
                 if (event.project, event.reviewer) not in locked:
                     self._lock_reviewer(cur, event.project, event.reviewer)

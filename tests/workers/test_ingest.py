@@ -64,5 +64,5 @@ def test_a_rejected_event_fails_alone(store, monkeypatch):
     committer.stop()
     assert outcomes[3] == "the store could not record the event"
     assert [o.counted for i, o in enumerate(outcomes[:6]) if i != 3] == [True] * 5
-    assert outcomes[6] is None
+    assert (outcomes[6].new_event, outcomes[6].counted) == (True, False)
     assert store.exposure_count(1, 7) == 5
