@@ -22,6 +22,7 @@ from review_project.manifest import write_manifest
 from review_project.sampling import sample_attacks
 from tests.conftest import free_port, success_result, topics_result
 from tests.workers.conftest import BOT_TOKEN, SIGNING_SECRET, WEBHOOK_SECRET
+from workers.label_studio_api import LabelStudioReader
 
 pytestmark = pytest.mark.label_studio
 
@@ -114,6 +115,11 @@ def settle(slack, count: int, seconds: float = 2.0) -> None:
 def test_25_submits_2_dms_then_catch_up_after_downtime_and_replays_add_nothing(e2e, slack, tmp_path):
     worker, client, project_id, reviewer_id, tasks = e2e
     assert len(tasks) >= 35
+    # Catch-up would find this project even with an empty store: its webhook carries our secret.
+    reader = LabelStudioReader(worker.env["LABEL_STUDIO_URL"], worker.env["LABEL_STUDIO_API_KEY"])
+    assert project_id in reader.watched_projects(WEBHOOK_SECRET)
+    assert project_id not in reader.watched_projects("some other worker's secret")
+    assert reader.reviewer(reviewer_id).email == REVIEWER
     for n, task_id in enumerate(tasks[:25]):
         submit(client, task_id, reviewer_id, skipped=(n == 4))  # a skip counts as a task seen
     settle(slack, 2)
