@@ -5,36 +5,17 @@ from __future__ import annotations
 import re
 
 import pytest
-from click.testing import CliRunner
 
-from review_project import label_studio as ls_api, local_server
-from review_project.cli import cli
+from review_project import label_studio as ls_api
 from review_project.schema import read_rating
 from tests.browser.conftest import LabellingScreen, annotations_by, log_in
-from tests.conftest import free_port
 
 pytestmark = [pytest.mark.browser, pytest.mark.label_studio]
 
 
-@pytest.fixture(scope="module")
-def demo_run(tmp_path_factory):
-    """The demo's printed output and folder; the demo is stopped (and must stop) afterwards."""
-    folder = tmp_path_factory.mktemp("demo")
-    result = CliRunner().invoke(cli, ["demo", "--dir", str(folder), "--port", str(free_port())])
-    url = None
-    try:
-        assert result.exit_code == 0, result.output
-        url = re.search(r"Label Studio is running at (\S+)", result.output).group(1)
-        yield folder, result.output
-    finally:
-        stopped = CliRunner().invoke(cli, ["demo", "--stop", "--dir", str(folder)])
-        assert stopped.exit_code == 0, stopped.output
-        assert "Stopped the demo's Label Studio." in stopped.output
-        assert url is None or not local_server.is_up(url)
-
-
 def test_a_demo_reviewer_logs_in_with_the_printed_login_and_labels_a_task(demo_run, page, screenshots):
-    folder, output = demo_run
+    # demo_run (tests/conftest.py) ran `review-project demo` once for the session and stops it at the end.
+    folder, output = demo_run.folder, demo_run.output
     url = re.search(r"Label Studio is running at (\S+)", output).group(1)
     project_id = int(re.search(r"Project: \S+/projects/(\d+)/data", output).group(1))
     logins = re.findall(r"Reviewer:\s+(\S+)\s+password (\S+)", output)
