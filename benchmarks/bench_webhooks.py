@@ -11,7 +11,8 @@ acknowledged but not in the store: must be 0), and the ratio of events/s to the 
 Targets on this machine: 500 events/s and p99 under 50 ms.
 
 With --label-studio it also starts a private Label Studio and times a reviewer's submits
-(POST /api/tasks/{id}/annotations/) with and without the worker's webhook registered.
+(POST /api/tasks/{id}/annotations/) without a webhook, with a webhook to a receiver that does
+nothing (Label Studio's own cost of sending one), and with the worker's webhook.
 
 Run: .venv/bin/python benchmarks/bench_webhooks.py [--events 3000] [--clients 8] [--rounds 3] [--label-studio]
 """
@@ -79,6 +80,19 @@ def floor_app(path: str):
     return Starlette(routes=[Route("/label-studio/webhook", webhook, methods=["POST"])])
 
 
+def null_app():
+    """A receiver that reads the body and answers 200: what any webhook costs Label Studio itself."""
+    from starlette.applications import Starlette
+    from starlette.responses import JSONResponse
+    from starlette.routing import Route
+
+    async def webhook(request):
+        await request.body()
+        return JSONResponse({"ok": True})
+
+    return Starlette(routes=[Route("/label-studio/webhook", webhook, methods=["POST"])])
+
+
 def worker_app(database_url: str):
     """The real worker (store, Bolt app, delivery thread) with Slack and Label Studio stood in."""
     from http.server import ThreadingHTTPServer
@@ -117,7 +131,7 @@ def serve(kind: str, target: str, port_queue) -> None:
     os.environ.pop("http_proxy", None)
     # The stood-in Label Studio knows only the benchmark's reviewers; its misses are not news here.
     logging.getLogger("workers").setLevel(logging.ERROR)
-    app = floor_app(target) if kind == "floor" else worker_app(target)
+    app = {"floor": floor_app, "null": lambda _: null_app(), "worker": worker_app}[kind](target)
     server = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=0, log_level="warning", access_log=False))
 
     async def run():
@@ -289,43 +303,53 @@ def submit_times(label_studio_url: str, api_key: str, tasks: list[int], user_id:
 
 
 def label_studio_submits(submits: int) -> None:
-    """Median submit time with the worker's webhook registered, over the same without it."""
+    """Median submit time with the worker's webhook, over the same without a webhook, and over a
+    webhook to a receiver that does nothing (Label Studio's own cost of sending one)."""
     from review_project import label_studio, local_server
+    from review_project.demo_data import generate_records
     from review_project.project_setup import setup_project
     from review_project.reviewers import Reviewer
     from review_project.sampling import sample_attacks
-    from review_project.demo_data import generate_records
     from tests.conftest import free_port
 
     folder = Path(tempfile.mkdtemp(prefix="bench-ls-"))
     server = local_server.start_server(folder / "ls", port=free_port())
     context = multiprocessing.get_context("spawn")
-    ports = context.Queue()
-    worker = context.Process(target=serve, args=("worker", f"sqlite:///{folder / 'w.sqlite3'}", ports), daemon=True)
-    worker.start()
+    receivers = {}
+    for kind, target in (("worker", f"sqlite:///{folder / 'w.sqlite3'}"), ("null", "")):
+        ports = context.Queue()
+        process = context.Process(target=serve, args=(kind, target, ports), daemon=True)
+        process.start()
+        receivers[kind] = (process, ports)
     try:
-        port = ports.get(timeout=60)
         client = label_studio.connect(server.url, server.api_key)
         attacks = sample_attacks(generate_records(max(1000, 20 * submits), seed=5), per_model=submits, seed=1)
-        os.environ["WEBHOOK_SECRET"] = SECRET
-        plain = setup_project(client, attacks, [Reviewer("bench@example.com", "Bench")], title="bench plain")
-        hooked = setup_project(client, attacks, [Reviewer("bench@example.com", "Bench")], title="bench hooked",
-                               webhook_url=f"http://127.0.0.1:{port}/label-studio/webhook", webhook_secret=SECRET)
+        reviewers = [Reviewer("bench@example.com", "Bench")]
+        projects = {"no webhook": setup_project(client, attacks, reviewers, title="bench plain").project_id}
+        for kind, label in (("null", "webhook to a do-nothing receiver"), ("worker", "the worker's webhook")):
+            port = receivers[kind][1].get(timeout=60)
+            projects[label] = setup_project(
+                client, attacks, reviewers, title=f"bench {kind}",
+                webhook_url=f"http://127.0.0.1:{port}/label-studio/webhook", webhook_secret=SECRET,
+            ).project_id
         user = label_studio.users_by_email(client)["bench@example.com"].id
-        plain_tasks = [t.id for t in client.tasks.list(project=plain.project_id, page_size=1000)][: 2 * submits]
-        hooked_tasks = [t.id for t in client.tasks.list(project=hooked.project_id, page_size=1000)][: 2 * submits]
-        # Interleave halves so server warm-up and drift hit both sides alike.
-        without, with_hook = [], []
+        tasks = {label: [t.id for t in client.tasks.list(project=pid, page_size=1000)][: 2 * submits]
+                 for label, pid in projects.items()}
+        # Interleave halves so server warm-up and drift hit every side alike.
+        times: dict[str, list[float]] = {label: [] for label in projects}
         for half in (slice(0, submits), slice(submits, 2 * submits)):
-            without += submit_times(server.url, server.api_key, plain_tasks[half], user)
-            with_hook += submit_times(server.url, server.api_key, hooked_tasks[half], user)
+            for label in projects:
+                times[label] += submit_times(server.url, server.api_key, tasks[label][half], user)
     finally:
-        worker.terminate()
-        worker.join(10)
+        for process, _ in receivers.values():
+            process.terminate()
+            process.join(10)
         local_server.stop_server(folder / "ls")
-    a, b = statistics.median(without), statistics.median(with_hook)
+    medians = {label: statistics.median(values) for label, values in times.items()}
+    plain, null = medians["no webhook"], medians["webhook to a do-nothing receiver"]
     print(f"\nReviewer's submit in Label Studio ({2 * submits} submits each, median):")
-    print(f"  without webhook {1000 * a:.1f} ms, with the worker's webhook {1000 * b:.1f} ms: ratio {b / a:.2f}x")
+    for label, value in medians.items():
+        print(f"  {label:<34}{1000 * value:>7.1f} ms   {value / plain:.2f}x no webhook   {value / null:.2f}x do-nothing receiver")
 
 
 def main() -> None:
