@@ -216,3 +216,26 @@ def test_the_topics_in_the_label_config_are_the_twenty_tags(label_studio, review
     client = label_studio.client()
     project = client.projects.get(id=reviewed_project.project_id)
     assert project.parsed_label_config["topics"]["labels"] == list(TOPICS)
+
+
+def personal_access_token(url: str, email: str, password: str) -> str:
+    """Log in as a person would and ask for a personal access token (Label Studio 1.23's default kind)."""
+    import httpx
+
+    with httpx.Client(base_url=url, trust_env=False, timeout=30) as browser:
+        browser.get("/user/login/")
+        browser.post("/user/login/", data={"email": email, "password": password, "csrfmiddlewaretoken": browser.cookies["csrftoken"]},
+                     headers={"Referer": f"{url}/user/login/"})
+        answer = browser.post("/api/token/", headers={"X-CSRFToken": browser.cookies["csrftoken"], "Referer": url})
+        if answer.status_code == 409:  # one token per user: the session's earlier test made it
+            pytest.fail("a personal access token exists already for this user")
+        answer.raise_for_status()
+        return answer.json()["token"]
+
+
+def test_status_works_with_a_personal_access_token(label_studio, reviewed_project):
+    token = personal_access_token(label_studio.url, label_studio.admin_email, label_studio.admin_password)
+    assert token != label_studio.api_key and token.count(".") == 2  # a JWT refresh token, not the legacy one
+    result = run(["status", "--project", reviewed_project.title, "--json"], env={"LABEL_STUDIO_URL": label_studio.url, "LABEL_STUDIO_API_KEY": token})
+    assert result.exit_code == 0, result.output
+    assert json.loads(result.output)["tasks"] == 12
