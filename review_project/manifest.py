@@ -11,7 +11,7 @@ import os
 import tempfile
 
 from review_project.errors import ManifestError
-from review_project.records import record_problem
+from review_project.records import read_input_file, record_problem
 
 
 def model_key(record: dict) -> str:
@@ -67,17 +67,11 @@ def read_manifest(path: str | os.PathLike) -> list[dict]:
     non-negative int attack_id. Blank lines are ignored.
     """
     name = os.fspath(path)
+    raw = read_input_file(name, ManifestError, "manifest")
     try:
-        with open(name, encoding="utf-8") as file:
-            text = file.read()
-    except FileNotFoundError:
-        raise ManifestError(f"{name}: no such file") from None
-    except IsADirectoryError:
-        raise ManifestError(f"{name}: is a directory, not a manifest") from None
+        text = raw.decode("utf-8")
     except UnicodeDecodeError as error:
         raise ManifestError(f"{name}: not UTF-8 text (byte {error.start})") from None
-    except OSError as error:
-        raise ManifestError(f"{name}: cannot be read ({error.strerror})") from None
     records: list[dict] = []
     seen: dict[int, int] = {}
     for number, line in enumerate(text.split("\n"), start=1):

@@ -170,16 +170,21 @@ def _read_layout(name: str) -> tuple[list, list[int] | None]:
     )
 
 
-def _read_bytes(name: str) -> bytes:
+def read_input_file(name: str, error: type[Exception], kind: str) -> bytes:
+    """The bytes of an input file, or `error` with one line saying why it cannot be read."""
     try:
         with open(name, "rb") as file:
-            raw = file.read()
+            return file.read()
     except FileNotFoundError:
-        raise RecordError(f"{name}: no such file") from None
+        raise error(f"{name}: no such file") from None
     except IsADirectoryError:
-        raise RecordError(f"{name}: is a directory, not a red-team file") from None
-    except OSError as error:
-        raise RecordError(f"{name}: cannot be read ({error.strerror})") from None
+        raise error(f"{name}: is a directory, not a {kind}") from None
+    except OSError as problem:
+        raise error(f"{name}: cannot be read ({problem.strerror})") from None
+
+
+def _read_bytes(name: str) -> bytes:
+    raw = read_input_file(name, RecordError, "red-team file")
     if raw[:2] == GZIP_MAGIC:
         try:
             return gzip.decompress(raw)
