@@ -158,7 +158,8 @@ def setup(manifest_path, reviewers_path, title, reviewers_per_task, webhook_url,
         review-project setup --manifest manifest.jsonl --reviewers reviewers.csv \\
             --url http://localhost:8080 --api-key $TOKEN
     """
-    project_setup.check_webhook_secret(webhook_url, os.environ.get("WEBHOOK_SECRET"))
+    webhook_secret = os.environ.get("WEBHOOK_SECRET")
+    project_setup.check_webhook_secret(webhook_url, webhook_secret)
     attacks = manifest.read_manifest(manifest_path)
     reviewers = read_reviewers(reviewers_path)
     client = label_studio.connect(url, api_key)
@@ -170,7 +171,7 @@ def setup(manifest_path, reviewers_path, title, reviewers_per_task, webhook_url,
             title=title,
             reviewers_per_task=reviewers_per_task,
             webhook_url=webhook_url,
-            webhook_secret=os.environ.get("WEBHOOK_SECRET"),
+            webhook_secret=webhook_secret,
             contact=contact,
             on_imported=bar.update,
         )
@@ -208,9 +209,7 @@ def status(project, as_json, url, api_key):
     found = label_studio.find_project(client, project)
     tasks = label_studio.full_export(client, found.id)
     emails = label_studio.reviewer_emails(client)
-    report = review_progress(
-        [task["id"] for task in tasks], annotation_table(tasks, emails), found.maximum_annotations or 1, emails
-    )
+    report = review_progress([task["id"] for task in tasks], annotation_table(tasks, emails), found.maximum_annotations or 1)
     if as_json:
         click.echo(json.dumps(report.as_dict(), indent=2))
         return

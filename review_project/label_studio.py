@@ -90,7 +90,7 @@ def find_project(client: LabelStudio, project: str | int):
                 if error.status_code != 404:
                     raise
                 raise LabelStudioError(f"Label Studio at {url} has no project with id {project}") from None
-        matches = [p for p in client.projects.list(title=project, page_size=100) if p.title == project]
+        matches = _projects_titled(client, project)
     if not matches:
         raise LabelStudioError(f"Label Studio at {url} has no project titled {project!r}")
     if len(matches) > 1:
@@ -102,11 +102,16 @@ def find_project(client: LabelStudio, project: str | int):
 def project_by_title(client: LabelStudio, title: str):
     """The project with this exact title, or None."""
     with translated_errors(server_url(client), f"looking for project {title!r}"):
-        matches = [p for p in client.projects.list(title=title, page_size=100) if p.title == title]
+        matches = _projects_titled(client, title)
     if len(matches) > 1:
         ids = ", ".join(str(p.id) for p in matches)
         raise LabelStudioError(f"{len(matches)} projects are titled {title!r} (ids {ids}): rename all but one")
     return matches[0] if matches else None
+
+
+def _projects_titled(client: LabelStudio, title: str) -> list:
+    # The server's title filter matches substrings; the lead means the exact title.
+    return [p for p in client.projects.list(title=title, page_size=100) if p.title == title]
 
 
 def users_by_email(client: LabelStudio) -> dict[str, object]:
@@ -122,9 +127,7 @@ def reviewer_emails(client: LabelStudio) -> dict[int, str]:
 
 def full_export(client: LabelStudio, project_id: int) -> list[dict]:
     """The project's full JSON export: every task with all annotations, skips included."""
-    with translated_errors(server_url(client), f"exporting project {project_id}"):
-        raw = b"".join(client.projects.exports.download_sync(project_id, export_type="JSON", download_all_tasks=True))
-    return json.loads(raw)
+    return json.loads(full_export_bytes(client, project_id))
 
 
 def full_export_bytes(client: LabelStudio, project_id: int) -> bytes:

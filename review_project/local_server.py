@@ -8,6 +8,7 @@ that started it; `stop_server(data_dir)` ends it.
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import secrets
@@ -16,7 +17,7 @@ import signal
 import subprocess
 import sys
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -159,8 +160,9 @@ def sign_up(url: str, invite_path: str, email: str, password: str) -> None:
         raise LabelStudioError(f"Label Studio at {url} refused the sign-up of {email} (status {answer.status_code})")
 
 
-def user_token(url: str, email: str, password: str) -> str:
-    """A user's own legacy API token, read after logging in as them (as their browser would)."""
+@contextlib.contextmanager
+def logged_in(url: str, email: str, password: str) -> Iterator[httpx.Client]:
+    """An HTTP session logged in through the login form, as the user's browser would be."""
     with httpx.Client(base_url=url, timeout=30, trust_env=False, follow_redirects=False) as browser:
         browser.get("/user/login/")
         login = browser.post(
@@ -170,6 +172,12 @@ def user_token(url: str, email: str, password: str) -> str:
         )
         if login.status_code != 302:
             raise LabelStudioError(f"Label Studio at {url} refused the login of {email}")
+        yield browser
+
+
+def user_token(url: str, email: str, password: str) -> str:
+    """A user's own legacy API token, read after logging in as them."""
+    with logged_in(url, email, password) as browser:
         return browser.get("/api/current-user/token").json()["token"]
 
 

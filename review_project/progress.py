@@ -40,13 +40,12 @@ class Progress:
         }
 
 
-def review_progress(task_ids: list[int], table: pd.DataFrame, reviewers_per_task: int, emails: dict[int, str] | None = None) -> Progress:
+def review_progress(task_ids: list[int], table: pd.DataFrame, reviewers_per_task: int) -> Progress:
     """Progress from the project's task ids and its annotation table (export.annotation_table).
 
     A task is fully reviewed when `reviewers_per_task` distinct reviewers submitted it (a skip
     is not a review), untouched when nobody has submitted or skipped it.
     """
-    emails = emails or {}
     submitted = table[~table["skipped"]]
     reviewed_by = submitted.groupby("task_id")["reviewer_id"].nunique()
     touched = set(table["task_id"].dropna().astype(int))
@@ -61,7 +60,7 @@ def review_progress(task_ids: list[int], table: pd.DataFrame, reviewers_per_task
         people.append(
             ReviewerProgress(
                 reviewer_id=int(reviewer_id),
-                email=emails.get(int(reviewer_id)) or next(iter(rows["reviewer_email"].dropna()), None),
+                email=next(iter(rows["reviewer_email"].dropna()), None),
                 submitted=int((~latest["skipped"]).sum()),
                 skipped=int(latest["skipped"].sum()),
                 last_activity=max(activity) if len(activity) else None,

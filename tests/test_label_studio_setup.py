@@ -220,12 +220,9 @@ def test_the_topics_in_the_label_config_are_the_twenty_tags(label_studio, review
 
 def personal_access_token(url: str, email: str, password: str) -> str:
     """Log in as a person would and ask for a personal access token (Label Studio 1.23's default kind)."""
-    import httpx
+    from review_project.local_server import logged_in
 
-    with httpx.Client(base_url=url, trust_env=False, timeout=30) as browser:
-        browser.get("/user/login/")
-        browser.post("/user/login/", data={"email": email, "password": password, "csrfmiddlewaretoken": browser.cookies["csrftoken"]},
-                     headers={"Referer": f"{url}/user/login/"})
+    with logged_in(url, email, password) as browser:
         answer = browser.post("/api/token/", headers={"X-CSRFToken": browser.cookies["csrftoken"], "Referer": url})
         if answer.status_code == 409:  # one token per user: the session's earlier test made it
             pytest.fail("a personal access token exists already for this user")

@@ -12,7 +12,7 @@ def test_progress_counts_tasks_and_reviewers():
         {"id": 3, "data": {"attack_id": 2}, "annotations": [ann(5, 2, cancelled=True)]},
         {"id": 4, "data": {"attack_id": 3}, "annotations": []},
     ]
-    progress = review_progress([1, 2, 3, 4], annotation_table(tasks), reviewers_per_task=2, emails={1: "a@x", 2: "b@x"})
+    progress = review_progress([1, 2, 3, 4], annotation_table(tasks, {1: "a@x", 2: "b@x"}), reviewers_per_task=2)
     assert (progress.fully_reviewed, progress.in_progress, progress.untouched) == (1, 2, 1)
     people = {p.email: p for p in progress.reviewers}
     assert (people["a@x"].submitted, people["a@x"].skipped) == (2, 0)
