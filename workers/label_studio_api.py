@@ -10,6 +10,7 @@ from __future__ import annotations
 import hmac
 from collections.abc import Iterator
 
+from review_project.project_setup import WEBHOOK_SECRET_HEADER
 from workers.store import Reviewer
 
 
@@ -57,7 +58,9 @@ class LabelStudioReader:
     def annotations(self, project: int) -> Iterator[dict]:
         """Every annotation of the project (submitted or skipped), in the API's JSON shape."""
         pager = self._call(
-            f"tasks of project {project}", self._client.tasks.list, project=project, fields="all", page_size=100
+            # Only tasks someone annotated: the others carry transcripts and nothing to catch up on.
+            f"tasks of project {project}", self._client.tasks.list, project=project, fields="all", page_size=100,
+            only_annotated=True,
         )
         try:
             for task in pager:
@@ -77,7 +80,7 @@ class LabelStudioReader:
         projects = set()
         for webhook in webhooks:
             headers = getattr(webhook, "headers", None) or {}
-            secret = headers.get("X-Webhook-Secret") if isinstance(headers, dict) else None
+            secret = headers.get(WEBHOOK_SECRET_HEADER) if isinstance(headers, dict) else None
             if webhook.project and isinstance(secret, str) and hmac.compare_digest(secret, webhook_secret):
                 projects.add(int(webhook.project))
         return projects
