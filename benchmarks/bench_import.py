@@ -19,7 +19,7 @@ from review_project import label_studio, local_server
 from review_project.demo_data import generate_records, write_records
 from review_project.project_setup import project_settings, setup_project
 from review_project.records import attack_task_data, load_records
-from review_project.reviewers import Reviewer
+from review_project.shared import Reviewer
 
 
 def free_port() -> int:

@@ -42,9 +42,9 @@ PG_BASE = "postgresql://{user}@127.0.0.1:5432/test"
 
 def real_body() -> dict:
     """The captured ANNOTATION_CREATED body from a real Label Studio 1.23.2 (about 6 KB)."""
-    from tests.workers.test_webhook import real_bodies
+    from tests.fixtures import real_webhook_bodies
 
-    return real_bodies()[0]["body"]
+    return real_webhook_bodies()[0]["body"]
 
 
 def bodies(count: int, project: int = 1) -> list[bytes]:
@@ -122,10 +122,9 @@ def worker_app(database_url: str):
 def serve(kind: str, target: str, port_queue) -> None:
     """Child process: build the app and serve it on a free port, reported through `port_queue`."""
     import asyncio
+    import logging
 
     import uvicorn
-
-    import logging
 
     os.environ.pop("HTTP_PROXY", None)
     os.environ.pop("http_proxy", None)
@@ -308,8 +307,8 @@ def label_studio_submits(submits: int) -> None:
     from review_project import label_studio, local_server
     from review_project.demo_data import generate_records
     from review_project.project_setup import setup_project
-    from review_project.reviewers import Reviewer
     from review_project.sampling import sample_attacks
+    from review_project.shared import Reviewer
     from tests.conftest import free_port
 
     folder = Path(tempfile.mkdtemp(prefix="bench-ls-"))

@@ -5,7 +5,7 @@ undefined statistic is None beside a `<name>_reason`); `statistics` is its numer
 plain arrays, which the benchmark times alone.
 
 Inclusion rules:
-- a reviewer's later annotation of a task replaces the earlier one (by created_at, then id);
+- a reviewer's latest annotation of a task replaces the earlier ones (export.latest_annotations);
 - a skip (`was_cancelled`) is not a rating; an invalid annotation (design.md) is not a rating
   and is listed in `invalid_annotations`;
 - Fleiss' kappa, its interval, per-tag kappa and the paper's view use only complete tasks
@@ -25,12 +25,11 @@ import numpy as np
 import pandas as pd
 from scipy import stats
 
-from review_project import agreement
-from review_project import export
-from review_project.errors import ExportError
+from review_project import agreement, export
 from review_project.manifest import model_key
 from review_project.records import format_transcript
 from review_project.schema import SUCCESS_VALUES, TOPICS
+from review_project.shared import ExportError
 
 N_CATEGORIES = len(SUCCESS_VALUES)
 N_AUTHOR = 1  # the red team member's own self-rating counts as one more rater
@@ -346,16 +345,6 @@ def _most_disagreement(tasks: ReviewedTasks, counts: np.ndarray, author: np.ndar
     return result
 
 
-def latest_annotations(table: pd.DataFrame) -> tuple[pd.DataFrame, int]:
-    """Each reviewer's last annotation of each task (by created_at, then annotation id), and how many were replaced."""
-    created = pd.to_datetime(table["created_at"], utc=True, errors="coerce", format="ISO8601")
-    ordered = table.assign(_created=created).sort_values(
-        ["task_id", "reviewer_id", "_created", "annotation_id"], na_position="first", kind="stable"
-    )
-    latest = ordered.drop_duplicates(["task_id", "reviewer_id"], keep="last").drop(columns="_created")
-    return latest.reset_index(drop=True), len(table) - len(latest)
-
-
 def reviewed_tasks(latest: pd.DataFrame, all_tasks: pd.DataFrame, manifest: list[dict] | None) -> ReviewedTasks:
     """Arrays of the project from the latest annotations and every task (task_id, attack_id)."""
     task_ids = all_tasks["task_id"].to_numpy(dtype=np.int64)
@@ -448,7 +437,7 @@ def summarise(
     if len(unknown_attack):
         raise ExportError(f"task {unknown_attack['task_id'].iloc[0]}: its data has no attack_id (see design.md)")
     table = _classified(table[table["reviewer_id"].notna()])
-    latest, replaced = latest_annotations(table)
+    latest, replaced = export.latest_annotations(table)
     known = latest[["task_id", "attack_id"]]
     if tasks is not None:
         known = pd.concat([tasks[["task_id", "attack_id"]], known])

@@ -16,10 +16,15 @@ import click
 
 from review_project import label_studio, manifest, project_setup
 from review_project.demo import run_demo, stop_demo
-from review_project.errors import ReviewError
-from review_project.export import TABLE_SUFFIXES, annotation_table, audit_copy_path, join_manifest, write_table
+from review_project.export import (
+    TABLE_SUFFIXES,
+    annotation_table,
+    audit_copy_path,
+    join_manifest,
+    write_table,
+)
 from review_project.progress import review_progress
-from review_project.reviewers import read_reviewers
+from review_project.shared import ReviewError, read_reviewers
 
 
 def one_line_errors(func):

@@ -18,8 +18,8 @@ from review_project import demo_data, label_studio, local_server
 from review_project.manifest import read_manifest, write_manifest
 from review_project.project_setup import SetupReport, setup_project
 from review_project.records import load_records
-from review_project.reviewers import Reviewer, read_reviewers, write_reviewers
 from review_project.sampling import sample_attacks
+from review_project.shared import Reviewer, read_reviewers, write_reviewers
 
 DEMO_TITLE = "Red-team review (demo)"
 DEMO_RECORDS = 400

@@ -12,9 +12,9 @@ from pathlib import Path
 
 import pandas as pd
 
-from review_project.errors import ExportError
 from review_project.manifest import write_atomically
 from review_project.schema import read_rating
+from review_project.shared import ExportError
 
 COLUMNS = [
     "attack_id",
@@ -34,6 +34,31 @@ COLUMNS = [
     "invalid_reason",
 ]
 TABLE_SUFFIXES = (".jsonl", ".csv", ".parquet")
+
+
+def latest_annotations(table: pd.DataFrame) -> tuple[pd.DataFrame, int]:
+    """Each reviewer's latest annotation of each task, and how many earlier ones it replaced.
+
+    The one rule that status, export and agreement share: of a reviewer's annotations of a task,
+    the latest is the one changed last (greatest updated_at, or created_at where updated_at is
+    missing), then the one with the greatest annotation id. Rows need a reviewer_id.
+    """
+    changed = table["updated_at"].where(table["updated_at"].notna(), table["created_at"])
+    when = pd.to_datetime(changed, utc=True, errors="coerce", format="ISO8601")
+    ordered = table.assign(_changed=when).sort_values(
+        ["task_id", "reviewer_id", "_changed", "annotation_id"], na_position="first", kind="stable"
+    )
+    latest = ordered.drop_duplicates(["task_id", "reviewer_id"], keep="last").drop(columns="_changed")
+    return latest.reset_index(drop=True), len(table) - len(latest)
+
+
+def mark_latest(table: pd.DataFrame) -> pd.DataFrame:
+    """The table with a `latest` column: True on each reviewer's latest annotation of a task."""
+    marked = table.assign(latest=False)
+    with_reviewer = table[table["reviewer_id"].notna()]
+    chosen = latest_annotations(with_reviewer.assign(_row=with_reviewer.index))[0]["_row"]
+    marked.loc[chosen.to_numpy(), "latest"] = True
+    return marked
 
 
 def annotation_table(tasks: list[dict], reviewer_emails: dict[int, str] | None = None) -> pd.DataFrame:

@@ -14,7 +14,7 @@ import httpx
 from label_studio_sdk import LabelStudio
 from label_studio_sdk.core.api_error import ApiError
 
-from review_project.errors import LabelStudioError
+from review_project.shared import LabelStudioError
 
 DEFAULT_TIMEOUT = 60.0
 

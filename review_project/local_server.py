@@ -23,7 +23,7 @@ from pathlib import Path
 
 import httpx
 
-from review_project.errors import LabelStudioError
+from review_project.shared import LabelStudioError
 
 ADMIN_FILE = "admin.json"
 PID_FILE = "server.pid"

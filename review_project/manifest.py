@@ -10,8 +10,8 @@ import json
 import os
 import tempfile
 
-from review_project.errors import ManifestError
 from review_project.records import read_input_file, record_problem
+from review_project.shared import ManifestError
 
 
 def model_key(record: dict) -> str:

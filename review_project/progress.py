@@ -6,6 +6,8 @@ from dataclasses import dataclass, field
 
 import pandas as pd
 
+from review_project.export import latest_annotations
+
 
 @dataclass
 class ReviewerProgress:
@@ -53,9 +55,10 @@ def review_progress(task_ids: list[int], table: pd.DataFrame, reviewers_per_task
     untouched = sum(1 for t in task_ids if t not in touched)
 
     people = []
+    # A reviewer's latest annotation of a task replaces the earlier ones, so count tasks.
+    latest_of_all = latest_annotations(table[table["reviewer_id"].notna()])[0]
     for reviewer_id, rows in table.groupby("reviewer_id"):
-        # A reviewer's later annotation of a task replaces the earlier one, so count tasks.
-        latest = rows.sort_values(["updated_at", "annotation_id"]).groupby("task_id").tail(1)
+        latest = latest_of_all[latest_of_all["reviewer_id"] == reviewer_id]
         activity = rows["updated_at"].dropna()
         people.append(
             ReviewerProgress(

@@ -12,15 +12,17 @@ from dataclasses import dataclass, field
 from label_studio_sdk import LabelStudio
 
 from review_project import label_studio
-from review_project.errors import SetupError
 from review_project.label_studio import server_url, translated_errors
 from review_project.records import attack_task_data
 from review_project.reviewer_interface import label_config, reviewer_instructions
-from review_project.reviewers import Reviewer
+from review_project.shared import (
+    WEBHOOK_ACTIONS,
+    WEBHOOK_SECRET_HEADER,
+    Reviewer,
+    SetupError,
+)
 
 DEFAULT_TITLE = "Red-team review"
-WEBHOOK_ACTIONS = ("ANNOTATION_CREATED", "ANNOTATION_UPDATED", "ANNOTATIONS_DELETED")
-WEBHOOK_SECRET_HEADER = "X-Webhook-Secret"
 IMPORT_BATCH = 1000
 
 

@@ -19,7 +19,7 @@ from collections.abc import Callable, Iterator
 from contextlib import nullcontext
 
 from review_project import schema
-from review_project.errors import RecordError
+from review_project.shared import RecordError
 
 GZIP_MAGIC = b"\x1f\x8b"
 

@@ -9,7 +9,7 @@ from __future__ import annotations
 import random
 from collections.abc import Iterable
 
-from review_project.errors import SampleError
+from review_project.shared import SampleError
 
 PAPER_MODELS = (("context distillation", "52B"), ("rlhf", "52B"))
 PAPER_PER_MODEL = 500

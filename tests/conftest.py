@@ -17,7 +17,7 @@ import pytest
 
 from review_project import label_studio as ls_api, local_server
 from review_project.demo_data import generate_records
-from review_project.reviewers import Reviewer
+from review_project.shared import Reviewer
 from review_project.sampling import sample_attacks
 
 _titles = itertools.count(1)

@@ -5,7 +5,7 @@ import json
 import pandas as pd
 import pytest
 
-from review_project.errors import ExportError
+from review_project.shared import ExportError
 from review_project.export import COLUMNS, annotation_table, join_manifest, read_export, read_table, write_table
 
 

@@ -13,7 +13,7 @@ from review_project.cli import cli
 from review_project.export import read_table
 from review_project.manifest import write_manifest
 from review_project.reviewer_interface import label_config
-from review_project.reviewers import Reviewer, write_reviewers
+from review_project.shared import Reviewer, write_reviewers
 from review_project.schema import TOPICS
 from tests.conftest import free_port
 

@@ -8,7 +8,7 @@ import os
 import pytest
 
 from review_project import demo_data, manifest
-from review_project.errors import ManifestError
+from review_project.shared import ManifestError
 
 SECRET = "ZQX-transcript-marker"
 

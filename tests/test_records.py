@@ -10,7 +10,7 @@ from hypothesis import example, given
 from hypothesis import strategies as st
 
 from review_project import demo_data, records, schema
-from review_project.errors import RecordError
+from review_project.shared import RecordError
 
 SECRET = "ZQX-transcript-marker"
 

@@ -2,8 +2,8 @@
 
 import pytest
 
-from review_project.errors import ManifestError
-from review_project.reviewers import Reviewer, read_reviewers, write_reviewers
+from review_project.shared import ManifestError
+from review_project.shared import Reviewer, read_reviewers, write_reviewers
 
 
 def test_round_trip(tmp_path):

@@ -8,7 +8,7 @@ from collections import Counter
 import pytest
 
 from review_project import demo_data, sampling
-from review_project.errors import SampleError
+from review_project.shared import SampleError
 
 CD, RLHF, PLAIN = ("context distillation", "52B"), ("rlhf", "52B"), ("plain lm", "52B")
 

@@ -20,10 +20,16 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
-from workers.interactivity import check_interaction, check_slack_request
 from workers.ingest import GroupCommitter
+from workers.interactivity import check_interaction, check_slack_request
 from workers.store import Store
-from workers.webhook import MAX_BODY_BYTES, AnnotationSeen, AnnotationsDeleted, RequestRefused, parse_webhook
+from workers.webhook import (
+    MAX_BODY_BYTES,
+    AnnotationsDeleted,
+    AnnotationSeen,
+    RequestRefused,
+    parse_webhook,
+)
 
 log = logging.getLogger(__name__)
 

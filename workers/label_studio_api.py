@@ -10,7 +10,7 @@ from __future__ import annotations
 import hmac
 from collections.abc import Iterator
 
-from review_project.project_setup import WEBHOOK_SECRET_HEADER
+from review_project.shared import WEBHOOK_SECRET_HEADER
 from workers.store import Reviewer
 
 

@@ -5,7 +5,15 @@ The `text` of every message is its notification fallback; no message ever quotes
 
 from __future__ import annotations
 
-from workers.survey import COMMENT_BLOCK, ITEMS, MAX_COMMENT_CHARS, PROMPT, SCALE, SCALE_LABELS, block_id
+from workers.survey import (
+    COMMENT_BLOCK,
+    ITEMS,
+    MAX_COMMENT_CHARS,
+    PROMPT,
+    SCALE,
+    SCALE_LABELS,
+    block_id,
+)
 
 START = "checkin_start"
 NOT_NOW = "checkin_not_now"

@@ -118,7 +118,7 @@ def slack_ids_from_csv(path: str | None) -> dict[str, str]:
     """email -> Slack user id from setup's reviewers CSV (rows without a Slack id are left out)."""
     if not path:
         return {}
-    from review_project.reviewers import read_reviewers
+    from review_project.shared import read_reviewers
 
     return {r.email.lower(): r.slack_user_id for r in read_reviewers(path) if getattr(r, "slack_user_id", None)}
 

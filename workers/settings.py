@@ -9,9 +9,8 @@ import os
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 
-from review_project.errors import WorkerError
+from review_project.shared import DEFAULT_DATABASE_URL, WorkerError
 
-DEFAULT_DATABASE_URL = "sqlite:///review-project-worker.sqlite3"
 DEFAULT_SLACK_API_URL = "https://slack.com/api/"
 
 

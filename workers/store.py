@@ -24,10 +24,10 @@ from contextlib import contextmanager
 from dataclasses import dataclass
 from urllib.parse import urlsplit
 
-from review_project.errors import WorkerError
+from review_project.shared import WorkerError
 from workers.milestones import milestones_crossed
 from workers.survey import ITEMS, SurveyAnswer, column
-from workers.webhook import AnnotationSeen, AnnotationsDeleted
+from workers.webhook import AnnotationsDeleted, AnnotationSeen
 
 STATUSES = ("pending", "sending", "sent", "failed", "paused")
 # PostgreSQL advisory lock namespace for per-reviewer counting (an arbitrary constant).

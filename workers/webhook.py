@@ -10,14 +10,12 @@ from __future__ import annotations
 import json
 from dataclasses import dataclass
 
+from review_project.shared import ANNOTATIONS_DELETED, WEBHOOK_ACTIONS
+
 MAX_BODY_BYTES = 1024 * 1024
 
-CREATED = "ANNOTATION_CREATED"
-UPDATED = "ANNOTATION_UPDATED"
-DELETED = "ANNOTATIONS_DELETED"
 # Not a Label Studio action: an annotation found by catch-up from the API.
 CAUGHT_UP = "CAUGHT_UP"
-ACTIONS = (CREATED, UPDATED, DELETED)
 
 
 class RequestRefused(Exception):
@@ -88,12 +86,12 @@ def parse_webhook(body: bytes) -> AnnotationSeen | AnnotationsDeleted:
     if not isinstance(payload, dict):
         raise RequestRefused(400, "body is not a JSON object")
     action = payload.get("action")
-    if action not in ACTIONS:
+    if action not in WEBHOOK_ACTIONS:
         shown = action if isinstance(action, str) else type(action).__name__
-        raise RequestRefused(422, f"unsupported action {shown[:60]!r}; expected one of {', '.join(ACTIONS)}")
+        raise RequestRefused(422, f"unsupported action {shown[:60]!r}; expected one of {', '.join(WEBHOOK_ACTIONS)}")
     project = payload.get("project")
     project_id = _an_id(project, "project.id")
-    if action == DELETED:
+    if action == ANNOTATIONS_DELETED:
         annotations = payload.get("annotations")
         if not isinstance(annotations, list) or not annotations:
             raise RequestRefused(422, "annotations missing or empty in ANNOTATIONS_DELETED")

@@ -19,7 +19,7 @@ from review_project.cli import cli
 from review_project.manifest import write_manifest
 from review_project.records import attack_task_data
 from review_project.reviewer_interface import label_config
-from review_project.reviewers import Reviewer, write_reviewers
+from review_project.shared import Reviewer, write_reviewers
 from review_project.sampling import sample_attacks
 from review_project.schema import SUCCESS, read_rating
 from tests.browser.conftest import LAPTOP, LabellingScreen, annotations_by, log_in

@@ -5,8 +5,8 @@ import json
 import pytest
 from starlette.testclient import TestClient
 
+from tests.fixtures import real_webhook_bodies
 from tests.workers.conftest import WEBHOOK_SECRET, annotation, webhook_body
-from tests.workers.test_webhook import real_bodies
 from workers.app import build_app, check_webhook
 from workers.webhook import MAX_BODY_BYTES, RequestRefused
 
@@ -18,7 +18,7 @@ def post(client, body: bytes, headers=SECRET):
 
 
 def test_the_real_bodies_are_stored_once(client, store):
-    answers = [post(client, json.dumps(e["body"]).encode(), e["headers"] | SECRET) for e in real_bodies()]
+    answers = [post(client, json.dumps(e["body"]).encode(), e["headers"] | SECRET) for e in real_webhook_bodies()]
     assert [r.status_code for r in answers] == [200] * 8
     assert [r.json()["stored"] for r in answers] == [True, False] * 4  # every delivery came twice
     assert store.seen_annotation_ids(1) == {6, 7}

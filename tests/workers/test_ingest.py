@@ -3,12 +3,13 @@ one event the store rejects does not fail the others in its batch."""
 
 import threading
 
+from review_project.shared import ANNOTATION_CREATED
 from workers.ingest import GroupCommitter
-from workers.webhook import CREATED, AnnotationsDeleted, AnnotationSeen
+from workers.webhook import AnnotationsDeleted, AnnotationSeen
 
 
 def seen(task, reviewer=7):
-    return AnnotationSeen(1, 100 * reviewer + task, task, reviewer, False, "t", CREATED)
+    return AnnotationSeen(1, 100 * reviewer + task, task, reviewer, False, "t", ANNOTATION_CREATED)
 
 
 def test_concurrent_events_share_commits_and_each_gets_its_result(store):

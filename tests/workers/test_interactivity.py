@@ -6,7 +6,12 @@ import time
 
 import pytest
 
-from tests.workers.conftest import SIGNING_SECRET, button_payload, signed_interaction, survey_payload
+from tests.workers.conftest import (
+    SIGNING_SECRET,
+    button_payload,
+    signed_interaction,
+    survey_payload,
+)
 from tests.workers.test_slack_delivery import reach
 from workers import messages
 from workers.survey import ITEMS, block_id

@@ -4,7 +4,7 @@ import pytest
 from click.testing import CliRunner
 
 from review_project.cli import cli
-from review_project.errors import WorkerError
+from review_project.shared import WorkerError
 from workers.settings import DEFAULT_DATABASE_URL, settings_from_env
 
 FULL = {

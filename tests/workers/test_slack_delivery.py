@@ -7,15 +7,16 @@ import time
 from click.testing import CliRunner
 
 from review_project.cli import cli
+from review_project.shared import ANNOTATION_CREATED
 from workers import messages
 from workers.slack_delivery import CheckInSender, SlackDirectory
-from workers.webhook import CREATED, AnnotationSeen
+from workers.webhook import AnnotationSeen
 
 
 def reach(store, count, reviewer=7, project=1):
     for task in range(count):
         store.record_annotation(
-            AnnotationSeen(project, reviewer * 10_000 + task, task, reviewer, False, "t", CREATED), 10
+            AnnotationSeen(project, reviewer * 10_000 + task, task, reviewer, False, "t", ANNOTATION_CREATED), 10
         )
 
 

@@ -8,13 +8,13 @@ import threading
 
 import pytest
 
-from review_project.errors import WorkerError
+from review_project.shared import ANNOTATION_CREATED, ANNOTATION_UPDATED, WorkerError
 from workers.store import Reviewer, open_store
 from workers.survey import ITEMS, SurveyAnswer
-from workers.webhook import CAUGHT_UP, CREATED, UPDATED, AnnotationsDeleted, AnnotationSeen
+from workers.webhook import CAUGHT_UP, AnnotationsDeleted, AnnotationSeen
 
 
-def seen(task, reviewer=7, annotation_id=None, action=CREATED, updated_at="t1", project=1, skipped=False):
+def seen(task, reviewer=7, annotation_id=None, action=ANNOTATION_CREATED, updated_at="t1", project=1, skipped=False):
     return AnnotationSeen(
         project=project, annotation_id=annotation_id if annotation_id is not None else 1000 + task, task=task,
         reviewer=reviewer, skipped=skipped, updated_at=updated_at, action=action,
@@ -32,7 +32,7 @@ def test_replays_updates_resubmissions_and_deletions_count_nothing(store):
     for task in range(9):
         store.record_annotation(seen(task), 10)
     assert store.record_annotation(seen(0), 10).new_event is False  # the same delivery again
-    update = store.record_annotation(seen(0, action=UPDATED, updated_at="t2"), 10)
+    update = store.record_annotation(seen(0, action=ANNOTATION_UPDATED, updated_at="t2"), 10)
     assert (update.new_event, update.counted) == (True, False)
     # A second annotation by the same reviewer on the same task (re-submission) counts nothing.
     assert store.record_annotation(seen(1, annotation_id=5555), 10).counted is False
@@ -82,7 +82,7 @@ def _deliver_in_process(url, offset, barrier):
     barrier.wait()
     for i in range(60):
         task = (i * 11 + offset) % 60
-        opened.record_annotation(seen(task, annotation_id=1000 + task, action=CAUGHT_UP if offset % 2 else CREATED), 10)
+        opened.record_annotation(seen(task, annotation_id=1000 + task, action=CAUGHT_UP if offset % 2 else ANNOTATION_CREATED), 10)
     opened.close()
 
 

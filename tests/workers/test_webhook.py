@@ -1,52 +1,40 @@
 """Webhook validation against the real Label Studio 1.23.2 bodies, and every kind of bad input."""
 
 import json
-from pathlib import Path
 
 import pytest
 
-from review_project import project_setup
+from review_project.shared import (
+    ANNOTATION_CREATED,
+    ANNOTATION_UPDATED,
+    ANNOTATIONS_DELETED,
+)
+from tests.fixtures import real_webhook_bodies
 from workers.webhook import (
-    ACTIONS,
-    CREATED,
-    DELETED,
     MAX_BODY_BYTES,
-    UPDATED,
     AnnotationsDeleted,
     AnnotationSeen,
     RequestRefused,
     parse_webhook,
 )
 
-FIXTURES = Path(__file__).resolve().parents[2].parent / "shared" / "fixtures" / "label_studio_1.23.2_webhooks.json"
-
-
-def real_bodies():
-    """The captured webhooks (8 deliveries: created, updated, deleted, created, each sent twice)."""
-    path = FIXTURES if FIXTURES.exists() else Path("/work/shared/fixtures/label_studio_1.23.2_webhooks.json")
-    return json.loads(path.read_text())
-
-
-def test_actions_match_what_setup_registers():
-    assert ACTIONS == project_setup.WEBHOOK_ACTIONS
-
 
 def test_real_bodies_reduce_to_ids_only():
-    events = [parse_webhook(json.dumps(entry["body"]).encode()) for entry in real_bodies()]
+    events = [parse_webhook(json.dumps(entry["body"]).encode()) for entry in real_webhook_bodies()]
     assert [type(e).__name__ for e in events] == ["AnnotationSeen"] * 4 + ["AnnotationsDeleted"] * 2 + ["AnnotationSeen"] * 2
     first = events[0]
     assert first == AnnotationSeen(
         project=1, annotation_id=6, task=2, reviewer=1, skipped=False,
-        updated_at="2026-11-28T03:11:25.160239Z", action=CREATED,
+        updated_at="2026-11-28T03:11:25.160239Z", action=ANNOTATION_CREATED,
     )
-    assert events[2].action == UPDATED and events[2].updated_at == "2026-11-28T03:11:26.276264Z"
+    assert events[2].action == ANNOTATION_UPDATED and events[2].updated_at == "2026-11-28T03:11:26.276264Z"
     assert events[4] == AnnotationsDeleted(project=1, annotation_ids=(6,))
     # A repeated delivery is the same event, which is what makes it recognisable in the store.
     assert events[0] == events[1] and events[6] == events[7]
 
 
 def test_skip_is_an_exposure():
-    body = real_bodies()[0]["body"]
+    body = real_webhook_bodies()[0]["body"]
     body["annotation"]["was_cancelled"] = True
     assert parse_webhook(json.dumps(body).encode()).skipped is True
 
@@ -87,4 +75,4 @@ def test_body_over_one_megabyte_is_refused():
 def test_deleted_lists_every_id():
     body = b'{"action": "ANNOTATIONS_DELETED", "project": {"id": 3}, "annotations": [{"id": 5}, {"id": 6}]}'
     assert parse_webhook(body) == AnnotationsDeleted(project=3, annotation_ids=(5, 6))
-    assert DELETED == "ANNOTATIONS_DELETED"
+    assert ANNOTATIONS_DELETED == "ANNOTATIONS_DELETED"
