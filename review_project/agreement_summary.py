@@ -523,18 +523,13 @@ class ReviewSource:
     export: list[dict] | None
 
 
-def source_from_export(tasks: list[dict], reviewer_emails: dict[int, str] | None = None) -> ReviewSource:
+def source_from_export(tasks: list[dict], reviewer_emails: dict[int, str] | None = None, source: str = "the export") -> ReviewSource:
     """A full JSON export (list of tasks) as a ReviewSource; unannotated tasks still count."""
-    every = pd.DataFrame(
-        {
-            "task_id": pd.array([t.get("id") for t in tasks], dtype="Int64"),
-            "attack_id": pd.array([(t.get("data") or {}).get("attack_id") for t in tasks], dtype="Int64"),
-        }
-    )
-    missing = every[every["attack_id"].isna()]
+    tables = export.read_export_tasks(tasks, reviewer_emails, source)
+    missing = tables.tasks[tables.tasks["attack_id"].isna()]
     if len(missing):
-        raise ExportError(f"task {missing['task_id'].iloc[0]}: its data has no attack_id (see design.md)")
-    return ReviewSource(export.annotation_table(tasks, reviewer_emails), every, tasks)
+        raise ExportError(f"{source}: task {missing['task_id'].iloc[0]}: its data has no attack_id (see design.md)")
+    return ReviewSource(tables.annotations, tables.tasks, tasks)
 
 
 def read_source(path: str | os.PathLike) -> ReviewSource:
@@ -546,12 +541,12 @@ def read_source(path: str | os.PathLike) -> ReviewSource:
     path = Path(path)
     suffix = path.suffix.lower()
     if suffix == ".json":
-        return source_from_export(export.read_export(path))
+        return source_from_export(export.read_export(path), source=str(path))
     if suffix in export.TABLE_SUFFIXES:
         table = export.read_table(path)
         audit = export.audit_copy_path(path)
         if audit.is_file():
-            full = source_from_export(export.read_export(audit))
+            full = source_from_export(export.read_export(audit), source=str(audit))
             return ReviewSource(table, full.tasks, full.export)
         return ReviewSource(table, None, None)
     raise ExportError(

@@ -8,8 +8,11 @@ from __future__ import annotations
 
 import json
 import os
+from collections.abc import Iterable
+from dataclasses import dataclass
 from pathlib import Path
 
+import numpy as np
 import pandas as pd
 
 from review_project.manifest import write_atomically
@@ -61,58 +64,143 @@ def mark_latest(table: pd.DataFrame) -> pd.DataFrame:
     return marked
 
 
-def annotation_table(tasks: list[dict], reviewer_emails: dict[int, str] | None = None) -> pd.DataFrame:
-    """One row per annotation of a full JSON export (a list of tasks), in the columns of COLUMNS."""
+@dataclass(frozen=True)
+class ProjectTables:
+    """A full JSON export as two tables: every task (task_id, attack_id) and every annotation (COLUMNS)."""
+
+    tasks: pd.DataFrame
+    annotations: pd.DataFrame
+
+
+def read_export_tasks(
+    tasks: Iterable[dict], reviewer_emails: dict[int, str] | None = None, source: str = "the export"
+) -> ProjectTables:
+    """Read a full JSON export's tasks, one at a time, into a ProjectTables.
+
+    `tasks` may be a list or a stream (one pass). An id that is not a whole number, or a
+    reviewer that is not a user id, stops with one ExportError line naming `source`, the task
+    and the annotation; a result of the wrong shape only makes its annotation invalid.
+    """
     reviewer_emails = reviewer_emails or {}
-    rows = []
-    for task in tasks:
-        attack_id = (task.get("data") or {}).get("attack_id")
-        for annotation in task.get("annotations") or []:
-            rating = read_rating(annotation)
-            reviewer = _user_id(annotation.get("completed_by"))
-            updated_by = _user_id(annotation.get("updated_by"))
-            rows.append(
-                {
-                    "attack_id": attack_id,
-                    "task_id": task.get("id"),
-                    "annotation_id": annotation.get("id"),
-                    "reviewer_id": reviewer,
-                    "reviewer_email": reviewer_emails.get(reviewer) or _user_email(annotation.get("completed_by")),
-                    "success": rating.success,
-                    "topics": list(rating.topics),
-                    "skipped": rating.skipped,
-                    "lead_time": annotation.get("lead_time"),
-                    "created_at": annotation.get("created_at"),
-                    "updated_at": annotation.get("updated_at"),
-                    "updated_by": updated_by,
-                    "edited_by_other": updated_by is not None and reviewer is not None and updated_by != reviewer,
-                    "valid": rating.valid,
-                    "invalid_reason": rating.invalid_reason,
-                }
-            )
-    return _typed(pd.DataFrame(rows, columns=COLUMNS))
+    task_rows, rows = [], []
+    for position, task in enumerate(tasks, start=1):
+        if not isinstance(task, dict):
+            raise ExportError(f"{source}: task number {position} is not an object")
+        task_id = _whole_number(task.get("id"), f"{source}: task number {position}: id")
+        where = f"{source}: task {task_id}"
+        data = task.get("data")
+        attack_id = data.get("attack_id") if isinstance(data, dict) else None
+        if attack_id is not None:
+            attack_id = _whole_number(attack_id, f"{where}: data.attack_id")
+        task_rows.append((task_id, attack_id))
+        annotations = task.get("annotations")
+        if annotations is None:
+            continue
+        if not isinstance(annotations, list):
+            raise ExportError(f"{where}: annotations is not a list")
+        for number, annotation in enumerate(annotations, start=1):
+            rows.append(_annotation_row(annotation, number, task_id, attack_id, where, reviewer_emails))
+    return ProjectTables(
+        tasks=pd.DataFrame(
+            {
+                "task_id": pd.array([t for t, _ in task_rows], dtype="Int64"),
+                "attack_id": pd.array([a for _, a in task_rows], dtype="Int64"),
+            }
+        ),
+        annotations=_typed(pd.DataFrame(rows, columns=COLUMNS)),
+    )
 
 
-def _user_id(value) -> int | None:
+def annotation_table(tasks: Iterable[dict], reviewer_emails: dict[int, str] | None = None, source: str = "the export") -> pd.DataFrame:
+    """One row per annotation of a full JSON export (a list of tasks), in the columns of COLUMNS."""
+    return read_export_tasks(tasks, reviewer_emails, source).annotations
+
+
+def _annotation_row(annotation, number: int, task_id: int, attack_id: int | None, task_where: str, reviewer_emails: dict[int, str]) -> dict:
+    if not isinstance(annotation, dict):
+        raise ExportError(f"{task_where}, annotation number {number}: not an object")
+    annotation_id = _whole_number(annotation.get("id"), f"{task_where}, annotation number {number}: id")
+    where = f"{task_where}, annotation {annotation_id}"
+    reviewer = _user_id(annotation.get("completed_by"), f"{where}: completed_by")
+    updated_by = _user_id(annotation.get("updated_by"), f"{where}: updated_by")
+    times = {name: annotation.get(name) for name in ("created_at", "updated_at")}
+    for name, value in times.items():
+        if value is not None and not isinstance(value, str):
+            raise ExportError(f"{where}: {name} is not a time")
+    lead_time = annotation.get("lead_time")
+    rating = read_rating(annotation)
+    return {
+        "attack_id": attack_id,
+        "task_id": task_id,
+        "annotation_id": annotation_id,
+        "reviewer_id": reviewer,
+        "reviewer_email": reviewer_emails.get(reviewer) or _user_email(annotation.get("completed_by")),
+        "success": rating.success,
+        "topics": list(rating.topics),
+        "skipped": rating.skipped,
+        "lead_time": lead_time if isinstance(lead_time, (int, float)) and not isinstance(lead_time, bool) else None,
+        **times,
+        "updated_by": updated_by,
+        "edited_by_other": updated_by is not None and reviewer is not None and updated_by != reviewer,
+        "valid": rating.valid,
+        "invalid_reason": rating.invalid_reason,
+    }
+
+
+_LARGEST_ID = 2**63 - 1  # ids become int64 columns
+
+
+def _whole_number(value, what: str) -> int:
+    """A non-negative integer id, or one ExportError line saying what is wrong (never the value's text)."""
+    if isinstance(value, bool) or not isinstance(value, int) or not 0 <= value <= _LARGEST_ID:
+        shown = repr(value)[:20] if isinstance(value, (int, float)) else f"a {type(value).__name__}"
+        raise ExportError(f"{what} is {shown}, not a whole number")
+    return value
+
+
+def _user_id(value, what: str) -> int | None:
     # The export gives a bare id; some server versions nest the user as an object.
     if isinstance(value, dict):
         value = value.get("id")
-    return int(value) if value is not None else None
+    return None if value is None else _whole_number(value, f"{what} (a user id)")
 
 
 def _user_email(value) -> str | None:
-    return value.get("email") if isinstance(value, dict) else None
+    email = value.get("email") if isinstance(value, dict) else None
+    return email if isinstance(email, str) else None
 
 
-def _typed(table: pd.DataFrame) -> pd.DataFrame:
+def _typed(table: pd.DataFrame, source: str | None = None) -> pd.DataFrame:
+    """Give each column its type; for a table read from a file, one ExportError line names a column that cannot hold it."""
+    def converted(column: str, convert, kind: str):
+        try:
+            return convert(table[column])
+        except (TypeError, ValueError, OverflowError):
+            raise ExportError(f"{source}: column {column} holds a value that is not {kind}") from None
+
     for column in ("attack_id", "task_id", "annotation_id", "reviewer_id", "success", "updated_by"):
-        table[column] = pd.array(table[column], dtype="Int64")
+        table[column] = converted(column, lambda values: pd.array(values, dtype="Int64"), "a whole number")
     for column in ("skipped", "edited_by_other", "valid"):
-        table[column] = table[column].astype(bool)
+        table[column] = converted(column, _booleans, "true or false")
     table["lead_time"] = pd.to_numeric(table["lead_time"], errors="coerce").astype(float)
     for column in ("reviewer_email", "created_at", "updated_at", "invalid_reason"):
-        table[column] = table[column].astype(object).where(table[column].notna(), None)
+        # Built as a list: Series.map would infer pandas' string dtype and turn None into NaN.
+        table[column] = pd.Series([_text_or_none(v) for v in table[column]], index=table.index, dtype=object)
     return table
+
+
+def _text_or_none(value) -> str | None:
+    if isinstance(value, str):
+        return value
+    missing = value is None or value is pd.NA or value is pd.NaT or (isinstance(value, float) and np.isnan(value))
+    return None if missing else str(value)
+
+
+def _booleans(values: pd.Series) -> pd.Series:
+    # astype(bool) would read the text "False" as True.
+    if values.dtype != bool and not values.map(lambda value: isinstance(value, (bool, np.bool_))).all():
+        raise ValueError("not booleans")
+    return values.astype(bool)
 
 
 def join_manifest(table: pd.DataFrame, manifest: list[dict]) -> pd.DataFrame:
@@ -163,16 +251,21 @@ def read_table(path: str | os.PathLike) -> pd.DataFrame:
     missing = [c for c in COLUMNS if c not in table.columns]
     if missing:
         raise ExportError(f"{path}: not an annotation table written by `export` (missing columns: {', '.join(missing)})")
-    table["topics"] = table["topics"].map(_topic_list)
-    return _typed(table)
+    try:
+        table["topics"] = table["topics"].map(_topic_list)
+    except ValueError:
+        raise ExportError(f"{path}: column topics holds a value that is not a list of topics") from None
+    return _typed(table, str(path))
 
 
 def _topic_list(value) -> list[str]:
     # CSV keeps topics as JSON text; Parquet gives numpy arrays; JSON Lines gives lists.
     if isinstance(value, str):
-        return json.loads(value)
+        value = json.loads(value)
     if value is None or (isinstance(value, float) and pd.isna(value)):
         return []
+    if isinstance(value, (str, bytes, dict)) or not hasattr(value, "__iter__"):
+        raise ValueError("not a list of topics")
     return [str(topic) for topic in value]
 
 

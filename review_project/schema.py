@@ -76,29 +76,54 @@ def read_rating(annotation: dict) -> Rating:
     """Parse a Label Studio annotation (full JSON export or webhook shape) into a Rating.
 
     The server does not validate results against the label config, so every rule of the
-    contract is checked here: success one of "0".."4", at most 2 topics.
+    contract is checked here: success one of "0".."4", at most 2 topics. A result of the wrong
+    shape (not a list of regions, choices that are not a list) makes the rating invalid with a
+    reason, never an exception; the reason never quotes the annotation's content.
     """
-    skipped = bool(annotation.get("was_cancelled"))
+    cancelled = annotation.get("was_cancelled")
+    if cancelled not in (None, True, False):
+        return Rating(success=None, topics=(), skipped=False, invalid_reason="was_cancelled is not true or false")
+    skipped = bool(cancelled)
+    reasons: list[str] = []
     raw_success: list = []
     topics: list[str] = []
-    for region in annotation.get("result") or []:
+    result = annotation.get("result")
+    if result is not None and not isinstance(result, list):
+        reasons.append("result is not a list of regions")
+        result = []
+    for region in result or []:
+        if not isinstance(region, dict) or not isinstance(region.get("value") or {}, dict):
+            reasons.append("a result region is not an object with a value")
+            continue
         value = region.get("value") or {}
         if region.get("from_name") == SUCCESS:
-            raw_success.extend(value.get("choices") or [])
+            choices = value.get("choices") or []
+            if isinstance(choices, list):
+                raw_success.extend(choices)
+            else:
+                reasons.append("success choices are not a list")
         elif region.get("from_name") == TOPICS_CONTROL:
-            for path in value.get("taxonomy") or value.get("choices") or []:
+            paths = value.get("taxonomy") or value.get("choices") or []
+            if not isinstance(paths, list):
+                reasons.append("topics are not a list")
+                continue
+            for path in paths:
                 # Taxonomy paths are lists (["Theft"]); our tags are flat, so the leaf is the tag.
-                topics.append(path[-1] if isinstance(path, list) and path else str(path))
+                leaf = path[-1] if isinstance(path, list) and path else path
+                if isinstance(leaf, str):
+                    topics.append(leaf)
+                else:
+                    reasons.append("a topic is not text")
     if skipped:
         return Rating(success=None, topics=tuple(topics), skipped=True)
-    reasons = []
     success = None
     if not raw_success:
         reasons.append("success missing")
     elif len(raw_success) > 1:
         reasons.append(f"{len(raw_success)} success values")
-    elif str(raw_success[0]) not in SUCCESS_VALUES:
-        reasons.append(f"success {str(raw_success[0])!r} outside 0-4")
+    elif not isinstance(raw_success[0], (str, int)) or str(raw_success[0]) not in SUCCESS_VALUES:
+        shown = raw_success[0] if isinstance(raw_success[0], (str, int, float)) else type(raw_success[0]).__name__
+        reasons.append(f"success {str(shown)[:10]!r} outside 0-4")
     else:
         success = int(raw_success[0])
     if len(topics) > MAX_TOPICS:
@@ -110,5 +135,5 @@ def read_rating(annotation: dict) -> Rating:
         success=success,
         topics=tuple(topics),
         skipped=False,
-        invalid_reason="; ".join(reasons) or None,
+        invalid_reason="; ".join(dict.fromkeys(reasons)) or None,
     )
