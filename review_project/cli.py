@@ -1,6 +1,8 @@
 """The `review-project` command: a thin click layer over the review_project library.
 
-Each command parses its options, makes one library call and turns domain errors into one line.
+Each command parses its options, makes one library call and prints; a domain error becomes one
+line on stderr and its exit status. The worker's commands reach it through `workers`' entry
+points, imported when the command runs, so the lead's commands need none of its dependencies.
 """
 
 from __future__ import annotations
@@ -15,16 +17,7 @@ from pathlib import Path
 import click
 
 from review_project import label_studio, manifest, project_setup
-from review_project.demo import run_demo, stop_demo
-from review_project.export import (
-    TABLE_SUFFIXES,
-    annotation_table,
-    audit_copy_path,
-    join_manifest,
-    write_table,
-)
-from review_project.progress import review_progress
-from review_project.shared import ReviewError, read_reviewers
+from review_project.shared import DEFAULT_DATABASE_URL, ReviewError, read_reviewers
 
 
 def one_line_errors(func):
@@ -55,6 +48,28 @@ def label_studio_options(func):
         return func(*args, **kwargs)
 
     return wrapper
+
+
+def project_option(func):
+    """Which project: its id or exact title."""
+    return click.option(
+        "--project",
+        default=project_setup.DEFAULT_TITLE,
+        show_default=True,
+        help="Project id or exact title",
+    )(func)
+
+
+def progress_bar(length: int, label: str, silent: bool):
+    """A click progress bar on stderr, or one that shows nothing with --silent."""
+    if silent:
+        return contextlib.nullcontext(_SilentBar())
+    return click.progressbar(length=length, label=label, file=sys.stderr)
+
+
+class _SilentBar:
+    def update(self, n: int) -> None:
+        pass
 
 
 @click.group()
@@ -90,56 +105,21 @@ def sample(input_path, output, per_model, models, seed, exclude, allow_fewer, si
     \b
         review-project sample red_team_attempts.jsonl.gz -o manifest.jsonl --seed 7
     """
-    from review_project import records, sampling
+    from review_project import sampling
 
-    if os.path.abspath(output) == os.path.abspath(input_path) or (
-        exclude is not None and os.path.abspath(output) == os.path.abspath(exclude)
-    ):
+    if os.path.abspath(output) in {os.path.abspath(p) for p in (input_path, exclude) if p}:
         raise click.UsageError("-o must name a new manifest, not INPUT or the --exclude manifest")
-    strata = [sampling.parse_model(m) for m in models] if models else list(sampling.PAPER_MODELS)
-    exclude_ids = [r["attack_id"] for r in manifest.read_manifest(exclude)] if exclude else []
-
-    def progress(length):
-        return progress_bar(length, "Checking records", silent)
-
-    loaded = records.load_records(input_path, progress=progress)
-    chosen = sampling.sample_attacks(
-        loaded,
+    written = sampling.sample_file(
+        input_path,
+        output,
         per_model=per_model,
-        models=strata,
+        models=[sampling.parse_model(m) for m in models] if models else sampling.PAPER_MODELS,
         seed=seed,
-        exclude_ids=exclude_ids,
+        exclude=exclude,
         allow_fewer=allow_fewer,
-        source=input_path,
+        progress=lambda length: progress_bar(length, "Checking records", silent),
     )
-    manifest.write_manifest(output, chosen)
-    counts = {sampling.stratum_name(m): 0 for m in strata}
-    for record in chosen:
-        counts[sampling.stratum_name((record["model_type"], record["num_params"]))] += 1
-    summary = ", ".join(f"{name}: {count}" for name, count in counts.items())
-    click.echo(f"Wrote {len(chosen)} attacks to {output} ({summary})")
-
-
-def project_option(func):
-    """Which project: its id or exact title."""
-    return click.option(
-        "--project",
-        default=project_setup.DEFAULT_TITLE,
-        show_default=True,
-        help="Project id or exact title",
-    )(func)
-
-
-def progress_bar(length: int, label: str, silent: bool):
-    """A click progress bar, or one that shows nothing with --silent."""
-    if silent:
-        return contextlib.nullcontext(_SilentBar())
-    return click.progressbar(length=length, label=label, file=sys.stderr)
-
-
-class _SilentBar:
-    def update(self, n: int) -> None:
-        pass
+    click.echo(written.summary(output))
 
 
 @cli.command()
@@ -160,6 +140,7 @@ def setup(manifest_path, reviewers_path, title, reviewers_per_task, webhook_url,
 
     Example:
 
+    \b
         review-project setup --manifest manifest.jsonl --reviewers reviewers.csv \\
             --url http://localhost:8080 --api-key $TOKEN
     """
@@ -180,22 +161,7 @@ def setup(manifest_path, reviewers_path, title, reviewers_per_task, webhook_url,
             contact=contact,
             on_imported=bar.update,
         )
-    verb = "Created" if report.project_created else "Found"
-    click.echo(f"{verb} project {report.project_id} {title!r} at {label_studio.server_url(client)}/projects/{report.project_id}")
-    if report.settings_updated:
-        click.echo(f"Updated project settings: {', '.join(report.settings_updated)}")
-    click.echo(f"Tasks: {report.tasks_imported} imported, {report.tasks_already_present} already present")
-    click.echo(f"Reviewers: {len(report.reviewers_created)} accounts created, {len(report.reviewers_existing)} already there")
-    if report.reviewers_created:
-        click.echo(
-            "New accounts have no password yet: on the server run `label-studio reset_password "
-            "--username EMAIL --password ...` for each, or have reviewers sign up with the "
-            "organisation's invite link before setup."
-        )
-    if report.webhook:
-        click.echo(f"Webhook: {report.webhook}")
-    if not report.changed_anything:
-        click.echo("Nothing to change.")
+    click.echo(report.text(title, label_studio.server_url(client)))
 
 
 @cli.command()
@@ -208,27 +174,13 @@ def status(project, as_json, url, api_key):
 
     Example:
 
+    \b
         review-project status --project "Red-team review"
     """
-    client = label_studio.connect(url, api_key)
-    found = label_studio.find_project(client, project)
-    tasks = label_studio.full_export(client, found.id)
-    emails = label_studio.reviewer_emails(client)
-    report = review_progress([task["id"] for task in tasks], annotation_table(tasks, emails), found.maximum_annotations or 1)
-    if as_json:
-        click.echo(json.dumps(report.as_dict(), indent=2))
-        return
-    click.echo(f"Project {found.id} {found.title!r}: {report.tasks} tasks, {report.reviewers_per_task} reviewers per task")
-    click.echo(f"  fully reviewed  {report.fully_reviewed:>6}")
-    click.echo(f"  in progress     {report.in_progress:>6}")
-    click.echo(f"  untouched       {report.untouched:>6}")
-    if not report.reviewers:
-        click.echo("No reviewer has started yet.")
-        return
-    width = max(len(r.email or str(r.reviewer_id)) for r in report.reviewers)
-    click.echo(f"\n  {'reviewer':<{width}}  submitted  skipped  last activity")
-    for r in report.reviewers:
-        click.echo(f"  {r.email or r.reviewer_id:<{width}}  {r.submitted:>9}  {r.skipped:>7}  {r.last_activity or '-'}")
+    from review_project.live_project import project_status
+
+    found = project_status(label_studio.connect(url, api_key), project)
+    click.echo(json.dumps(found.progress.as_dict(), indent=2) if as_json else found.text())
 
 
 @cli.command()
@@ -241,27 +193,23 @@ def export(project, output, manifest_path, url, api_key):
     """Export every annotation as a tidy table, plus the server's full JSON export for audit.
 
     The audit copy is written beside the table as NAME.labelstudio.json. Each row says
-    whether the annotation is valid (at most 2 topics, success 0-4) and why not.
+    whether the annotation is valid (at most 2 topics, success 0-4) and why not, and
+    whether it is its reviewer's latest annotation of the task (the one status and
+    agreement use).
 
     Example:
 
+    \b
         review-project export -o annotations.parquet --manifest manifest.jsonl
     """
+    from review_project.export import TABLE_SUFFIXES
+    from review_project.live_project import export_project
+
     if Path(output).suffix.lower() not in TABLE_SUFFIXES:
         raise click.BadParameter("use a .jsonl, .csv or .parquet file name", param_hint="-o/--output")
     attacks = manifest.read_manifest(manifest_path) if manifest_path else None
-    client = label_studio.connect(url, api_key)
-    found = label_studio.find_project(client, project)
-    raw = label_studio.full_export_bytes(client, found.id)
-    table = annotation_table(json.loads(raw), label_studio.reviewer_emails(client))
-    if attacks is not None:
-        table = join_manifest(table, attacks)
-    audit = audit_copy_path(output)
-    manifest.write_atomically(audit, raw.decode("utf-8"))
-    write_table(table, output)
-    invalid = int((~table["valid"]).sum())
-    skipped = int(table["skipped"].sum())
-    click.echo(f"Wrote {len(table)} annotations ({skipped} skipped, {invalid} invalid) to {output}; full export in {audit}")
+    written = export_project(label_studio.connect(url, api_key), project, output, attacks)
+    click.echo(written.summary())
 
 
 @cli.command()
@@ -278,21 +226,18 @@ def demo(folder, port, stop):
 
     Example:
 
+    \b
         review-project demo            # then open the printed URL
         review-project demo --stop
     """
+    from review_project.demo import run_demo, stop_demo
+
     if stop:
         stopped = stop_demo(folder)
         click.echo("Stopped the demo's Label Studio." if stopped else "The demo's Label Studio was not running.")
         return
     result = run_demo(folder, port=port, on_step=lambda step: click.echo(f"- {step}", err=True))
-    click.echo(f"\nLabel Studio is running at {result.url}")
-    click.echo(f"Project: {result.project_url}")
-    click.echo(f"Lead (admin):  {result.admin.email}  password {result.admin.password}")
-    for login in result.reviewers:
-        click.echo(f"Reviewer:      {login.email}  password {login.password}")
-    click.echo(f"For status, export and agreement: source {result.env_file}")
-    click.echo(f"Stop it with: review-project demo --stop --dir {folder}")
+    click.echo(result.text(folder))
 
 
 @cli.command()
@@ -309,14 +254,16 @@ def worker(host, port, reviewers_path, socket_mode):
 
     Settings come from the environment (docs/worker.md): LABEL_STUDIO_URL, LABEL_STUDIO_API_KEY,
     SLACK_BOT_TOKEN, SLACK_SIGNING_SECRET, WEBHOOK_SECRET, DATABASE_URL, CHECKIN_EVERY, ...
+    It needs the worker's extra dependencies: pip install 'red-team-review[worker]'.
 
-    Example: review-project worker --host 0.0.0.0 --port 8090 --reviewers reviewers.csv
+    Example:
+
+    \b
+        review-project worker --host 0.0.0.0 --port 8090 --reviewers reviewers.csv
     """
-    from workers.service import run_worker
-    from workers.settings import settings_from_env
+    import workers
 
-    settings = settings_from_env(socket_mode=socket_mode, reviewers_csv=reviewers_path)
-    run_worker(settings, host, port, socket_mode=socket_mode)
+    workers.serve(host, port, reviewers_csv=reviewers_path, socket_mode=socket_mode)
 
 
 @cli.command()
@@ -331,31 +278,24 @@ def worker(host, port, reviewers_path, socket_mode):
 def wellbeing(database_url, as_json, show_pending, include_comments, retry_failed):
     """Summarise the well-being check-ins: response rate, item means beside the paper's, trend.
 
-    Example: review-project wellbeing --json
+    Example:
+
+    \b
+        review-project wellbeing --json
     """
-    from workers import wellbeing as summary
-    from workers.settings import DEFAULT_DATABASE_URL
-    from workers.store import open_store
+    import workers
 
     if show_pending and include_comments:
         raise click.UsageError("--pending lists undelivered check-ins, which have no comments: drop --include-comments")
     if retry_failed and (show_pending or include_comments or as_json):
         raise click.UsageError("--retry-failed changes the store and prints one line: use it alone")
-    store = open_store(database_url or DEFAULT_DATABASE_URL, create=False)
-    try:
-        if retry_failed:
-            count = store.retry_failed()
-            click.echo(f"{count} failed check-in(s) back to pending: a running worker sends them within seconds.")
-            return
-        checkins, reviewers = store.checkins(), store.reviewers()
-        if show_pending:
-            rows = summary.pending(checkins, reviewers)
-            click.echo(json.dumps(rows, indent=2) if as_json else summary.pending_text(rows))
-            return
-        result = summary.summarize(checkins, store.answers(), reviewers, include_comments=include_comments)
-    finally:
-        store.close()
-    click.echo(json.dumps(result, indent=2) if as_json else summary.summary_text(result))
+    database_url = database_url or DEFAULT_DATABASE_URL
+    if retry_failed:
+        count = workers.retry_failed_checkins(database_url)
+        click.echo(f"{count} failed check-in(s) back to pending: a running worker sends them within seconds.")
+        return
+    report = workers.wellbeing_report(database_url, pending=show_pending, include_comments=include_comments)
+    click.echo(json.dumps(report.data, indent=2) if as_json else report.text)
 
 
 @cli.command()

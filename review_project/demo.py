@@ -53,6 +53,18 @@ class DemoResult:
     def project_url(self) -> str:
         return f"{self.url}/projects/{self.project_id}/data"
 
+    def text(self, folder: str) -> str:
+        """What `review-project demo` prints: where to go and how to log in."""
+        lines = [
+            f"\nLabel Studio is running at {self.url}",
+            f"Project: {self.project_url}",
+            f"Lead (admin):  {self.admin.email}  password {self.admin.password}",
+            *(f"Reviewer:      {login.email}  password {login.password}" for login in self.reviewers),
+            f"For status, export and agreement: source {self.env_file}",
+            f"Stop it with: review-project demo --stop --dir {folder}",
+        ]
+        return "\n".join(lines)
+
 
 def run_demo(folder: str | os.PathLike, port: int = 8080, on_step: Callable[[str], None] = lambda step: None) -> DemoResult:
     """Start or reuse the demo in `folder` and return its URL and logins."""

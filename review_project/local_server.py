@@ -8,7 +8,6 @@ that started it; `stop_server(data_dir)` ends it.
 
 from __future__ import annotations
 
-import contextlib
 import json
 import os
 import secrets
@@ -17,7 +16,7 @@ import signal
 import subprocess
 import sys
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -158,27 +157,6 @@ def sign_up(url: str, invite_path: str, email: str, password: str) -> None:
         )
     if answer.status_code != 302:
         raise LabelStudioError(f"Label Studio at {url} refused the sign-up of {email} (status {answer.status_code})")
-
-
-@contextlib.contextmanager
-def logged_in(url: str, email: str, password: str) -> Iterator[httpx.Client]:
-    """An HTTP session logged in through the login form, as the user's browser would be."""
-    with httpx.Client(base_url=url, timeout=30, trust_env=False, follow_redirects=False) as browser:
-        browser.get("/user/login/")
-        login = browser.post(
-            "/user/login/",
-            data={"email": email, "password": password, "csrfmiddlewaretoken": browser.cookies.get("csrftoken", "")},
-            headers={"Referer": f"{url}/user/login/"},
-        )
-        if login.status_code != 302:
-            raise LabelStudioError(f"Label Studio at {url} refused the login of {email}")
-        yield browser
-
-
-def user_token(url: str, email: str, password: str) -> str:
-    """A user's own legacy API token, read after logging in as them."""
-    with logged_in(url, email, password) as browser:
-        return browser.get("/api/current-user/token").json()["token"]
 
 
 def _admin(data_dir: Path, email: str, port: int) -> dict:

@@ -78,3 +78,20 @@ def review_progress(task_ids: list[int], table: pd.DataFrame, reviewers_per_task
         reviewers_per_task=reviewers_per_task,
         reviewers=people,
     )
+
+
+def progress_text(progress: Progress, project_id: int, title: str) -> str:
+    """The table `review-project status` prints."""
+    lines = [
+        f"Project {project_id} {title!r}: {progress.tasks} tasks, {progress.reviewers_per_task} reviewers per task",
+        f"  fully reviewed  {progress.fully_reviewed:>6}",
+        f"  in progress     {progress.in_progress:>6}",
+        f"  untouched       {progress.untouched:>6}",
+    ]
+    if not progress.reviewers:
+        return "\n".join([*lines, "No reviewer has started yet."])
+    width = max(len(r.email or str(r.reviewer_id)) for r in progress.reviewers)
+    lines.append(f"\n  {'reviewer':<{width}}  submitted  skipped  last activity")
+    for r in progress.reviewers:
+        lines.append(f"  {r.email or r.reviewer_id:<{width}}  {r.submitted:>9}  {r.skipped:>7}  {r.last_activity or '-'}")
+    return "\n".join(lines)

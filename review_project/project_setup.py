@@ -46,6 +46,26 @@ class SetupReport:
             or self.tasks_imported or self.webhook in ("created", "updated")
         )
 
+    def text(self, title: str, server_url: str) -> str:
+        """What `review-project setup` prints: what it found, what it changed, and what is left to do."""
+        verb = "Created" if self.project_created else "Found"
+        lines = [f"{verb} project {self.project_id} {title!r} at {server_url}/projects/{self.project_id}"]
+        if self.settings_updated:
+            lines.append(f"Updated project settings: {', '.join(self.settings_updated)}")
+        lines.append(f"Tasks: {self.tasks_imported} imported, {self.tasks_already_present} already present")
+        lines.append(f"Reviewers: {len(self.reviewers_created)} accounts created, {len(self.reviewers_existing)} already there")
+        if self.reviewers_created:
+            lines.append(
+                "New accounts have no password yet: on the server run `label-studio reset_password "
+                "--username EMAIL --password ...` for each, or have reviewers sign up with the "
+                "organisation's invite link before setup."
+            )
+        if self.webhook:
+            lines.append(f"Webhook: {self.webhook}")
+        if not self.changed_anything:
+            lines.append("Nothing to change.")
+        return "\n".join(lines)
+
 
 def project_settings(reviewers_per_task: int, contact: str | None) -> dict:
     """The project fields setup owns: interface, instructions, overlap and skipping."""

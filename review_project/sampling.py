@@ -7,8 +7,11 @@ The defaults reproduce the paper's sample: 500 random attacks on each of the two
 from __future__ import annotations
 
 import random
-from collections.abc import Iterable
+from collections import Counter
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass
 
+from review_project import manifest, records
 from review_project.shared import SampleError
 
 PAPER_MODELS = (("context distillation", "52B"), ("rlhf", "52B"))
@@ -90,3 +93,47 @@ def _too_few(model: tuple, available: int, per_model: int, excluded: set, record
         f'model "{name}" has {available} attacks{note}, fewer than --per-model {per_model}'
         " (use --allow-fewer to take them all)"
     )
+
+
+@dataclass(frozen=True)
+class SampleWritten:
+    """What `sample_file` wrote: the attacks, and how many came from each model."""
+
+    attacks: list[dict]
+    per_model: dict[str, int]
+
+    def summary(self, output: str) -> str:
+        counts = ", ".join(f"{name}: {count}" for name, count in self.per_model.items())
+        return f"Wrote {len(self.attacks)} attacks to {output} ({counts})"
+
+
+def sample_file(
+    input_path: str,
+    output: str,
+    *,
+    per_model: int = PAPER_PER_MODEL,
+    models: Iterable[tuple[str, str]] = PAPER_MODELS,
+    seed: int = DEFAULT_SEED,
+    exclude: str | None = None,
+    allow_fewer: bool = False,
+    progress: Callable | None = None,
+) -> SampleWritten:
+    """Load the red-team file, draw the sample and write it to `output` as a manifest (all or nothing).
+
+    `exclude` names an earlier manifest whose attacks are left out; `progress(length)` is the
+    records loader's progress bar (records.load_records).
+    """
+    models = [tuple(model) for model in models]
+    exclude_ids = [attack["attack_id"] for attack in manifest.read_manifest(exclude)] if exclude else []
+    chosen = sample_attacks(
+        records.load_records(input_path, progress=progress),
+        per_model=per_model,
+        models=models,
+        seed=seed,
+        exclude_ids=exclude_ids,
+        allow_fewer=allow_fewer,
+        source=input_path,
+    )
+    manifest.write_manifest(output, chosen)
+    counts = Counter(stratum_name((attack["model_type"], attack["num_params"])) for attack in chosen)
+    return SampleWritten(chosen, {stratum_name(model): counts[stratum_name(model)] for model in models})

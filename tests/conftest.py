@@ -7,27 +7,62 @@ never skip, when it cannot start.
 
 from __future__ import annotations
 
+import contextlib
 import itertools
 import json
 import socket
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import TypeVar
 
+import httpx
 import pytest
 
-from review_project import label_studio as ls_api, local_server
+from review_project import label_studio as ls_api
+from review_project import local_server
 from review_project.demo_data import generate_records
-from review_project.shared import Reviewer
 from review_project.sampling import sample_attacks
+from review_project.shared import Reviewer
 
 _titles = itertools.count(1)
+T = TypeVar("T")
+
+
+@contextlib.contextmanager
+def logged_in(url: str, email: str, password: str) -> Iterator[httpx.Client]:
+    """An HTTP session logged in through the login form, as the user's browser would be."""
+    with httpx.Client(base_url=url, timeout=30, trust_env=False, follow_redirects=False) as browser:
+        browser.get("/user/login/")
+        login = browser.post(
+            "/user/login/",
+            data={"email": email, "password": password, "csrfmiddlewaretoken": browser.cookies.get("csrftoken", "")},
+            headers={"Referer": f"{url}/user/login/"},
+        )
+        assert login.status_code == 302, f"Label Studio at {url} refused the login of {email}"
+        yield browser
+
+
+def user_token(url: str, email: str, password: str) -> str:
+    """A user's own legacy API token, read after logging in as them."""
+    with logged_in(url, email, password) as browser:
+        return browser.get("/api/current-user/token").json()["token"]
 
 
 def free_port() -> int:
-    """A TCP port nobody listens on right now."""
+    """A TCP port nobody listens on right now (someone may take it before we bind: on_a_free_port)."""
     with socket.socket() as probe:
         probe.bind(("127.0.0.1", 0))
         return probe.getsockname()[1]
+
+
+def on_a_free_port(start: Callable[[int], T]) -> T:
+    """start(port) on a free port, and once more on another if it fails: between free_port()
+    and the server's bind, another process can take the port."""
+    try:
+        return start(free_port())
+    except Exception:
+        return start(free_port())
 
 
 @dataclass
@@ -64,13 +99,13 @@ class LabelStudioServer:
 
     def reviewer_client(self, email: str):
         """A client acting as the reviewer, with their own token, as their browser would."""
-        return ls_api.connect(self.url, local_server.user_token(self.url, email, self.password(email)))
+        return ls_api.connect(self.url, user_token(self.url, email, self.password(email)))
 
 
 @pytest.fixture(scope="session")
 def label_studio_server(tmp_path_factory) -> LabelStudioServer:
     data_dir = tmp_path_factory.mktemp("label-studio")
-    server = local_server.start_server(data_dir, port=free_port())
+    server = on_a_free_port(lambda port: local_server.start_server(data_dir, port=port))
     yield LabelStudioServer(server.url, server.api_key, server.admin_email, server.admin_password, data_dir)
     local_server.stop_server(data_dir)
 
@@ -200,11 +235,15 @@ def demo_run(tmp_path_factory) -> DemoRun:
     from review_project.cli import cli
 
     folder = tmp_path_factory.mktemp("demo") / "review-demo"
-    port = free_port()
-    result = CliRunner().invoke(cli, ["demo", "--dir", str(folder), "--port", str(port)])
-    assert result.exit_code == 0, result.output
-    yield DemoRun(folder, port, result.stdout)
+
+    def start(port: int) -> DemoRun:
+        result = CliRunner().invoke(cli, ["demo", "--dir", str(folder), "--port", str(port)])
+        assert result.exit_code == 0, result.output
+        return DemoRun(folder, port, result.stdout)
+
+    run = on_a_free_port(start)
+    yield run
     stopped = CliRunner().invoke(cli, ["demo", "--stop", "--dir", str(folder)])
     # Checked here because only the last user of the demo may stop it.
     assert stopped.output == "Stopped the demo's Label Studio.\n"
-    assert not local_server.is_up(f"http://127.0.0.1:{port}")
+    assert not local_server.is_up(run.url)

@@ -6,10 +6,10 @@ import pytest
 from click.testing import CliRunner
 
 from review_project import label_studio as ls_api
-from review_project import local_server
 from review_project.cli import cli
 from review_project.demo import DEMO_TITLE
 from review_project.records import load_records
+from tests.conftest import user_token
 
 pytestmark = pytest.mark.label_studio
 
@@ -20,7 +20,7 @@ def test_demo_prints_the_url_and_every_login(demo_run):
     assert sorted(logins) == ["lead@example.com"] + [f"reviewer{i}@example.com" for i in range(1, 5)]
     for email, password in logins.items():
         # Every printed login works: the server hands that user their own API token.
-        assert local_server.user_token(demo_run.url, email, password)
+        assert user_token(demo_run.url, email, password)
 
 
 def test_demo_sets_up_the_project_on_a_private_server(demo_run):

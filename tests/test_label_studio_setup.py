@@ -13,9 +13,9 @@ from review_project.cli import cli
 from review_project.export import read_table
 from review_project.manifest import write_manifest
 from review_project.reviewer_interface import label_config
-from review_project.shared import Reviewer, write_reviewers
 from review_project.schema import TOPICS
-from tests.conftest import free_port
+from review_project.shared import Reviewer, write_reviewers
+from tests.conftest import free_port, logged_in
 
 pytestmark = pytest.mark.label_studio
 
@@ -220,8 +220,6 @@ def test_the_topics_in_the_label_config_are_the_twenty_tags(label_studio, review
 
 def personal_access_token(url: str, email: str, password: str) -> str:
     """Log in as a person would and ask for a personal access token (Label Studio 1.23's default kind)."""
-    from review_project.local_server import logged_in
-
     with logged_in(url, email, password) as browser:
         answer = browser.post("/api/token/", headers={"X-CSRFToken": browser.cookies["csrftoken"], "Referer": url})
         if answer.status_code == 409:  # one token per user: the session's earlier test made it
@@ -236,3 +234,21 @@ def test_status_works_with_a_personal_access_token(label_studio, reviewed_projec
     result = run(["status", "--project", reviewed_project.title, "--json"], env={"LABEL_STUDIO_URL": label_studio.url, "LABEL_STUDIO_API_KEY": token})
     assert result.exit_code == 0, result.output
     assert json.loads(result.output)["tasks"] == 12
+
+
+def test_project_status_and_export_project_without_click(label_studio, reviewed_project, tmp_path):
+    from review_project.live_project import export_project, project_status
+
+    client = label_studio.client()
+    status = project_status(client, reviewed_project.title)
+    assert (status.project_id, status.title) == (reviewed_project.project_id, reviewed_project.title)
+    progress = status.progress
+    assert (progress.tasks, progress.fully_reviewed, progress.in_progress, progress.untouched) == (12, 7, 1, 4)
+    assert status.text().splitlines()[0] == f"Project {status.project_id} {status.title!r}: 12 tasks, 4 reviewers per task"
+
+    written = export_project(client, reviewed_project.project_id, tmp_path / "a.jsonl")
+    assert (written.annotations, written.skipped, written.invalid) == (32, 1, 2)
+    assert written.audit_path == tmp_path / "a.labelstudio.json"
+    table = read_table(written.table_path)
+    # Every reviewer annotated each task once, so every row is its reviewer's latest.
+    assert "latest" in table.columns and table["latest"].all()

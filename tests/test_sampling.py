@@ -7,7 +7,7 @@ from collections import Counter
 
 import pytest
 
-from review_project import demo_data, sampling
+from review_project import demo_data, manifest, sampling
 from review_project.shared import SampleError
 
 CD, RLHF, PLAIN = ("context distillation", "52B"), ("rlhf", "52B"), ("plain lm", "52B")
@@ -137,3 +137,12 @@ def test_parse_model_rejects(text):
     with pytest.raises(SampleError) as raised:
         sampling.parse_model(text)
     assert str(raised.value) == f'--model {text!r}: expected "<model_type>/<num_params>", e.g. "rlhf/52B"'
+
+
+def test_sample_file_writes_the_manifest_and_counts_per_model(tmp_path):
+    source = tmp_path / "attempts.jsonl"
+    demo_data.write_records(source, demo_data.generate_records(200, seed=1))
+    written = sampling.sample_file(str(source), str(tmp_path / "m.jsonl"), per_model=5, seed=3)
+    assert written.per_model == {"context distillation/52B": 5, "rlhf/52B": 5}
+    assert written.summary("m.jsonl") == "Wrote 10 attacks to m.jsonl (context distillation/52B: 5, rlhf/52B: 5)"
+    assert [a["attack_id"] for a in manifest.read_manifest(tmp_path / "m.jsonl")] == [a["attack_id"] for a in written.attacks]

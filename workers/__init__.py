@@ -1,1 +1,70 @@
-"""The well-being check-in worker: Label Studio webhooks in, Slack check-ins out (docs/worker.md)."""
+"""The well-being check-in worker: Label Studio webhooks in, Slack check-ins out (docs/worker.md).
+
+The lead's CLI reaches the worker only through the functions below, one per command. Each
+imports what it needs when called, so `review-project` runs without the worker's extra
+dependencies until a command needs them, and then says in one line what to install.
+"""
+
+from __future__ import annotations
+
+import contextlib
+from collections.abc import Iterator
+from dataclasses import dataclass
+
+from review_project.shared import WorkerError
+
+INSTALL_HINT = "pip install 'red-team-review[worker]'"
+
+
+@contextlib.contextmanager
+def _needs_worker_extra(what: str) -> Iterator[None]:
+    try:
+        yield
+    except ModuleNotFoundError as missing:
+        raise WorkerError(f"{what} needs the worker's extra dependencies ({missing.name} is not installed): {INSTALL_HINT}") from None
+
+
+def serve(host: str, port: int, *, reviewers_csv: str | None = None, socket_mode: bool = False) -> None:
+    """`review-project worker`: read the settings from the environment and serve until interrupted."""
+    with _needs_worker_extra("`review-project worker`"):
+        from workers.service import run_worker
+        from workers.settings import settings_from_env
+
+    settings = settings_from_env(socket_mode=socket_mode, reviewers_csv=reviewers_csv)
+    run_worker(settings, host, port, socket_mode=socket_mode)
+
+
+@dataclass(frozen=True)
+class WellbeingReport:
+    """What `review-project wellbeing` shows: `data` for --json, `text` to print."""
+
+    data: dict | list
+    text: str
+
+
+def wellbeing_report(database_url: str, *, pending: bool = False, include_comments: bool = False) -> WellbeingReport:
+    """The lead's summary of the check-ins in the worker's store, or (`pending`) those not delivered yet."""
+    from workers import wellbeing
+    from workers.store import open_store
+
+    store = open_store(database_url, create=False)
+    try:
+        checkins, reviewers = store.checkins(), store.reviewers()
+        if pending:
+            rows = wellbeing.pending(checkins, reviewers)
+            return WellbeingReport(rows, wellbeing.pending_text(rows))
+        summary = wellbeing.summarize(checkins, store.answers(), reviewers, include_comments=include_comments)
+        return WellbeingReport(summary, wellbeing.summary_text(summary))
+    finally:
+        store.close()
+
+
+def retry_failed_checkins(database_url: str) -> int:
+    """Return every failed check-in to pending (once its cause is fixed); returns how many."""
+    from workers.store import open_store
+
+    store = open_store(database_url, create=False)
+    try:
+        return store.retry_failed()
+    finally:
+        store.close()

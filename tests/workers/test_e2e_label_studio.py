@@ -20,7 +20,7 @@ from review_project import label_studio as ls
 from review_project.cli import cli
 from review_project.manifest import write_manifest
 from review_project.sampling import sample_attacks
-from tests.conftest import free_port, success_result, topics_result
+from tests.conftest import on_a_free_port, success_result, topics_result
 from tests.workers.conftest import BOT_TOKEN, SIGNING_SECRET, WEBHOOK_SECRET
 from workers.label_studio_api import LabelStudioReader
 
@@ -67,15 +67,19 @@ class WorkerProcess:
 @pytest.fixture
 def e2e(label_studio, slack, tmp_path, demo_records, project_title):
     """A project set up with the worker's webhook, one reviewer known to Slack, the worker running."""
-    port = free_port()
     env = {k: v for k, v in os.environ.items() if "proxy" not in k.lower()}
     env.update(
         LABEL_STUDIO_URL=label_studio.url, LABEL_STUDIO_API_KEY=label_studio.api_key, SLACK_BOT_TOKEN=BOT_TOKEN,
         SLACK_SIGNING_SECRET=SIGNING_SECRET, SLACK_API_URL=slack.url, WEBHOOK_SECRET=WEBHOOK_SECRET,
         DATABASE_URL=f"sqlite:///{tmp_path / 'worker.sqlite3'}", CHECKIN_EVERY="10", RECONCILE_SECONDS="3600",
     )
-    worker = WorkerProcess(env, port, tmp_path / "worker.log")
-    worker.start()
+
+    def started(port: int) -> WorkerProcess:
+        worker = WorkerProcess(env, port, tmp_path / "worker.log")
+        worker.start()
+        return worker
+
+    worker = on_a_free_port(started)
 
     manifest = tmp_path / "manifest.jsonl"
     write_manifest(manifest, sample_attacks(demo_records, per_model=20, seed=21))

@@ -11,7 +11,8 @@ from workers.milestones import milestones_crossed
 
 
 def test_doctests():
-    assert doctest.testmod(workers.milestones).failed == 0
+    result = doctest.testmod(workers.milestones)
+    assert result.attempted >= 3 and result.failed == 0
 
 
 @given(steps=st.lists(st.integers(min_value=0, max_value=7), max_size=40), every=st.integers(min_value=1, max_value=12))

@@ -89,3 +89,13 @@ def test_the_command_rejects_conflicting_options_and_a_missing_store(tmp_path):
     assert missing.output == (
         f"Error: no worker store at {tmp_path}/none.sqlite3: start `review-project worker` first, or set DATABASE_URL\n"
     )
+
+
+def test_wellbeing_report_and_retry_without_click(answered_store, database_url):
+    import workers
+
+    report = workers.wellbeing_report(database_url)
+    assert report.data["response_rate"] == 0.667 and report.text.startswith("Check-ins: 4 due, 3 delivered")
+    pending = workers.wellbeing_report(database_url, pending=True)
+    assert [row["milestone"] for row in pending.data] == [30]
+    assert workers.retry_failed_checkins(database_url) == 0
