@@ -52,6 +52,7 @@ def _describe_api_error(url: str, doing: str, error: ApiError) -> str:
     if status == 401:
         detail = _detail(error.body)
         hint = "check --api-key / LABEL_STUDIO_API_KEY"
+        # The server's own wording is the only sign that it refuses legacy tokens as such.
         if "legacy token" in detail.lower():
             hint = "legacy tokens are disabled on this server: use a personal access token, or start it with LABEL_STUDIO_ENABLE_LEGACY_API_TOKEN=true"
         return f"Label Studio at {url} refused the API key (401) while {doing}: {hint}"

@@ -172,8 +172,7 @@ def build_slack_app(
         try:
             answer = read_submission(view["state"]["values"])
         except SurveyError as error:
-            item = str(error).split(":", 1)[0]
-            ack(response_action="errors", errors={block_id(item if item in ITEMS else ITEMS[0]): str(error)})
+            ack(response_action="errors", errors={error.block: str(error)})
             return
         stored = store.record_answer(checkin.id, answer)
         ack()

@@ -35,7 +35,11 @@ COMMENT_BLOCK = "comment"
 
 
 class SurveyError(ValueError):
-    """A submitted survey that does not fit the form (names the item)."""
+    """A submitted survey that does not fit the form; `block` is the form block to show it on."""
+
+    def __init__(self, message: str, block: str):
+        super().__init__(message)
+        self.block = block
 
 
 @dataclass(frozen=True)
@@ -63,7 +67,7 @@ def block_id(item: str) -> str:
 def read_submission(state_values: dict) -> SurveyAnswer:
     """Read a view_submission's `view.state.values` into a SurveyAnswer; every item is optional."""
     if not isinstance(state_values, dict):
-        raise SurveyError("view.state.values is not an object")
+        raise SurveyError("view.state.values is not an object", block_id(ITEMS[0]))
     scores: dict[str, int | None] = {}
     for item in ITEMS:
         block = state_values.get(block_id(item)) or {}
@@ -73,11 +77,11 @@ def read_submission(state_values: dict) -> SurveyAnswer:
             continue
         raw = selected.get("value") if isinstance(selected, dict) else None
         if raw not in {str(v) for v in SCALE}:
-            raise SurveyError(f"{item}: value {str(raw)[:10]!r} is not one of 0-4")
+            raise SurveyError(f"{item}: value {str(raw)[:10]!r} is not one of 0-4", block_id(item))
         scores[item] = int(raw)
     comment_block = state_values.get(COMMENT_BLOCK) or {}
     comment = (comment_block.get("text") or {}).get("value") if isinstance(comment_block, dict) else None
     if comment is not None and not isinstance(comment, str):
-        raise SurveyError("comment is not text")
+        raise SurveyError("comment is not text", COMMENT_BLOCK)
     comment = (comment or "").strip()[:MAX_COMMENT_CHARS] or None
     return SurveyAnswer(scores=scores, comment=comment)
