@@ -1,7 +1,7 @@
 """The repository stands alone: nothing in it points at a developer's machine or a sibling folder.
 
 A clone in an empty folder must pass its tests, so no tracked file may name an absolute path of
-the machine it was written on, nor reach outside the clone (`../shared` and the like).
+the machine it was written on, nor reach outside the clone into a sibling folder.
 """
 
 import re
