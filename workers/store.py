@@ -11,6 +11,10 @@ Every guarantee the worker makes rests on a constraint here, not on process-loca
 A reviewer's count is read under a per-reviewer lock (SQLite: the database write lock taken by
 BEGIN IMMEDIATE; PostgreSQL: a transaction-scoped advisory lock), so two concurrent submits
 cannot both see the count before the other and skip a milestone.
+
+Every query is written once with PostgreSQL's numbered placeholders ($1, $2, ...): psycopg's
+RawCursor sends them as they are, and SQLite reads `$1` as a parameter named "1", so each backend
+only reshapes the parameters, never the SQL, and a repeated `$1` is one value in both.
 """
 
 from __future__ import annotations
@@ -153,14 +157,18 @@ def _schema(pk: str, real: str) -> list[str]:
     ]
 
 
+def _marks(first: int, count: int) -> str:
+    """`$first, ..., $(first + count - 1)`: numbered placeholders for a list of values."""
+    return ", ".join(f"${n}" for n in range(first, first + count))
+
+
 def _checkin(row) -> CheckIn:
     return CheckIn(*row)
 
 
 class Store:
-    """The SQL shared by both databases; subclasses supply connections, locking and DDL types."""
+    """The SQL shared by both databases; subclasses supply connections, locking, parameter passing and DDL types."""
 
-    placeholder = "?"
     # How many threads may usefully write at once (ingest.py's group commit).
     writers = 1
 
@@ -174,17 +182,14 @@ class Store:
 
     _skip_locked = ""
 
+    def _run(self, cursor, sql: str, params: tuple = ()):
+        """Execute one statement written with $1, $2, ... placeholders; returns the cursor."""
+        raise NotImplementedError
+
     def close(self) -> None:
         """Release connections."""
 
     # -- helpers ---------------------------------------------------------------------------------
-    def _sql(self, sql: str) -> str:
-        return sql if self.placeholder == "?" else sql.replace("?", self.placeholder)
-
-    def _run(self, cursor, sql: str, params: tuple = ()):
-        cursor.execute(self._sql(sql), params)
-        return cursor
-
     def ping(self) -> None:
         """Raise if the database cannot answer a query."""
         with self._transaction(write=False) as cur:
@@ -235,7 +240,7 @@ class Store:
             new += self._run(
                 cur,
                 "INSERT INTO events (project, annotation_id, action, updated_at, received_at)"
-                " VALUES (?, ?, 'ANNOTATIONS_DELETED', '', ?) ON CONFLICT DO NOTHING",
+                " VALUES ($1, $2, 'ANNOTATIONS_DELETED', '', $3) ON CONFLICT DO NOTHING",
                 (deleted.project, annotation_id, now),
             ).rowcount
         return new
@@ -245,7 +250,7 @@ class Store:
         inserted = self._run(
             cur,
             "INSERT INTO events (project, annotation_id, action, updated_at, task, reviewer, skipped, received_at)"
-            " VALUES (?, ?, ?, ?, ?, ?, ?, ?) ON CONFLICT DO NOTHING",
+            " VALUES ($1, $2, $3, $4, $5, $6, $7, $8) ON CONFLICT DO NOTHING",
             (seen.project, seen.annotation_id, seen.action, seen.updated_at, seen.task, seen.reviewer,
              int(seen.skipped), now),
         ).rowcount
@@ -254,13 +259,13 @@ class Store:
         counted = self._run(
             cur,
             "INSERT INTO exposures (project, reviewer, task, annotation_id, skipped, seen_at)"
-            " VALUES (?, ?, ?, ?, ?, ?) ON CONFLICT DO NOTHING",
+            " VALUES ($1, $2, $3, $4, $5, $6) ON CONFLICT DO NOTHING",
             (seen.project, seen.reviewer, seen.task, seen.annotation_id, int(seen.skipped), now),
         ).rowcount
         if counted != 1:
             return True, False, 0
         count = self._run(
-            cur, "SELECT count(*) FROM exposures WHERE project = ? AND reviewer = ?", (seen.project, seen.reviewer)
+            cur, "SELECT count(*) FROM exposures WHERE project = $1 AND reviewer = $2", (seen.project, seen.reviewer)
         ).fetchone()[0]
         return True, True, count
 
@@ -276,7 +281,7 @@ class Store:
             self._run(
                 cur,
                 "INSERT INTO checkins (project, reviewer, milestone, due_at, next_attempt_at)"
-                " VALUES (?, ?, ?, ?, ?) ON CONFLICT DO NOTHING",
+                " VALUES ($1, $2, $3, $4, $5) ON CONFLICT DO NOTHING",
                 (seen.project, seen.reviewer, milestone, now, now),
             )
         return Recorded(new_event=True, counted=True, milestones=tuple(due))
@@ -284,7 +289,7 @@ class Store:
     def seen_annotation_ids(self, project: int) -> set[int]:
         """Ids of the project's annotations the worker has any event for."""
         with self._transaction(write=False) as cur:
-            rows = self._run(cur, "SELECT DISTINCT annotation_id FROM events WHERE project = ?", (project,)).fetchall()
+            rows = self._run(cur, "SELECT DISTINCT annotation_id FROM events WHERE project = $1", (project,)).fetchall()
         return {row[0] for row in rows}
 
     def known_projects(self) -> list[int]:
@@ -296,7 +301,7 @@ class Store:
         """How many distinct tasks the reviewer has seen in the project."""
         with self._transaction(write=False) as cur:
             return self._run(
-                cur, "SELECT count(*) FROM exposures WHERE project = ? AND reviewer = ?", (project, reviewer)
+                cur, "SELECT count(*) FROM exposures WHERE project = $1 AND reviewer = $2", (project, reviewer)
             ).fetchone()[0]
 
     # -- delivery state machine: pending -> sending -> sent | pending (retry) | failed | paused ---
@@ -306,11 +311,11 @@ class Store:
         with self._transaction() as cur:
             row = self._run(
                 cur,
-                "UPDATE checkins SET status = 'sending', claimed_by = ?, claimed_at = ?, attempts = attempts + 1"
+                "UPDATE checkins SET status = 'sending', claimed_by = $1, claimed_at = $2, attempts = attempts + 1"
                 " WHERE status = 'pending' AND id = (SELECT id FROM checkins WHERE status = 'pending'"
-                f" AND next_attempt_at <= ? ORDER BY next_attempt_at, id LIMIT 1{self._skip_locked})"
+                f" AND next_attempt_at <= $2 ORDER BY next_attempt_at, id LIMIT 1{self._skip_locked})"
                 f" RETURNING {_CHECKIN_COLUMNS}",
-                (worker, now, now),
+                (worker, now),
             ).fetchone()
         return _checkin(row) if row else None
 
@@ -321,18 +326,19 @@ class Store:
                 cur,
                 "UPDATE checkins SET status = 'pending', claimed_by = NULL,"
                 " last_error = 'claim expired: a worker stopped while sending'"
-                " WHERE status = 'sending' AND claimed_at < ?",
+                " WHERE status = 'sending' AND claimed_at < $1",
                 (older_than,),
             ).rowcount
 
     def _finish(self, checkin_id: int, worker: str, sql_set: str, params: tuple) -> bool:
+        # $1 and $2 are the check-in and its claimer; `sql_set` numbers its own values from $3.
         with self._transaction() as cur:
             return (
                 self._run(
                     cur,
-                    f"UPDATE checkins SET {sql_set}, claimed_by = NULL WHERE id = ? AND status = 'sending'"
-                    " AND claimed_by = ?",
-                    (*params, checkin_id, worker),
+                    f"UPDATE checkins SET {sql_set}, claimed_by = NULL WHERE id = $1 AND status = 'sending'"
+                    " AND claimed_by = $2",
+                    (checkin_id, worker, *params),
                 ).rowcount
                 == 1
             )
@@ -342,24 +348,24 @@ class Store:
         now = time.time() if now is None else now
         return self._finish(
             checkin_id, worker,
-            "status = 'sent', slack_user_id = ?, channel = ?, message_ts = ?, sent_at = ?, last_error = NULL",
+            "status = 'sent', slack_user_id = $3, channel = $4, message_ts = $5, sent_at = $6, last_error = NULL",
             (slack_user_id, channel, ts, now),
         )
 
     def mark_retry(self, checkin_id: int, worker: str, error: str, retry_at: float) -> bool:
         """Put a claimed check-in back to pending, to be tried again at `retry_at`."""
         return self._finish(
-            checkin_id, worker, "status = 'pending', last_error = ?, next_attempt_at = ?", (error[:200], retry_at)
+            checkin_id, worker, "status = 'pending', last_error = $3, next_attempt_at = $4", (error[:200], retry_at)
         )
 
     def mark_failed(self, checkin_id: int, worker: str, error: str) -> bool:
         """Give up on a check-in that cannot be delivered without a fix (e.g. no Slack user)."""
-        return self._finish(checkin_id, worker, "status = 'failed', last_error = ?", (error[:200],))
+        return self._finish(checkin_id, worker, "status = 'failed', last_error = $3", (error[:200],))
 
     def mark_paused(self, checkin_id: int, worker: str, slack_user_id: str) -> bool:
         """Skip a check-in because its reviewer paused check-ins."""
         return self._finish(
-            checkin_id, worker, "status = 'paused', slack_user_id = ?, last_error = NULL", (slack_user_id,)
+            checkin_id, worker, "status = 'paused', slack_user_id = $3, last_error = NULL", (slack_user_id,)
         )
 
     def retry_failed(self, now: float | None = None) -> int:
@@ -367,7 +373,7 @@ class Store:
         now = time.time() if now is None else now
         with self._transaction() as cur:
             return self._run(
-                cur, "UPDATE checkins SET status = 'pending', next_attempt_at = ? WHERE status = 'failed'", (now,)
+                cur, "UPDATE checkins SET status = 'pending', next_attempt_at = $1 WHERE status = 'failed'", (now,)
             ).rowcount
 
     def mark_declined(self, checkin_id: int, now: float | None = None) -> None:
@@ -375,18 +381,18 @@ class Store:
         now = time.time() if now is None else now
         with self._transaction() as cur:
             self._run(
-                cur, "UPDATE checkins SET declined_at = ? WHERE id = ? AND declined_at IS NULL", (now, checkin_id)
+                cur, "UPDATE checkins SET declined_at = $1 WHERE id = $2 AND declined_at IS NULL", (now, checkin_id)
             )
 
     def checkin(self, checkin_id: int) -> CheckIn | None:
         """One check-in by id."""
         with self._transaction(write=False) as cur:
-            row = self._run(cur, f"SELECT {_CHECKIN_COLUMNS} FROM checkins WHERE id = ?", (checkin_id,)).fetchone()
+            row = self._run(cur, f"SELECT {_CHECKIN_COLUMNS} FROM checkins WHERE id = $1", (checkin_id,)).fetchone()
         return _checkin(row) if row else None
 
     def checkins(self, statuses: tuple[str, ...] = STATUSES) -> list[CheckIn]:
         """All check-ins in the given statuses, oldest first."""
-        marks = ", ".join("?" for _ in statuses)
+        marks = _marks(1, len(statuses))
         with self._transaction(write=False) as cur:
             rows = self._run(
                 cur,
@@ -400,13 +406,13 @@ class Store:
         """Store the first answer to a check-in; False if it was already answered."""
         now = time.time() if now is None else now
         values = tuple(answer.scores.get(item) for item in ITEMS)
-        marks = ", ".join("?" for _ in ITEMS)
+        marks = _marks(3, len(ITEMS))
         with self._transaction() as cur:
             return (
                 self._run(
                     cur,
                     f"INSERT INTO answers (checkin_id, answered_at, {_ITEM_COLUMNS}, comment)"
-                    f" VALUES (?, ?, {marks}, ?) ON CONFLICT DO NOTHING",
+                    f" VALUES ($1, $2, {marks}, ${3 + len(ITEMS)}) ON CONFLICT DO NOTHING",
                     (checkin_id, now, *values, answer.comment),
                 ).rowcount
                 == 1
@@ -419,7 +425,7 @@ class Store:
             return (
                 self._run(
                     cur,
-                    "UPDATE answers SET lead_alerted_at = ? WHERE checkin_id = ? AND lead_alerted_at IS NULL",
+                    "UPDATE answers SET lead_alerted_at = $1 WHERE checkin_id = $2 AND lead_alerted_at IS NULL",
                     (now, checkin_id),
                 ).rowcount
                 == 1
@@ -444,7 +450,7 @@ class Store:
     def is_answered(self, checkin_id: int) -> bool:
         """Whether the check-in already has an answer."""
         with self._transaction(write=False) as cur:
-            return self._run(cur, "SELECT 1 FROM answers WHERE checkin_id = ?", (checkin_id,)).fetchone() is not None
+            return self._run(cur, "SELECT 1 FROM answers WHERE checkin_id = $1", (checkin_id,)).fetchone() is not None
 
     # -- who is who: Label Studio users, Slack users, pauses --------------------------------------
     def cache_reviewer(self, reviewer: Reviewer, now: float | None = None) -> None:
@@ -453,7 +459,7 @@ class Store:
         with self._transaction() as cur:
             self._run(
                 cur,
-                "INSERT INTO reviewers (reviewer, email, name, fetched_at) VALUES (?, ?, ?, ?)"
+                "INSERT INTO reviewers (reviewer, email, name, fetched_at) VALUES ($1, $2, $3, $4)"
                 " ON CONFLICT (reviewer) DO UPDATE SET email = excluded.email, name = excluded.name,"
                 " fetched_at = excluded.fetched_at",
                 (reviewer.reviewer, reviewer.email, reviewer.name, now),
@@ -468,7 +474,7 @@ class Store:
     def cached_reviewer(self, reviewer: int) -> Reviewer | None:
         """A cached Label Studio user, or None."""
         with self._transaction(write=False) as cur:
-            row = self._run(cur, "SELECT reviewer, email, name FROM reviewers WHERE reviewer = ?", (reviewer,)).fetchone()
+            row = self._run(cur, "SELECT reviewer, email, name FROM reviewers WHERE reviewer = $1", (reviewer,)).fetchone()
         return Reviewer(*row) if row else None
 
     def cache_slack_user(self, email: str, slack_user_id: str, now: float | None = None) -> None:
@@ -477,7 +483,7 @@ class Store:
         with self._transaction() as cur:
             self._run(
                 cur,
-                "INSERT INTO slack_users (email, slack_user_id, looked_up_at) VALUES (?, ?, ?)"
+                "INSERT INTO slack_users (email, slack_user_id, looked_up_at) VALUES ($1, $2, $3)"
                 " ON CONFLICT (email) DO UPDATE SET slack_user_id = excluded.slack_user_id,"
                 " looked_up_at = excluded.looked_up_at",
                 (email.lower(), slack_user_id, now),
@@ -486,7 +492,7 @@ class Store:
     def cached_slack_user(self, email: str) -> str | None:
         """The Slack user id found earlier for an email, or None."""
         with self._transaction(write=False) as cur:
-            row = self._run(cur, "SELECT slack_user_id FROM slack_users WHERE email = ?", (email.lower(),)).fetchone()
+            row = self._run(cur, "SELECT slack_user_id FROM slack_users WHERE email = $1", (email.lower(),)).fetchone()
         return row[0] if row else None
 
     def set_paused(self, slack_user_id: str, paused: bool, now: float | None = None) -> None:
@@ -496,16 +502,16 @@ class Store:
             if paused:
                 self._run(
                     cur,
-                    "INSERT INTO pauses (slack_user_id, paused_at) VALUES (?, ?) ON CONFLICT DO NOTHING",
+                    "INSERT INTO pauses (slack_user_id, paused_at) VALUES ($1, $2) ON CONFLICT DO NOTHING",
                     (slack_user_id, now),
                 )
             else:
-                self._run(cur, "DELETE FROM pauses WHERE slack_user_id = ?", (slack_user_id,))
+                self._run(cur, "DELETE FROM pauses WHERE slack_user_id = $1", (slack_user_id,))
 
     def is_paused(self, slack_user_id: str) -> bool:
         """Whether this Slack user paused check-ins."""
         with self._transaction(write=False) as cur:
-            return self._run(cur, "SELECT 1 FROM pauses WHERE slack_user_id = ?", (slack_user_id,)).fetchone() is not None
+            return self._run(cur, "SELECT 1 FROM pauses WHERE slack_user_id = $1", (slack_user_id,)).fetchone() is not None
 
 
 class SQLiteStore(Store):
@@ -529,6 +535,11 @@ class SQLiteStore(Store):
         with self._transaction() as cur:
             for statement in _schema("INTEGER PRIMARY KEY AUTOINCREMENT", "REAL"):
                 cur.execute(statement)
+
+    def _run(self, cursor, sql: str, params: tuple = ()):
+        # SQLite reads $1 as a parameter named "1".
+        cursor.execute(sql, {str(n): value for n, value in enumerate(params, 1)})
+        return cursor
 
     def _connection(self) -> sqlite3.Connection:
         connection = getattr(self._local, "connection", None)
@@ -572,7 +583,6 @@ class SQLiteStore(Store):
 class PostgresStore(Store):
     """PostgreSQL through a small psycopg connection pool; safe for several worker processes."""
 
-    placeholder = "%s"
     _skip_locked = " FOR UPDATE SKIP LOCKED"
     writers = 4
 
@@ -580,14 +590,16 @@ class PostgresStore(Store):
         import psycopg
         from psycopg_pool import ConnectionPool
 
+        # RawCursor: the $1, $2, ... placeholders go to the server as written.
+        connect_kwargs = {"autocommit": True, "cursor_factory": psycopg.RawCursor}
         try:
             # One direct connection first: it fails fast with the cause, where the pool would wait.
-            with psycopg.connect(url, connect_timeout=10, autocommit=True) as connection:
-                with connection.transaction():
+            with psycopg.connect(url, connect_timeout=10, **connect_kwargs) as connection:
+                with connection.transaction(), connection.cursor() as cur:
                     # Concurrent CREATE TABLE IF NOT EXISTS can collide in the catalog; one worker at a time.
-                    connection.execute("SELECT pg_advisory_xact_lock(%s, 0)", (_LOCK_NAMESPACE,))
+                    self._run(cur, "SELECT pg_advisory_xact_lock($1, 0)", (_LOCK_NAMESPACE,))
                     for statement in _schema("BIGINT GENERATED BY DEFAULT AS IDENTITY PRIMARY KEY", "DOUBLE PRECISION"):
-                        connection.execute(statement)
+                        self._run(cur, statement)
         except psycopg.OperationalError as error:
             where = urlsplit(url)
             # The driver's message may quote the connection string; name only host, port and database.
@@ -596,8 +608,12 @@ class PostgresStore(Store):
                 f"DATABASE_URL: cannot connect to PostgreSQL at {where.hostname}:{where.port or 5432}{where.path} ({reason})"
             ) from None
         self._pool = ConnectionPool(
-            url, min_size=1, max_size=max_connections, open=True, timeout=30, kwargs={"autocommit": True}
+            url, min_size=1, max_size=max_connections, open=True, timeout=30, kwargs=connect_kwargs
         )
+
+    def _run(self, cursor, sql: str, params: tuple = ()):
+        cursor.execute(sql, params)
+        return cursor
 
     @contextmanager
     def _transaction(self, write: bool = True):
@@ -613,15 +629,13 @@ class PostgresStore(Store):
         row = self._run(
             cur,
             "WITH e AS (INSERT INTO events (project, annotation_id, action, updated_at, task, reviewer, skipped,"
-            " received_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?) ON CONFLICT DO NOTHING RETURNING 1),"
+            " received_at) VALUES ($1, $2, $3, $4, $5, $6, $7, $8) ON CONFLICT DO NOTHING RETURNING 1),"
             " x AS (INSERT INTO exposures (project, reviewer, task, annotation_id, skipped, seen_at)"
-            " SELECT ?, ?, ?, ?, ?, ? WHERE EXISTS (SELECT 1 FROM e) ON CONFLICT DO NOTHING RETURNING 1)"
+            " SELECT $1, $6, $5, $2, $7, $8 WHERE EXISTS (SELECT 1 FROM e) ON CONFLICT DO NOTHING RETURNING 1)"
             " SELECT (SELECT count(*) FROM e), (SELECT count(*) FROM x),"
-            " (SELECT count(*) FROM exposures WHERE project = ? AND reviewer = ?)",
+            " (SELECT count(*) FROM exposures WHERE project = $1 AND reviewer = $6)",
             (seen.project, seen.annotation_id, seen.action, seen.updated_at, seen.task, seen.reviewer,
-             int(seen.skipped), now,
-             seen.project, seen.reviewer, seen.task, seen.annotation_id, int(seen.skipped), now,
-             seen.project, seen.reviewer),
+             int(seen.skipped), now),
         ).fetchone()
         new_event, counted = row[0] == 1, row[1] == 1
         return new_event, counted, row[2] + row[1] if counted else 0
@@ -629,9 +643,8 @@ class PostgresStore(Store):
     def _lock_reviewer(self, cursor, project: int, reviewer: int) -> None:
         # Two-key advisory locks share one space; fold project and reviewer into key 2 and keep
         # key 1 for this purpose so no other use of advisory locks can collide.
-        cursor.execute(
-            "SELECT pg_advisory_xact_lock(%s, %s)", (_LOCK_NAMESPACE + 1, (project * 1_000_003 + reviewer) % 2**31)
-        )
+        key = (project * 1_000_003 + reviewer) % 2**31
+        self._run(cursor, "SELECT pg_advisory_xact_lock($1, $2)", (_LOCK_NAMESPACE + 1, key))
 
     def close(self) -> None:
         self._pool.close()

@@ -1,5 +1,6 @@
 """The store on SQLite and on the real PostgreSQL: counting, exactly-once check-ins under duplicate
-and concurrent events (threads, and processes on PostgreSQL), claims, answers, file mode."""
+and concurrent events (threads, and processes on PostgreSQL), claims, answers, file mode, one-line
+errors on open, and the $1 placeholders both drivers share."""
 
 import multiprocessing
 import os
@@ -219,3 +220,8 @@ def test_readers_do_not_create_a_store(tmp_path):
     with pytest.raises(WorkerError, match="no worker store at"):
         open_store(f"sqlite:///{tmp_path / 'missing.sqlite3'}", create=False)
     assert list(tmp_path.iterdir()) == []
+
+
+def test_a_repeated_placeholder_is_one_value_in_both_databases(store):
+    with store._transaction(write=False) as cur:
+        assert store._run(cur, "SELECT $1, $2, $1", (5, "x")).fetchone() == (5, "x", 5)
