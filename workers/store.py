@@ -200,12 +200,6 @@ class Store:
         """Store one annotation event; count its task once per reviewer; create check-ins newly due."""
         return self.record_events([seen], every, now)[0]
 
-    def record_deletion(self, deleted: AnnotationsDeleted, now: float | None = None) -> int:
-        """Keep a record of deleted annotations (they never un-count a task); returns how many were new."""
-        now = time.time() if now is None else now
-        with self._transaction() as cur:
-            return self._record_deletion(cur, deleted, now)
-
     def record_events(
         self, events: list[AnnotationSeen | AnnotationsDeleted], every: int, now: float | None = None
     ) -> list[Recorded]:
@@ -296,13 +290,6 @@ class Store:
         """Projects the worker has heard of through a webhook or catch-up."""
         with self._transaction(write=False) as cur:
             return [row[0] for row in self._run(cur, "SELECT DISTINCT project FROM events ORDER BY project").fetchall()]
-
-    def exposure_count(self, project: int, reviewer: int) -> int:
-        """How many distinct tasks the reviewer has seen in the project."""
-        with self._transaction(write=False) as cur:
-            return self._run(
-                cur, "SELECT count(*) FROM exposures WHERE project = $1 AND reviewer = $2", (project, reviewer)
-            ).fetchone()[0]
 
     # -- delivery state machine: pending -> sending -> sent | pending (retry) | failed | paused ---
     def claim_next_checkin(self, worker: str, now: float | None = None) -> CheckIn | None:
