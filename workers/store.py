@@ -501,6 +501,20 @@ class Store:
             return self._run(cur, "SELECT 1 FROM pauses WHERE slack_user_id = $1", (slack_user_id,)).fetchone() is not None
 
 
+def _use_wal(connection: sqlite3.Connection, timeout: float = 30) -> None:
+    # Processes opening a fresh file race to switch it to WAL, and the loser is told "database is
+    # locked" at once: the busy timeout does not cover this switch. So wait for it here.
+    deadline = time.monotonic() + timeout
+    while True:
+        try:
+            connection.execute("PRAGMA journal_mode=WAL")
+            return
+        except sqlite3.OperationalError as error:
+            if error.sqlite_errorcode != sqlite3.SQLITE_BUSY or time.monotonic() > deadline:
+                raise
+            time.sleep(0.01)
+
+
 class SQLiteStore(Store):
     """One SQLite file in WAL mode with full fsync on commit, readable by its owner only."""
 
@@ -533,7 +547,7 @@ class SQLiteStore(Store):
         if connection is None:
             try:
                 connection = sqlite3.connect(self.path, isolation_level=None, check_same_thread=False, timeout=30)
-                connection.execute("PRAGMA journal_mode=WAL")
+                _use_wal(connection)
                 connection.execute("PRAGMA synchronous=FULL")
                 connection.execute("PRAGMA foreign_keys=ON")
             except sqlite3.Error as error:
