@@ -12,6 +12,9 @@ A reviewer's count is read under a per-reviewer lock (SQLite: the database write
 BEGIN IMMEDIATE; PostgreSQL: a transaction-scoped advisory lock), so two concurrent submits
 cannot both see the count before the other and skip a milestone.
 
+The schema has a version; opening a store applies the migrations it lacks (store_migrations.py)
+under the same kinds of lock, so several processes opening one store at once upgrade it once.
+
 Every query is written once with PostgreSQL's numbered placeholders ($1, $2, ...): psycopg's
 RawCursor sends them as they are, and SQLite reads `$1` as a parameter named "1", so each backend
 only reshapes the parameters, never the SQL, and a repeated `$1` is one value in both.
@@ -30,11 +33,13 @@ from urllib.parse import urlsplit
 
 from review_project.shared import WorkerError
 from workers.milestones import milestones_crossed
+from workers.store_migrations import migrate
 from workers.survey import ITEMS, SurveyAnswer, column
 from workers.webhook import AnnotationsDeleted, AnnotationSeen
 
 STATUSES = ("pending", "sending", "sent", "failed", "paused")
-# PostgreSQL advisory lock namespace for per-reviewer counting (an arbitrary constant).
+# PostgreSQL advisory lock namespace (an arbitrary constant): (it, 0) guards migrations,
+# (it + 1, key) a reviewer's counting.
 _LOCK_NAMESPACE = 0x5EED
 
 
@@ -92,69 +97,6 @@ _CHECKIN_COLUMNS = (
     "slack_user_id, channel, sent_at, declined_at"
 )
 _ITEM_COLUMNS = ", ".join(column(item) for item in ITEMS)
-_ITEM_DDL = ",\n  ".join(f"{column(item)} INTEGER CHECK ({column(item)} BETWEEN 0 AND 4)" for item in ITEMS)
-
-
-def _schema(pk: str, real: str) -> list[str]:
-    statuses = ", ".join(f"'{s}'" for s in STATUSES)
-    return [
-        f"""CREATE TABLE IF NOT EXISTS events (
-  id {pk},
-  project INTEGER NOT NULL,
-  annotation_id INTEGER NOT NULL,
-  action TEXT NOT NULL,
-  updated_at TEXT NOT NULL,
-  task INTEGER,
-  reviewer INTEGER,
-  skipped INTEGER,
-  received_at {real} NOT NULL,
-  UNIQUE (project, annotation_id, action, updated_at))""",
-        f"""CREATE TABLE IF NOT EXISTS exposures (
-  project INTEGER NOT NULL,
-  reviewer INTEGER NOT NULL,
-  task INTEGER NOT NULL,
-  annotation_id INTEGER NOT NULL,
-  skipped INTEGER NOT NULL,
-  seen_at {real} NOT NULL,
-  PRIMARY KEY (project, reviewer, task))""",
-        f"""CREATE TABLE IF NOT EXISTS checkins (
-  id {pk},
-  project INTEGER NOT NULL,
-  reviewer INTEGER NOT NULL,
-  milestone INTEGER NOT NULL,
-  status TEXT NOT NULL DEFAULT 'pending' CHECK (status IN ({statuses})),
-  due_at {real} NOT NULL,
-  next_attempt_at {real} NOT NULL,
-  attempts INTEGER NOT NULL DEFAULT 0,
-  claimed_by TEXT,
-  claimed_at {real},
-  last_error TEXT,
-  slack_user_id TEXT,
-  channel TEXT,
-  message_ts TEXT,
-  sent_at {real},
-  declined_at {real},
-  UNIQUE (project, reviewer, milestone))""",
-        "CREATE INDEX IF NOT EXISTS checkins_due ON checkins (status, next_attempt_at)",
-        f"""CREATE TABLE IF NOT EXISTS answers (
-  checkin_id INTEGER PRIMARY KEY REFERENCES checkins (id),
-  answered_at {real} NOT NULL,
-  {_ITEM_DDL},
-  comment TEXT,
-  lead_alerted_at {real})""",
-        f"""CREATE TABLE IF NOT EXISTS reviewers (
-  reviewer INTEGER PRIMARY KEY,
-  email TEXT NOT NULL,
-  name TEXT NOT NULL,
-  fetched_at {real} NOT NULL)""",
-        f"""CREATE TABLE IF NOT EXISTS slack_users (
-  email TEXT PRIMARY KEY,
-  slack_user_id TEXT NOT NULL,
-  looked_up_at {real} NOT NULL)""",
-        f"""CREATE TABLE IF NOT EXISTS pauses (
-  slack_user_id TEXT PRIMARY KEY,
-  paused_at {real} NOT NULL)""",
-    ]
 
 
 def _marks(first: int, count: int) -> str:
@@ -167,7 +109,7 @@ def _checkin(row) -> CheckIn:
 
 
 class Store:
-    """The SQL shared by both databases; subclasses supply connections, locking, parameter passing and DDL types."""
+    """The SQL shared by both databases; subclasses supply connections, locking and parameter passing."""
 
     # How many threads may usefully write at once (ingest.py's group commit).
     writers = 1
@@ -533,9 +475,13 @@ class SQLiteStore(Store):
         self._local = threading.local()
         self._connections: list[sqlite3.Connection] = []
         self._lock = threading.Lock()
-        with self._transaction() as cur:
-            for statement in _schema("INTEGER PRIMARY KEY AUTOINCREMENT", "REAL"):
-                cur.execute(statement)
+        try:
+            # BEGIN IMMEDIATE: other processes opening this file wait here, then find it migrated.
+            with self._transaction() as cur:
+                migrate(lambda sql, params=(): self._run(cur, sql, params), "sqlite", path)
+        except BaseException:
+            self.close()
+            raise
 
     def _run(self, cursor, sql: str, params: tuple = ()):
         # SQLite reads $1 as a parameter named "1".
@@ -591,23 +537,23 @@ class PostgresStore(Store):
         import psycopg
         from psycopg_pool import ConnectionPool
 
+        parts = urlsplit(url)
+        # The URL may carry a password; messages name only host, port and database.
+        where = f"{parts.hostname}:{parts.port or 5432}{parts.path}"
         # RawCursor: the $1, $2, ... placeholders go to the server as written.
         connect_kwargs = {"autocommit": True, "cursor_factory": psycopg.RawCursor}
         try:
             # One direct connection first: it fails fast with the cause, where the pool would wait.
             with psycopg.connect(url, connect_timeout=10, **connect_kwargs) as connection:
                 with connection.transaction(), connection.cursor() as cur:
-                    # Concurrent CREATE TABLE IF NOT EXISTS can collide in the catalog; one worker at a time.
+                    # Held until commit: concurrent openers wait, then read the version this one wrote
+                    # (and concurrent CREATE TABLE IF NOT EXISTS could collide in the catalog).
                     self._run(cur, "SELECT pg_advisory_xact_lock($1, 0)", (_LOCK_NAMESPACE,))
-                    for statement in _schema("BIGINT GENERATED BY DEFAULT AS IDENTITY PRIMARY KEY", "DOUBLE PRECISION"):
-                        self._run(cur, statement)
+                    migrate(lambda sql, params=(): self._run(cur, sql, params), "postgresql", where)
         except psycopg.OperationalError as error:
-            where = urlsplit(url)
-            # The driver's message may quote the connection string; name only host, port and database.
+            # The driver's message may quote the connection string.
             reason = "refused or unreachable" if "connect" in str(error).lower() else error.__class__.__name__
-            raise WorkerError(
-                f"DATABASE_URL: cannot connect to PostgreSQL at {where.hostname}:{where.port or 5432}{where.path} ({reason})"
-            ) from None
+            raise WorkerError(f"DATABASE_URL: cannot connect to PostgreSQL at {where} ({reason})") from None
         self._pool = ConnectionPool(
             url, min_size=1, max_size=max_connections, open=True, timeout=30, kwargs=connect_kwargs
         )

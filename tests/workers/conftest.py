@@ -222,6 +222,12 @@ def record_deletion(store, deleted, now: float | None = None) -> int:
         return store._record_deletion(cur, deleted, time.time() if now is None else now)
 
 
+def schema_versions(store) -> list[int]:
+    """The schema versions the store has recorded as applied, in order."""
+    with store._transaction(write=False) as cur:
+        return [row[0] for row in store._run(cur, "SELECT version FROM schema_migrations ORDER BY version").fetchall()]
+
+
 # -- Label Studio, faked for unit tests (the e2e test uses the real server) -------------------------
 @dataclass
 class FakeLabelStudio:
