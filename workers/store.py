@@ -534,8 +534,13 @@ class PostgresStore(Store):
     writers = 4
 
     def __init__(self, url: str, max_connections: int = 8):
-        import psycopg
-        from psycopg_pool import ConnectionPool
+        try:
+            import psycopg
+            from psycopg_pool import ConnectionPool
+        except ImportError:
+            raise WorkerError(
+                "a PostgreSQL store needs the worker's extra dependencies: pip install 'red-team-review[worker]'"
+            ) from None
 
         parts = urlsplit(url)
         # The URL may carry a password; messages name only host, port and database.

@@ -5,6 +5,7 @@ errors on open, and the $1 placeholders both drivers share."""
 import multiprocessing
 import os
 import stat
+import sys
 import threading
 
 import pytest
@@ -215,6 +216,15 @@ def test_unusable_database_urls_are_one_line_errors(url, message):
         open_store(url)
     assert str(error.value).startswith(message)
     assert "\n" not in str(error.value)
+
+
+def test_postgresql_without_psycopg_is_a_one_line_error(monkeypatch):
+    monkeypatch.setitem(sys.modules, "psycopg", None)
+    with pytest.raises(WorkerError) as error:
+        open_store("postgresql://nobody@127.0.0.1:1/none")
+    assert str(error.value) == (
+        "a PostgreSQL store needs the worker's extra dependencies: pip install 'red-team-review[worker]'"
+    )
 
 
 def test_readers_do_not_create_a_store(tmp_path):
