@@ -11,6 +11,13 @@ Every guarantee the worker makes rests on a constraint here, not on process-loca
 A reviewer's count is read under a per-reviewer lock (SQLite: the database write lock taken by
 BEGIN IMMEDIATE; PostgreSQL: a transaction-scoped advisory lock), so two concurrent submits
 cannot both see the count before the other and skip a milestone.
+
+The schema has a version; opening a store applies the migrations it lacks (store_migrations.py)
+under the same kinds of lock, so several processes opening one store at once upgrade it once.
+
+Every query is written once with PostgreSQL's numbered placeholders ($1, $2, ...): psycopg's
+RawCursor sends them as they are, and SQLite reads `$1` as a parameter named "1", so each backend
+only reshapes the parameters, never the SQL, and a repeated `$1` is one value in both.
 """
 
 from __future__ import annotations
@@ -26,11 +33,13 @@ from urllib.parse import urlsplit
 
 from review_project.shared import WorkerError
 from workers.milestones import milestones_crossed
+from workers.store_migrations import migrate
 from workers.survey import ITEMS, SurveyAnswer, column
 from workers.webhook import AnnotationsDeleted, AnnotationSeen
 
 STATUSES = ("pending", "sending", "sent", "failed", "paused")
-# PostgreSQL advisory lock namespace for per-reviewer counting (an arbitrary constant).
+# PostgreSQL advisory lock namespace (an arbitrary constant): (it, 0) guards migrations,
+# (it + 1, key) a reviewer's counting.
 _LOCK_NAMESPACE = 0x5EED
 
 
@@ -88,69 +97,11 @@ _CHECKIN_COLUMNS = (
     "slack_user_id, channel, sent_at, declined_at"
 )
 _ITEM_COLUMNS = ", ".join(column(item) for item in ITEMS)
-_ITEM_DDL = ",\n  ".join(f"{column(item)} INTEGER CHECK ({column(item)} BETWEEN 0 AND 4)" for item in ITEMS)
 
 
-def _schema(pk: str, real: str) -> list[str]:
-    statuses = ", ".join(f"'{s}'" for s in STATUSES)
-    return [
-        f"""CREATE TABLE IF NOT EXISTS events (
-  id {pk},
-  project INTEGER NOT NULL,
-  annotation_id INTEGER NOT NULL,
-  action TEXT NOT NULL,
-  updated_at TEXT NOT NULL,
-  task INTEGER,
-  reviewer INTEGER,
-  skipped INTEGER,
-  received_at {real} NOT NULL,
-  UNIQUE (project, annotation_id, action, updated_at))""",
-        f"""CREATE TABLE IF NOT EXISTS exposures (
-  project INTEGER NOT NULL,
-  reviewer INTEGER NOT NULL,
-  task INTEGER NOT NULL,
-  annotation_id INTEGER NOT NULL,
-  skipped INTEGER NOT NULL,
-  seen_at {real} NOT NULL,
-  PRIMARY KEY (project, reviewer, task))""",
-        f"""CREATE TABLE IF NOT EXISTS checkins (
-  id {pk},
-  project INTEGER NOT NULL,
-  reviewer INTEGER NOT NULL,
-  milestone INTEGER NOT NULL,
-  status TEXT NOT NULL DEFAULT 'pending' CHECK (status IN ({statuses})),
-  due_at {real} NOT NULL,
-  next_attempt_at {real} NOT NULL,
-  attempts INTEGER NOT NULL DEFAULT 0,
-  claimed_by TEXT,
-  claimed_at {real},
-  last_error TEXT,
-  slack_user_id TEXT,
-  channel TEXT,
-  message_ts TEXT,
-  sent_at {real},
-  declined_at {real},
-  UNIQUE (project, reviewer, milestone))""",
-        "CREATE INDEX IF NOT EXISTS checkins_due ON checkins (status, next_attempt_at)",
-        f"""CREATE TABLE IF NOT EXISTS answers (
-  checkin_id INTEGER PRIMARY KEY REFERENCES checkins (id),
-  answered_at {real} NOT NULL,
-  {_ITEM_DDL},
-  comment TEXT,
-  lead_alerted_at {real})""",
-        f"""CREATE TABLE IF NOT EXISTS reviewers (
-  reviewer INTEGER PRIMARY KEY,
-  email TEXT NOT NULL,
-  name TEXT NOT NULL,
-  fetched_at {real} NOT NULL)""",
-        f"""CREATE TABLE IF NOT EXISTS slack_users (
-  email TEXT PRIMARY KEY,
-  slack_user_id TEXT NOT NULL,
-  looked_up_at {real} NOT NULL)""",
-        f"""CREATE TABLE IF NOT EXISTS pauses (
-  slack_user_id TEXT PRIMARY KEY,
-  paused_at {real} NOT NULL)""",
-    ]
+def _marks(first: int, count: int) -> str:
+    """`$first, ..., $(first + count - 1)`: numbered placeholders for a list of values."""
+    return ", ".join(f"${n}" for n in range(first, first + count))
 
 
 def _checkin(row) -> CheckIn:
@@ -158,9 +109,8 @@ def _checkin(row) -> CheckIn:
 
 
 class Store:
-    """The SQL shared by both databases; subclasses supply connections, locking and DDL types."""
+    """The SQL shared by both databases; subclasses supply connections, locking and parameter passing."""
 
-    placeholder = "?"
     # How many threads may usefully write at once (ingest.py's group commit).
     writers = 1
 
@@ -174,17 +124,14 @@ class Store:
 
     _skip_locked = ""
 
+    def _run(self, cursor, sql: str, params: tuple = ()):
+        """Execute one statement written with $1, $2, ... placeholders; returns the cursor."""
+        raise NotImplementedError
+
     def close(self) -> None:
         """Release connections."""
 
     # -- helpers ---------------------------------------------------------------------------------
-    def _sql(self, sql: str) -> str:
-        return sql if self.placeholder == "?" else sql.replace("?", self.placeholder)
-
-    def _run(self, cursor, sql: str, params: tuple = ()):
-        cursor.execute(self._sql(sql), params)
-        return cursor
-
     def ping(self) -> None:
         """Raise if the database cannot answer a query."""
         with self._transaction(write=False) as cur:
@@ -194,12 +141,6 @@ class Store:
     def record_annotation(self, seen: AnnotationSeen, every: int, now: float | None = None) -> Recorded:
         """Store one annotation event; count its task once per reviewer; create check-ins newly due."""
         return self.record_events([seen], every, now)[0]
-
-    def record_deletion(self, deleted: AnnotationsDeleted, now: float | None = None) -> int:
-        """Keep a record of deleted annotations (they never un-count a task); returns how many were new."""
-        now = time.time() if now is None else now
-        with self._transaction() as cur:
-            return self._record_deletion(cur, deleted, now)
 
     def record_events(
         self, events: list[AnnotationSeen | AnnotationsDeleted], every: int, now: float | None = None
@@ -235,7 +176,7 @@ class Store:
             new += self._run(
                 cur,
                 "INSERT INTO events (project, annotation_id, action, updated_at, received_at)"
-                " VALUES (?, ?, 'ANNOTATIONS_DELETED', '', ?) ON CONFLICT DO NOTHING",
+                " VALUES ($1, $2, 'ANNOTATIONS_DELETED', '', $3) ON CONFLICT DO NOTHING",
                 (deleted.project, annotation_id, now),
             ).rowcount
         return new
@@ -245,7 +186,7 @@ class Store:
         inserted = self._run(
             cur,
             "INSERT INTO events (project, annotation_id, action, updated_at, task, reviewer, skipped, received_at)"
-            " VALUES (?, ?, ?, ?, ?, ?, ?, ?) ON CONFLICT DO NOTHING",
+            " VALUES ($1, $2, $3, $4, $5, $6, $7, $8) ON CONFLICT DO NOTHING",
             (seen.project, seen.annotation_id, seen.action, seen.updated_at, seen.task, seen.reviewer,
              int(seen.skipped), now),
         ).rowcount
@@ -254,13 +195,13 @@ class Store:
         counted = self._run(
             cur,
             "INSERT INTO exposures (project, reviewer, task, annotation_id, skipped, seen_at)"
-            " VALUES (?, ?, ?, ?, ?, ?) ON CONFLICT DO NOTHING",
+            " VALUES ($1, $2, $3, $4, $5, $6) ON CONFLICT DO NOTHING",
             (seen.project, seen.reviewer, seen.task, seen.annotation_id, int(seen.skipped), now),
         ).rowcount
         if counted != 1:
             return True, False, 0
         count = self._run(
-            cur, "SELECT count(*) FROM exposures WHERE project = ? AND reviewer = ?", (seen.project, seen.reviewer)
+            cur, "SELECT count(*) FROM exposures WHERE project = $1 AND reviewer = $2", (seen.project, seen.reviewer)
         ).fetchone()[0]
         return True, True, count
 
@@ -276,7 +217,7 @@ class Store:
             self._run(
                 cur,
                 "INSERT INTO checkins (project, reviewer, milestone, due_at, next_attempt_at)"
-                " VALUES (?, ?, ?, ?, ?) ON CONFLICT DO NOTHING",
+                " VALUES ($1, $2, $3, $4, $5) ON CONFLICT DO NOTHING",
                 (seen.project, seen.reviewer, milestone, now, now),
             )
         return Recorded(new_event=True, counted=True, milestones=tuple(due))
@@ -284,20 +225,13 @@ class Store:
     def seen_annotation_ids(self, project: int) -> set[int]:
         """Ids of the project's annotations the worker has any event for."""
         with self._transaction(write=False) as cur:
-            rows = self._run(cur, "SELECT DISTINCT annotation_id FROM events WHERE project = ?", (project,)).fetchall()
+            rows = self._run(cur, "SELECT DISTINCT annotation_id FROM events WHERE project = $1", (project,)).fetchall()
         return {row[0] for row in rows}
 
     def known_projects(self) -> list[int]:
         """Projects the worker has heard of through a webhook or catch-up."""
         with self._transaction(write=False) as cur:
             return [row[0] for row in self._run(cur, "SELECT DISTINCT project FROM events ORDER BY project").fetchall()]
-
-    def exposure_count(self, project: int, reviewer: int) -> int:
-        """How many distinct tasks the reviewer has seen in the project."""
-        with self._transaction(write=False) as cur:
-            return self._run(
-                cur, "SELECT count(*) FROM exposures WHERE project = ? AND reviewer = ?", (project, reviewer)
-            ).fetchone()[0]
 
     # -- delivery state machine: pending -> sending -> sent | pending (retry) | failed | paused ---
     def claim_next_checkin(self, worker: str, now: float | None = None) -> CheckIn | None:
@@ -306,11 +240,11 @@ class Store:
         with self._transaction() as cur:
             row = self._run(
                 cur,
-                "UPDATE checkins SET status = 'sending', claimed_by = ?, claimed_at = ?, attempts = attempts + 1"
+                "UPDATE checkins SET status = 'sending', claimed_by = $1, claimed_at = $2, attempts = attempts + 1"
                 " WHERE status = 'pending' AND id = (SELECT id FROM checkins WHERE status = 'pending'"
-                f" AND next_attempt_at <= ? ORDER BY next_attempt_at, id LIMIT 1{self._skip_locked})"
+                f" AND next_attempt_at <= $2 ORDER BY next_attempt_at, id LIMIT 1{self._skip_locked})"
                 f" RETURNING {_CHECKIN_COLUMNS}",
-                (worker, now, now),
+                (worker, now),
             ).fetchone()
         return _checkin(row) if row else None
 
@@ -321,18 +255,19 @@ class Store:
                 cur,
                 "UPDATE checkins SET status = 'pending', claimed_by = NULL,"
                 " last_error = 'claim expired: a worker stopped while sending'"
-                " WHERE status = 'sending' AND claimed_at < ?",
+                " WHERE status = 'sending' AND claimed_at < $1",
                 (older_than,),
             ).rowcount
 
     def _finish(self, checkin_id: int, worker: str, sql_set: str, params: tuple) -> bool:
+        # $1 and $2 are the check-in and its claimer; `sql_set` numbers its own values from $3.
         with self._transaction() as cur:
             return (
                 self._run(
                     cur,
-                    f"UPDATE checkins SET {sql_set}, claimed_by = NULL WHERE id = ? AND status = 'sending'"
-                    " AND claimed_by = ?",
-                    (*params, checkin_id, worker),
+                    f"UPDATE checkins SET {sql_set}, claimed_by = NULL WHERE id = $1 AND status = 'sending'"
+                    " AND claimed_by = $2",
+                    (checkin_id, worker, *params),
                 ).rowcount
                 == 1
             )
@@ -342,24 +277,24 @@ class Store:
         now = time.time() if now is None else now
         return self._finish(
             checkin_id, worker,
-            "status = 'sent', slack_user_id = ?, channel = ?, message_ts = ?, sent_at = ?, last_error = NULL",
+            "status = 'sent', slack_user_id = $3, channel = $4, message_ts = $5, sent_at = $6, last_error = NULL",
             (slack_user_id, channel, ts, now),
         )
 
     def mark_retry(self, checkin_id: int, worker: str, error: str, retry_at: float) -> bool:
         """Put a claimed check-in back to pending, to be tried again at `retry_at`."""
         return self._finish(
-            checkin_id, worker, "status = 'pending', last_error = ?, next_attempt_at = ?", (error[:200], retry_at)
+            checkin_id, worker, "status = 'pending', last_error = $3, next_attempt_at = $4", (error[:200], retry_at)
         )
 
     def mark_failed(self, checkin_id: int, worker: str, error: str) -> bool:
         """Give up on a check-in that cannot be delivered without a fix (e.g. no Slack user)."""
-        return self._finish(checkin_id, worker, "status = 'failed', last_error = ?", (error[:200],))
+        return self._finish(checkin_id, worker, "status = 'failed', last_error = $3", (error[:200],))
 
     def mark_paused(self, checkin_id: int, worker: str, slack_user_id: str) -> bool:
         """Skip a check-in because its reviewer paused check-ins."""
         return self._finish(
-            checkin_id, worker, "status = 'paused', slack_user_id = ?, last_error = NULL", (slack_user_id,)
+            checkin_id, worker, "status = 'paused', slack_user_id = $3, last_error = NULL", (slack_user_id,)
         )
 
     def retry_failed(self, now: float | None = None) -> int:
@@ -367,7 +302,7 @@ class Store:
         now = time.time() if now is None else now
         with self._transaction() as cur:
             return self._run(
-                cur, "UPDATE checkins SET status = 'pending', next_attempt_at = ? WHERE status = 'failed'", (now,)
+                cur, "UPDATE checkins SET status = 'pending', next_attempt_at = $1 WHERE status = 'failed'", (now,)
             ).rowcount
 
     def mark_declined(self, checkin_id: int, now: float | None = None) -> None:
@@ -375,18 +310,18 @@ class Store:
         now = time.time() if now is None else now
         with self._transaction() as cur:
             self._run(
-                cur, "UPDATE checkins SET declined_at = ? WHERE id = ? AND declined_at IS NULL", (now, checkin_id)
+                cur, "UPDATE checkins SET declined_at = $1 WHERE id = $2 AND declined_at IS NULL", (now, checkin_id)
             )
 
     def checkin(self, checkin_id: int) -> CheckIn | None:
         """One check-in by id."""
         with self._transaction(write=False) as cur:
-            row = self._run(cur, f"SELECT {_CHECKIN_COLUMNS} FROM checkins WHERE id = ?", (checkin_id,)).fetchone()
+            row = self._run(cur, f"SELECT {_CHECKIN_COLUMNS} FROM checkins WHERE id = $1", (checkin_id,)).fetchone()
         return _checkin(row) if row else None
 
     def checkins(self, statuses: tuple[str, ...] = STATUSES) -> list[CheckIn]:
         """All check-ins in the given statuses, oldest first."""
-        marks = ", ".join("?" for _ in statuses)
+        marks = _marks(1, len(statuses))
         with self._transaction(write=False) as cur:
             rows = self._run(
                 cur,
@@ -400,13 +335,13 @@ class Store:
         """Store the first answer to a check-in; False if it was already answered."""
         now = time.time() if now is None else now
         values = tuple(answer.scores.get(item) for item in ITEMS)
-        marks = ", ".join("?" for _ in ITEMS)
+        marks = _marks(3, len(ITEMS))
         with self._transaction() as cur:
             return (
                 self._run(
                     cur,
                     f"INSERT INTO answers (checkin_id, answered_at, {_ITEM_COLUMNS}, comment)"
-                    f" VALUES (?, ?, {marks}, ?) ON CONFLICT DO NOTHING",
+                    f" VALUES ($1, $2, {marks}, ${3 + len(ITEMS)}) ON CONFLICT DO NOTHING",
                     (checkin_id, now, *values, answer.comment),
                 ).rowcount
                 == 1
@@ -419,7 +354,7 @@ class Store:
             return (
                 self._run(
                     cur,
-                    "UPDATE answers SET lead_alerted_at = ? WHERE checkin_id = ? AND lead_alerted_at IS NULL",
+                    "UPDATE answers SET lead_alerted_at = $1 WHERE checkin_id = $2 AND lead_alerted_at IS NULL",
                     (now, checkin_id),
                 ).rowcount
                 == 1
@@ -444,7 +379,7 @@ class Store:
     def is_answered(self, checkin_id: int) -> bool:
         """Whether the check-in already has an answer."""
         with self._transaction(write=False) as cur:
-            return self._run(cur, "SELECT 1 FROM answers WHERE checkin_id = ?", (checkin_id,)).fetchone() is not None
+            return self._run(cur, "SELECT 1 FROM answers WHERE checkin_id = $1", (checkin_id,)).fetchone() is not None
 
     # -- who is who: Label Studio users, Slack users, pauses --------------------------------------
     def cache_reviewer(self, reviewer: Reviewer, now: float | None = None) -> None:
@@ -453,7 +388,7 @@ class Store:
         with self._transaction() as cur:
             self._run(
                 cur,
-                "INSERT INTO reviewers (reviewer, email, name, fetched_at) VALUES (?, ?, ?, ?)"
+                "INSERT INTO reviewers (reviewer, email, name, fetched_at) VALUES ($1, $2, $3, $4)"
                 " ON CONFLICT (reviewer) DO UPDATE SET email = excluded.email, name = excluded.name,"
                 " fetched_at = excluded.fetched_at",
                 (reviewer.reviewer, reviewer.email, reviewer.name, now),
@@ -468,7 +403,7 @@ class Store:
     def cached_reviewer(self, reviewer: int) -> Reviewer | None:
         """A cached Label Studio user, or None."""
         with self._transaction(write=False) as cur:
-            row = self._run(cur, "SELECT reviewer, email, name FROM reviewers WHERE reviewer = ?", (reviewer,)).fetchone()
+            row = self._run(cur, "SELECT reviewer, email, name FROM reviewers WHERE reviewer = $1", (reviewer,)).fetchone()
         return Reviewer(*row) if row else None
 
     def cache_slack_user(self, email: str, slack_user_id: str, now: float | None = None) -> None:
@@ -477,7 +412,7 @@ class Store:
         with self._transaction() as cur:
             self._run(
                 cur,
-                "INSERT INTO slack_users (email, slack_user_id, looked_up_at) VALUES (?, ?, ?)"
+                "INSERT INTO slack_users (email, slack_user_id, looked_up_at) VALUES ($1, $2, $3)"
                 " ON CONFLICT (email) DO UPDATE SET slack_user_id = excluded.slack_user_id,"
                 " looked_up_at = excluded.looked_up_at",
                 (email.lower(), slack_user_id, now),
@@ -486,7 +421,7 @@ class Store:
     def cached_slack_user(self, email: str) -> str | None:
         """The Slack user id found earlier for an email, or None."""
         with self._transaction(write=False) as cur:
-            row = self._run(cur, "SELECT slack_user_id FROM slack_users WHERE email = ?", (email.lower(),)).fetchone()
+            row = self._run(cur, "SELECT slack_user_id FROM slack_users WHERE email = $1", (email.lower(),)).fetchone()
         return row[0] if row else None
 
     def set_paused(self, slack_user_id: str, paused: bool, now: float | None = None) -> None:
@@ -496,16 +431,30 @@ class Store:
             if paused:
                 self._run(
                     cur,
-                    "INSERT INTO pauses (slack_user_id, paused_at) VALUES (?, ?) ON CONFLICT DO NOTHING",
+                    "INSERT INTO pauses (slack_user_id, paused_at) VALUES ($1, $2) ON CONFLICT DO NOTHING",
                     (slack_user_id, now),
                 )
             else:
-                self._run(cur, "DELETE FROM pauses WHERE slack_user_id = ?", (slack_user_id,))
+                self._run(cur, "DELETE FROM pauses WHERE slack_user_id = $1", (slack_user_id,))
 
     def is_paused(self, slack_user_id: str) -> bool:
         """Whether this Slack user paused check-ins."""
         with self._transaction(write=False) as cur:
-            return self._run(cur, "SELECT 1 FROM pauses WHERE slack_user_id = ?", (slack_user_id,)).fetchone() is not None
+            return self._run(cur, "SELECT 1 FROM pauses WHERE slack_user_id = $1", (slack_user_id,)).fetchone() is not None
+
+
+def _use_wal(connection: sqlite3.Connection, timeout: float = 30) -> None:
+    # Processes opening a fresh file race to switch it to WAL, and the loser is told "database is
+    # locked" at once: the busy timeout does not cover this switch. So wait for it here.
+    deadline = time.monotonic() + timeout
+    while True:
+        try:
+            connection.execute("PRAGMA journal_mode=WAL")
+            return
+        except sqlite3.OperationalError as error:
+            if error.sqlite_errorcode != sqlite3.SQLITE_BUSY or time.monotonic() > deadline:
+                raise
+            time.sleep(0.01)
 
 
 class SQLiteStore(Store):
@@ -526,16 +475,25 @@ class SQLiteStore(Store):
         self._local = threading.local()
         self._connections: list[sqlite3.Connection] = []
         self._lock = threading.Lock()
-        with self._transaction() as cur:
-            for statement in _schema("INTEGER PRIMARY KEY AUTOINCREMENT", "REAL"):
-                cur.execute(statement)
+        try:
+            # BEGIN IMMEDIATE: other processes opening this file wait here, then find it migrated.
+            with self._transaction() as cur:
+                migrate(lambda sql, params=(): self._run(cur, sql, params), "sqlite", path)
+        except BaseException:
+            self.close()
+            raise
+
+    def _run(self, cursor, sql: str, params: tuple = ()):
+        # SQLite reads $1 as a parameter named "1".
+        cursor.execute(sql, {str(n): value for n, value in enumerate(params, 1)})
+        return cursor
 
     def _connection(self) -> sqlite3.Connection:
         connection = getattr(self._local, "connection", None)
         if connection is None:
             try:
                 connection = sqlite3.connect(self.path, isolation_level=None, check_same_thread=False, timeout=30)
-                connection.execute("PRAGMA journal_mode=WAL")
+                _use_wal(connection)
                 connection.execute("PRAGMA synchronous=FULL")
                 connection.execute("PRAGMA foreign_keys=ON")
             except sqlite3.Error as error:
@@ -572,32 +530,42 @@ class SQLiteStore(Store):
 class PostgresStore(Store):
     """PostgreSQL through a small psycopg connection pool; safe for several worker processes."""
 
-    placeholder = "%s"
     _skip_locked = " FOR UPDATE SKIP LOCKED"
     writers = 4
 
     def __init__(self, url: str, max_connections: int = 8):
-        import psycopg
-        from psycopg_pool import ConnectionPool
+        try:
+            import psycopg
+            from psycopg_pool import ConnectionPool
+        except ImportError:
+            raise WorkerError(
+                "a PostgreSQL store needs the worker's extra dependencies: pip install 'red-team-review[worker]'"
+            ) from None
 
+        parts = urlsplit(url)
+        # The URL may carry a password; messages name only host, port and database.
+        where = f"{parts.hostname}:{parts.port or 5432}{parts.path}"
+        # RawCursor: the $1, $2, ... placeholders go to the server as written.
+        connect_kwargs = {"autocommit": True, "cursor_factory": psycopg.RawCursor}
         try:
             # One direct connection first: it fails fast with the cause, where the pool would wait.
-            with psycopg.connect(url, connect_timeout=10, autocommit=True) as connection:
-                with connection.transaction():
-                    # Concurrent CREATE TABLE IF NOT EXISTS can collide in the catalog; one worker at a time.
-                    connection.execute("SELECT pg_advisory_xact_lock(%s, 0)", (_LOCK_NAMESPACE,))
-                    for statement in _schema("BIGINT GENERATED BY DEFAULT AS IDENTITY PRIMARY KEY", "DOUBLE PRECISION"):
-                        connection.execute(statement)
+            with psycopg.connect(url, connect_timeout=10, **connect_kwargs) as connection:
+                with connection.transaction(), connection.cursor() as cur:
+                    # Held until commit: concurrent openers wait, then read the version this one wrote
+                    # (and concurrent CREATE TABLE IF NOT EXISTS could collide in the catalog).
+                    self._run(cur, "SELECT pg_advisory_xact_lock($1, 0)", (_LOCK_NAMESPACE,))
+                    migrate(lambda sql, params=(): self._run(cur, sql, params), "postgresql", where)
         except psycopg.OperationalError as error:
-            where = urlsplit(url)
-            # The driver's message may quote the connection string; name only host, port and database.
+            # The driver's message may quote the connection string.
             reason = "refused or unreachable" if "connect" in str(error).lower() else error.__class__.__name__
-            raise WorkerError(
-                f"DATABASE_URL: cannot connect to PostgreSQL at {where.hostname}:{where.port or 5432}{where.path} ({reason})"
-            ) from None
+            raise WorkerError(f"DATABASE_URL: cannot connect to PostgreSQL at {where} ({reason})") from None
         self._pool = ConnectionPool(
-            url, min_size=1, max_size=max_connections, open=True, timeout=30, kwargs={"autocommit": True}
+            url, min_size=1, max_size=max_connections, open=True, timeout=30, kwargs=connect_kwargs
         )
+
+    def _run(self, cursor, sql: str, params: tuple = ()):
+        cursor.execute(sql, params)
+        return cursor
 
     @contextmanager
     def _transaction(self, write: bool = True):
@@ -613,15 +581,13 @@ class PostgresStore(Store):
         row = self._run(
             cur,
             "WITH e AS (INSERT INTO events (project, annotation_id, action, updated_at, task, reviewer, skipped,"
-            " received_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?) ON CONFLICT DO NOTHING RETURNING 1),"
+            " received_at) VALUES ($1, $2, $3, $4, $5, $6, $7, $8) ON CONFLICT DO NOTHING RETURNING 1),"
             " x AS (INSERT INTO exposures (project, reviewer, task, annotation_id, skipped, seen_at)"
-            " SELECT ?, ?, ?, ?, ?, ? WHERE EXISTS (SELECT 1 FROM e) ON CONFLICT DO NOTHING RETURNING 1)"
+            " SELECT $1, $6, $5, $2, $7, $8 WHERE EXISTS (SELECT 1 FROM e) ON CONFLICT DO NOTHING RETURNING 1)"
             " SELECT (SELECT count(*) FROM e), (SELECT count(*) FROM x),"
-            " (SELECT count(*) FROM exposures WHERE project = ? AND reviewer = ?)",
+            " (SELECT count(*) FROM exposures WHERE project = $1 AND reviewer = $6)",
             (seen.project, seen.annotation_id, seen.action, seen.updated_at, seen.task, seen.reviewer,
-             int(seen.skipped), now,
-             seen.project, seen.reviewer, seen.task, seen.annotation_id, int(seen.skipped), now,
-             seen.project, seen.reviewer),
+             int(seen.skipped), now),
         ).fetchone()
         new_event, counted = row[0] == 1, row[1] == 1
         return new_event, counted, row[2] + row[1] if counted else 0
@@ -629,9 +595,8 @@ class PostgresStore(Store):
     def _lock_reviewer(self, cursor, project: int, reviewer: int) -> None:
         # Two-key advisory locks share one space; fold project and reviewer into key 2 and keep
         # key 1 for this purpose so no other use of advisory locks can collide.
-        cursor.execute(
-            "SELECT pg_advisory_xact_lock(%s, %s)", (_LOCK_NAMESPACE + 1, (project * 1_000_003 + reviewer) % 2**31)
-        )
+        key = (project * 1_000_003 + reviewer) % 2**31
+        self._run(cursor, "SELECT pg_advisory_xact_lock($1, $2)", (_LOCK_NAMESPACE + 1, key))
 
     def close(self) -> None:
         self._pool.close()

@@ -208,6 +208,26 @@ def sqlite_store(tmp_path):
     opened.close()
 
 
+# What only tests ask of a store, through its own transaction and placeholder handling.
+def exposure_count(store, project: int, reviewer: int) -> int:
+    """How many distinct tasks the reviewer has seen in the project."""
+    with store._transaction(write=False) as cur:
+        sql = "SELECT count(*) FROM exposures WHERE project = $1 AND reviewer = $2"
+        return store._run(cur, sql, (project, reviewer)).fetchone()[0]
+
+
+def record_deletion(store, deleted, now: float | None = None) -> int:
+    """Record an AnnotationsDeleted event alone; returns how many of its annotation ids were new."""
+    with store._transaction() as cur:
+        return store._record_deletion(cur, deleted, time.time() if now is None else now)
+
+
+def schema_versions(store) -> list[int]:
+    """The schema versions the store has recorded as applied, in order."""
+    with store._transaction(write=False) as cur:
+        return [row[0] for row in store._run(cur, "SELECT version FROM schema_migrations ORDER BY version").fetchall()]
+
+
 # -- Label Studio, faked for unit tests (the e2e test uses the real server) -------------------------
 @dataclass
 class FakeLabelStudio:

@@ -4,6 +4,7 @@ one event the store rejects does not fail the others in its batch."""
 import threading
 
 from review_project.shared import ANNOTATION_CREATED
+from tests.workers.conftest import exposure_count
 from workers.ingest import GroupCommitter
 from workers.webhook import AnnotationsDeleted, AnnotationSeen
 
@@ -66,4 +67,4 @@ def test_a_rejected_event_fails_alone(store, monkeypatch):
     assert outcomes[3] == "the store could not record the event"
     assert [o.counted for i, o in enumerate(outcomes[:6]) if i != 3] == [True] * 5
     assert (outcomes[6].new_event, outcomes[6].counted) == (True, False)
-    assert store.exposure_count(1, 7) == 5
+    assert exposure_count(store, 1, 7) == 5

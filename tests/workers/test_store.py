@@ -1,14 +1,17 @@
 """The store on SQLite and on the real PostgreSQL: counting, exactly-once check-ins under duplicate
-and concurrent events (threads, and processes on PostgreSQL), claims, answers, file mode."""
+and concurrent events (threads, and processes on PostgreSQL), claims, answers, file mode, one-line
+errors on open, and the $1 placeholders both drivers share."""
 
 import multiprocessing
 import os
 import stat
+import sys
 import threading
 
 import pytest
 
 from review_project.shared import ANNOTATION_CREATED, ANNOTATION_UPDATED, WorkerError
+from tests.workers.conftest import exposure_count, record_deletion
 from workers.store import Reviewer, open_store
 from workers.survey import ITEMS, SurveyAnswer
 from workers.webhook import CAUGHT_UP, AnnotationsDeleted, AnnotationSeen
@@ -25,7 +28,7 @@ def test_a_checkin_at_each_multiple_of_ten(store):
     due = [m for task in range(25) for m in store.record_annotation(seen(task), 10).milestones]
     assert due == [10, 20]
     assert [(c.reviewer, c.milestone, c.status) for c in store.checkins()] == [(7, 10, "pending"), (7, 20, "pending")]
-    assert store.exposure_count(1, 7) == 25
+    assert exposure_count(store, 1, 7) == 25
 
 
 def test_replays_updates_resubmissions_and_deletions_count_nothing(store):
@@ -36,9 +39,9 @@ def test_replays_updates_resubmissions_and_deletions_count_nothing(store):
     assert (update.new_event, update.counted) == (True, False)
     # A second annotation by the same reviewer on the same task (re-submission) counts nothing.
     assert store.record_annotation(seen(1, annotation_id=5555), 10).counted is False
-    assert store.record_deletion(AnnotationsDeleted(project=1, annotation_ids=(1000, 1001))) == 2
-    assert store.record_deletion(AnnotationsDeleted(project=1, annotation_ids=(1000,))) == 0
-    assert store.exposure_count(1, 7) == 9  # deletion did not un-count
+    assert record_deletion(store, AnnotationsDeleted(project=1, annotation_ids=(1000, 1001))) == 2
+    assert record_deletion(store, AnnotationsDeleted(project=1, annotation_ids=(1000,))) == 0
+    assert exposure_count(store, 1, 7) == 9  # deletion did not un-count
     # Re-annotating a deleted task neither counts again nor re-triggers.
     assert store.record_annotation(seen(0, annotation_id=7777, updated_at="t3"), 10).counted is False
     assert store.checkins() == []
@@ -74,7 +77,7 @@ def test_concurrent_duplicate_webhooks_make_exactly_one_checkin_per_milestone(st
         thread.join()
     assert errors == []
     assert sorted((c.reviewer, c.milestone) for c in store.checkins()) == [(r, m) for r in (7, 8) for m in (10, 20, 30, 40, 50)]
-    assert store.exposure_count(1, 7) == store.exposure_count(1, 8) == 50
+    assert exposure_count(store, 1, 7) == exposure_count(store, 1, 8) == 50
 
 
 def _deliver_in_process(url, offset, barrier):
@@ -100,7 +103,7 @@ def test_several_worker_processes_on_one_postgres(postgres_schema):
     opened = open_store(postgres_schema)
     try:
         assert [c.milestone for c in opened.checkins()] == [10, 20, 30, 40, 50, 60]
-        assert opened.exposure_count(1, 7) == 60
+        assert exposure_count(opened, 1, 7) == 60
     finally:
         opened.close()
 
@@ -215,7 +218,21 @@ def test_unusable_database_urls_are_one_line_errors(url, message):
     assert "\n" not in str(error.value)
 
 
+def test_postgresql_without_psycopg_is_a_one_line_error(monkeypatch):
+    monkeypatch.setitem(sys.modules, "psycopg", None)
+    with pytest.raises(WorkerError) as error:
+        open_store("postgresql://nobody@127.0.0.1:1/none")
+    assert str(error.value) == (
+        "a PostgreSQL store needs the worker's extra dependencies: pip install 'red-team-review[worker]'"
+    )
+
+
 def test_readers_do_not_create_a_store(tmp_path):
     with pytest.raises(WorkerError, match="no worker store at"):
         open_store(f"sqlite:///{tmp_path / 'missing.sqlite3'}", create=False)
     assert list(tmp_path.iterdir()) == []
+
+
+def test_a_repeated_placeholder_is_one_value_in_both_databases(store):
+    with store._transaction(write=False) as cur:
+        assert store._run(cur, "SELECT $1, $2, $1", (5, "x")).fetchone() == (5, "x", 5)
