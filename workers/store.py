@@ -476,12 +476,25 @@ class SQLiteStore(Store):
         self._connections: list[sqlite3.Connection] = []
         self._lock = threading.Lock()
         try:
-            # BEGIN IMMEDIATE: other processes opening this file wait here, then find it migrated.
-            with self._transaction() as cur:
-                migrate(lambda sql, params=(): self._run(cur, sql, params), "sqlite", path)
+            self._migrate()
         except BaseException:
             self.close()
             raise
+
+    def _migrate(self) -> None:
+        connection = self._connection()
+        # SQLite changes a table by copying it, which foreign keys forbid mid-transaction; its
+        # documented way is to switch them off (only possible outside a transaction) and check
+        # every key before committing.
+        connection.execute("PRAGMA foreign_keys=OFF")
+        try:
+            # BEGIN IMMEDIATE: other processes opening this file wait here, then find it migrated.
+            with self._transaction() as cur:
+                migrate(lambda sql, params=(): self._run(cur, sql, params), "sqlite", self.path)
+                if cur.execute("PRAGMA foreign_key_check").fetchone() is not None:
+                    raise WorkerError(f"DATABASE_URL: migrating {self.path} broke a foreign key; the store is unchanged")
+        finally:
+            connection.execute("PRAGMA foreign_keys=ON")
 
     def _run(self, cursor, sql: str, params: tuple = ()):
         # SQLite reads $1 as a parameter named "1".
