@@ -20,7 +20,7 @@ import numpy as np
 import pandas as pd
 from statsmodels.stats.inter_rater import aggregate_raters, fleiss_kappa
 
-from review_project.agreement import count_table, fleiss_kappa_interval
+from review_project.agreement.kappa import count_table, fleiss_kappa_interval
 from review_project.agreement_summary import ReviewedTasks, statistics, summarise
 from review_project.schema import TOPICS
 

@@ -25,7 +25,8 @@ import numpy as np
 import pandas as pd
 from scipy import stats
 
-from review_project import agreement, export
+from review_project import export
+from review_project.agreement import kappa as agreement
 from review_project.manifest import model_key
 from review_project.records import format_transcript
 from review_project.schema import SUCCESS_VALUES, TOPICS

@@ -1,0 +1,1 @@
+"""Agreement between the reviewers: can the lead trust the ratings?"""
