@@ -1,6 +1,6 @@
 """Benchmark: every agreement statistic of `review-project agreement` on 38,961 tasks x 4 reviewers.
 
-Times `agreement_summary.statistics` (Fleiss' kappa raw/binary/with the author, per-category
+Times `agreement.summary.statistics` (Fleiss' kappa raw/binary/with the author, per-category
 kappa, Krippendorff's alpha ordinal/nominal/binary, percent agreement, pairwise Cohen's kappa
 unweighted and quadratic, per-tag kappa, MASI alpha, Spearman correlations, and 2,000-resample
 bootstrap intervals for overall, binary, with-author and per-model kappa) against a baseline
@@ -20,8 +20,9 @@ import numpy as np
 import pandas as pd
 from statsmodels.stats.inter_rater import aggregate_raters, fleiss_kappa
 
+from review_project.agreement.arrays import ReviewedTasks
 from review_project.agreement.kappa import count_table, fleiss_kappa_interval
-from review_project.agreement_summary import ReviewedTasks, statistics, summarise
+from review_project.agreement.summary import statistics, summarise
 from review_project.schema import TOPICS
 
 N_TASKS = 38_961

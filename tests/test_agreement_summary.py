@@ -17,7 +17,7 @@ from scipy import stats
 from statsmodels.stats.inter_rater import aggregate_raters, cohens_kappa
 from statsmodels.stats.inter_rater import fleiss_kappa as statsmodels_fleiss_kappa
 
-from review_project.agreement_summary import summarise
+from review_project.agreement import summarise
 from review_project.shared import ExportError
 from review_project.export import annotation_table
 from review_project.schema import TOPICS

@@ -9,7 +9,7 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from review_project.agreement_summary import summarise
+from review_project.agreement import summarise
 from review_project.export import annotation_table
 from review_project.lead_report import html_report, markdown_report, summary_text
 from tests.test_agreement_summary import annotation, random_project, record, task
