@@ -142,12 +142,12 @@ def main() -> None:
         result = statistics(project, RATERS, THRESHOLD, n_resamples=RESAMPLES, seed=0)
         runs.append(time.perf_counter() - start)
     ours = min(runs)
-    success = result["success"]
+    success = result.success
     print(f"statistics(): best of 3 {ours:.3f} s (runs: {', '.join(f'{r:.3f}' for r in runs)})")
     print(
-        f"  kappa {success['fleiss_kappa']:.4f} CI {success['ci95'][0]:.4f}-{success['ci95'][1]:.4f}; "
-        f"binary {success['binary_fleiss_kappa']:.4f}; with author {success['with_author']['fleiss_kappa']:.4f}; "
-        f"alpha ordinal {success['krippendorff_alpha_ordinal']:.4f}; MASI alpha {result['topics']['masi_alpha']:.4f}"
+        f"  kappa {success.fleiss_kappa.value:.4f} CI {success.ci95.low:.4f}-{success.ci95.high:.4f}; "
+        f"binary {success.binary_fleiss_kappa.value:.4f}; with author {success.with_author.fleiss_kappa.value:.4f}; "
+        f"alpha ordinal {success.krippendorff_alpha_ordinal.value:.4f}; MASI alpha {result.topics.masi_alpha.value:.4f}"
     )
 
     start = time.perf_counter()

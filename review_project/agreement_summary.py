@@ -10,4 +10,4 @@ from review_project.agreement import summary
 
 def summarise(*args, **kwargs) -> dict:
     """summary.summarise(...), as the dict `agreement --json` writes."""
-    return summary.summarise(*args, **kwargs)
+    return summary.summarise(*args, **kwargs).as_json()

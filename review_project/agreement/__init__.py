@@ -2,9 +2,9 @@
 
     kappa    the numeric core: Fleiss, Krippendorff, Cohen, the bootstrap (numpy arrays in)
     arrays   an annotation table and the manifest to arrays, by the inclusion rules
-    summary  every statistic of the lead's summary (pure)
+    summary  every statistic, as the typed Summary, and its JSON (pure)
     sources  where the annotations come from: an export file, a table, a live project (all the reads)
-    report   agreement_report: a source and a manifest in, the summary out; write_reports
+    report   agreement_report: a source and a manifest in, the Summary out; write_reports
 
 Typical use::
 
@@ -13,8 +13,31 @@ Typical use::
     write_reports(summary, html_path="report.html")
 """
 
-from review_project.agreement.report import agreement_report, write_reports
-from review_project.agreement.sources import ReviewSource, SourceError, open_source
-from review_project.agreement.summary import summarise
+from __future__ import annotations
 
-__all__ = ["ReviewSource", "SourceError", "agreement_report", "open_source", "summarise", "write_reports"]
+import importlib
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from review_project.agreement.report import agreement_report, write_reports
+    from review_project.agreement.sources import ReviewSource, SourceError, open_source
+    from review_project.agreement.summary import Summary, summarise
+
+# Loaded on first use, so the numeric core (kappa) imports with numpy alone, not pandas, scipy
+# or the Label Studio SDK.
+_HOMES = {
+    "agreement_report": "report",
+    "write_reports": "report",
+    "ReviewSource": "sources",
+    "SourceError": "sources",
+    "open_source": "sources",
+    "Summary": "summary",
+    "summarise": "summary",
+}
+__all__ = sorted(_HOMES)
+
+
+def __getattr__(name: str):
+    if name not in _HOMES:
+        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+    return getattr(importlib.import_module(f"{__name__}.{_HOMES[name]}"), name)

@@ -9,7 +9,7 @@ import json
 import os
 
 from review_project.agreement.sources import ReviewSource, manifest_in_table, transcript_texts
-from review_project.agreement.summary import summarise
+from review_project.agreement.summary import Summary, summarise
 from review_project.manifest import write_atomically
 
 
@@ -22,7 +22,7 @@ def agreement_report(
     seed: int = 0,
     top_disagreements: int = 20,
     include_text: bool = False,
-) -> dict:
+) -> Summary:
     """The agreement summary of a source (see sources.open_source).
 
     manifest : the sample manifest's records; without one, the manifest fields `export
@@ -31,17 +31,16 @@ def agreement_report(
     """
     if manifest is None:
         manifest = manifest_in_table(source.table)
-    summary = summarise(
+    return summarise(
         source.table, manifest, source.tasks, reviewers_per_task=source.reviewers_per_task, threshold=threshold,
         n_resamples=n_resamples, seed=seed, top_disagreements=top_disagreements,
-        texts=transcript_texts(source, manifest) if include_text else None,
+        texts=transcript_texts(source, manifest) if include_text else None, source=source.label,
     )
-    summary["settings"]["source"] = source.label
-    return summary
 
 
 def write_reports(
-    summary: dict,
+    summary: Summary,
+    *,
     json_path: str | os.PathLike | None = None,
     html_path: str | os.PathLike | None = None,
     md_path: str | os.PathLike | None = None,
@@ -50,9 +49,9 @@ def write_reports(
     # The renderers load matplotlib: only when a report is drawn.
     from review_project import lead_report
 
-    label = summary["settings"].get("source") or ""
+    label = summary.settings.source or ""
     if json_path:
-        write_atomically(json_path, json.dumps(summary, indent=2, allow_nan=False, ensure_ascii=False) + "\n")
+        write_atomically(json_path, json.dumps(summary.as_json(), indent=2, allow_nan=False, ensure_ascii=False) + "\n")
     if html_path:
         write_atomically(html_path, lead_report.html_report(summary, label))
     if md_path:
