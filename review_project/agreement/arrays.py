@@ -47,7 +47,7 @@ class ReviewedTasks:
     model: np.ndarray
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, eq=False)  # tables do not compare as one value
 class Reviews:
     """A project's annotations after the inclusion rules.
 

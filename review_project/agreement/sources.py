@@ -33,7 +33,7 @@ def _no_transcripts() -> dict[int, str]:
     return {}
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, eq=False)  # tables do not compare as one value
 class ReviewSource:
     """The annotations to measure, whatever they were read from.
 
