@@ -1,6 +1,6 @@
 """Benchmark: every agreement statistic of `review-project agreement` on 38,961 tasks x 4 reviewers.
 
-Times `agreement_summary.statistics` (Fleiss' kappa raw/binary/with the author, per-category
+Times `agreement.summary.statistics` (Fleiss' kappa raw/binary/with the author, per-category
 kappa, Krippendorff's alpha ordinal/nominal/binary, percent agreement, pairwise Cohen's kappa
 unweighted and quadratic, per-tag kappa, MASI alpha, Spearman correlations, and 2,000-resample
 bootstrap intervals for overall, binary, with-author and per-model kappa) against a baseline
@@ -20,8 +20,9 @@ import numpy as np
 import pandas as pd
 from statsmodels.stats.inter_rater import aggregate_raters, fleiss_kappa
 
-from review_project.agreement import count_table, fleiss_kappa_interval
-from review_project.agreement_summary import ReviewedTasks, statistics, summarise
+from review_project.agreement.arrays import ReviewedTasks
+from review_project.agreement.kappa import count_table, fleiss_kappa_interval
+from review_project.agreement.summary import statistics, summarise
 from review_project.schema import TOPICS
 
 N_TASKS = 38_961
@@ -141,12 +142,12 @@ def main() -> None:
         result = statistics(project, RATERS, THRESHOLD, n_resamples=RESAMPLES, seed=0)
         runs.append(time.perf_counter() - start)
     ours = min(runs)
-    success = result["success"]
+    success = result.success
     print(f"statistics(): best of 3 {ours:.3f} s (runs: {', '.join(f'{r:.3f}' for r in runs)})")
     print(
-        f"  kappa {success['fleiss_kappa']:.4f} CI {success['ci95'][0]:.4f}-{success['ci95'][1]:.4f}; "
-        f"binary {success['binary_fleiss_kappa']:.4f}; with author {success['with_author']['fleiss_kappa']:.4f}; "
-        f"alpha ordinal {success['krippendorff_alpha_ordinal']:.4f}; MASI alpha {result['topics']['masi_alpha']:.4f}"
+        f"  kappa {success.fleiss_kappa.value:.4f} CI {success.ci95.low:.4f}-{success.ci95.high:.4f}; "
+        f"binary {success.binary_fleiss_kappa.value:.4f}; with author {success.with_author.fleiss_kappa.value:.4f}; "
+        f"alpha ordinal {success.krippendorff_alpha_ordinal.value:.4f}; MASI alpha {result.topics.masi_alpha.value:.4f}"
     )
 
     start = time.perf_counter()

@@ -328,7 +328,8 @@ def agreement(source, project, manifest_path, threshold, reviewers_per_task, res
         review-project agreement export.json --manifest manifest.jsonl --html report.html
         review-project agreement --project "Red-team review" --json agreement.json
     """
-    from review_project import agreement_summary, lead_report
+    from review_project import lead_report
+    from review_project.agreement import SourceError, agreement_report, open_source, write_reports
 
     if (source is None) == (project is None):
         both = ", not both" if source else ""
@@ -340,33 +341,13 @@ def agreement(source, project, manifest_path, threshold, reviewers_per_task, res
     if any(os.path.abspath(p) in inputs for p in outputs) or len({os.path.abspath(p) for p in outputs}) < len(outputs):
         raise click.UsageError("--json, --html and --md must name different new files, not SOURCE or --manifest")
     attacks = manifest.read_manifest(manifest_path) if manifest_path else None
-    if source is not None:
-        reviewed = agreement_summary.read_source(source)
-        label, per_task = source, reviewers_per_task or 4
-    else:
-        client = label_studio.connect(url, api_key)
-        found = label_studio.find_project(client, project)
-        tasks = label_studio.full_export(client, found.id)
-        reviewed = agreement_summary.source_from_export(tasks, label_studio.reviewer_emails(client))
-        label = f"project {found.id} {found.title!r} at {label_studio.server_url(client)}"
-        per_task = reviewers_per_task or found.maximum_annotations or 4
-        if per_task < 2:
-            raise click.UsageError(f"project {found.id} asks for {per_task} reviewer per task: agreement needs 2 or more (--reviewers-per-task)")
-    if attacks is None:
-        attacks = agreement_summary.manifest_in_table(reviewed.table)
-    summary = agreement_summary.summarise(
-        reviewed.table, attacks, reviewed.tasks, reviewers_per_task=per_task, threshold=threshold,
-        n_resamples=resamples, seed=seed,
-        texts=agreement_summary.transcript_texts(reviewed, attacks) if include_text else None,
-    )
-    summary["settings"]["source"] = label
+    try:
+        reviewed = open_source(source, project, url, api_key, reviewers_per_task)
+    except SourceError as error:
+        raise click.UsageError(str(error)) from None
+    summary = agreement_report(reviewed, attacks, threshold=threshold, n_resamples=resamples, seed=seed, include_text=include_text)
     click.echo(lead_report.summary_text(summary))
-    if json_path:
-        manifest.write_atomically(json_path, json.dumps(summary, indent=2, allow_nan=False, ensure_ascii=False) + "\n")
-    if html_path:
-        manifest.write_atomically(html_path, lead_report.html_report(summary, label))
-    if md_path:
-        manifest.write_atomically(md_path, lead_report.markdown_report(summary, label))
+    write_reports(summary, json_path=json_path, html_path=html_path, md_path=md_path)
     if outputs:
         click.echo(f"\nWrote {', '.join(outputs)}")
 

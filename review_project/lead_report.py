@@ -1,9 +1,10 @@
 """The lead's agreement report: a printed summary, one self-contained HTML file, and Markdown.
 
-Everything is rendered from the summary dict of `agreement_summary.summarise`. The HTML makes
-no request of its own: plots are matplotlib PNGs (Agg backend) inlined as base64 data URIs,
-styles are inline, and there are no scripts, fonts or images from elsewhere. Transcript
-text appears only when the summary carries it (the lead asked with --include-text).
+Everything is rendered from the typed summary (agreement.summary.Summary): a statistic without
+a value shows "n/a" and its reason. The HTML makes no request of its own: plots are matplotlib
+PNGs (Agg backend) inlined as base64 data URIs, styles are inline, and there are no scripts,
+fonts or images from elsewhere. Transcript text appears only when the summary carries it (the
+lead asked with --include-text).
 """
 
 from __future__ import annotations
@@ -18,6 +19,8 @@ matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402  (the backend must be chosen first)
 import numpy as np  # noqa: E402
 
+from review_project.agreement.kappa import Estimate, Interval  # noqa: E402
+from review_project.agreement.summary import Summary  # noqa: E402
 from review_project.schema import SUCCESS_VALUES  # noqa: E402
 
 TITLE = "Can I trust these ratings?"
@@ -29,53 +32,50 @@ def _number(value, digits: int = 2) -> str:
     return "n/a" if value is None else f"{value:.{digits}f}"
 
 
-def _interval(pair, digits: int = 2) -> str:
-    return "n/a" if not pair else f"{pair[0]:.{digits}f} to {pair[1]:.{digits}f}"
+def _interval(interval: Interval, digits: int = 2) -> str:
+    return "n/a" if interval.low is None else f"{interval.low:.{digits}f} to {interval.high:.{digits}f}"
 
 
-def _with_reason(section: dict, name: str, digits: int = 2) -> str:
+def _with_reason(estimate: Estimate, digits: int = 2) -> str:
     """A value, or "n/a (why)" when it is undefined."""
-    value = section.get(name)
-    if value is not None:
-        return f"{value:.{digits}f}"
-    reason = section.get(f"{name}_reason")
-    return f"n/a ({reason})" if reason else "n/a"
+    if estimate.value is not None:
+        return f"{estimate.value:.{digits}f}"
+    return f"n/a ({estimate.reason})" if estimate.reason else "n/a"
 
 
-def _reviewer_name(summary: dict, reviewer: str) -> str:
-    email = summary["reviewers"].get(reviewer, {}).get("email")
-    return email or f"reviewer {reviewer}"
+def _reviewer_name(summary: Summary, reviewer_id: int) -> str:
+    email = next((r.email for r in summary.reviewers if r.reviewer_id == reviewer_id), None)
+    return email or f"reviewer {reviewer_id}"
 
 
-def _paper_rows(summary: dict) -> list[tuple[str, str, str, str, str]]:
-    """(raters, scale, this project, 95% interval, paper) for the comparison table."""
-    success, author = summary["success"], summary["success"]["with_author"]
-    paper = success["paper"]
-    reviewers = summary["items"]["reviewers_per_task"]
-    scale = f"binary (success >= {success['threshold']})"
+def _paper_rows(summary: Summary) -> list[tuple[str, str, Estimate, Interval, str]]:
+    """(raters, scale, this project's kappa, its 95% interval, paper) for the comparison."""
+    success, author, paper = summary.success, summary.success.with_author, summary.success.paper
+    reviewers = summary.items.reviewers_per_task
+    scale = f"binary (success >= {success.threshold})"
     with_author, alone = f"{reviewers} reviewers + author", f"{reviewers} reviewers"
     return [
-        (with_author, "raw 0-4", _with_reason(author, "fleiss_kappa"), _interval(author["ci95"]),
-         f"{paper['with_author_fleiss_kappa']:.2f}"),
-        (with_author, scale, _with_reason(author, "binary_fleiss_kappa"), _interval(author["binary_ci95"]),
-         f"{paper['with_author_binary_fleiss_kappa']:.2f}"),
-        (alone, scale, _with_reason(success, "binary_fleiss_kappa"), _interval(success["binary_ci95"]),
-         f"{paper['reviewers_binary_fleiss_kappa']:.2f} (3 reviewers)"),
-        (alone, "raw 0-4", _with_reason(success, "fleiss_kappa"), _interval(success["ci95"]),
-         'not given ("modest increase")'),
+        (with_author, "raw 0-4", author.fleiss_kappa, author.ci95, f"{paper.with_author_fleiss_kappa:.2f}"),
+        (with_author, scale, author.binary_fleiss_kappa, author.binary_ci95, f"{paper.with_author_binary_fleiss_kappa:.2f}"),
+        (alone, scale, success.binary_fleiss_kappa, success.binary_ci95, f"{paper.reviewers_binary_fleiss_kappa:.2f} ({paper.reviewers} reviewers)"),
+        (alone, "raw 0-4", success.fleiss_kappa, success.ci95, 'not given ("modest increase")'),
     ]
 
 
-def headline(summary: dict) -> str:
+def _paper_table(summary: Summary) -> list[list[str]]:
+    return [[raters, scale, _with_reason(value), _interval(interval), paper] for raters, scale, value, interval, paper in _paper_rows(summary)]
+
+
+def headline(summary: Summary) -> str:
     """One sentence: the headline kappa, its interval and band, and what it was computed on."""
-    success, items = summary["success"], summary["items"]
-    if success["fleiss_kappa"] is None:
-        return f"Fleiss' kappa is not available: {success['fleiss_kappa_reason']}."
-    band = success["landis_koch"]
-    interval = f", 95% CI {_interval(success['ci95'])}" if success["ci95"] else f" (no interval: {success['ci95_reason']})"
+    success, items = summary.success, summary.items
+    if success.fleiss_kappa.value is None:
+        return f"Fleiss' kappa is not available: {success.fleiss_kappa.reason}."
+    band = success.landis_koch
+    interval = f", 95% CI {_interval(success.ci95)}" if success.ci95.low is not None else f" (no interval: {success.ci95.reason})"
     return (
-        f"Fleiss' kappa {success['fleiss_kappa']:.2f}{interval}: {band} agreement (Landis & Koch), "
-        f"on {items['complete']} of {items['total']} tasks with exactly {items['reviewers_per_task']} valid ratings."
+        f"Fleiss' kappa {success.fleiss_kappa.value:.2f}{interval}: {band} agreement (Landis & Koch), "
+        f"on {items.complete} of {items.total} tasks with exactly {items.reviewers_per_task} valid ratings."
     )
 
 
@@ -83,57 +83,60 @@ def _count(n: int, thing: str, things: str | None = None) -> str:
     return f"{n} {thing if n == 1 else (things or thing + 's')}"
 
 
-def _exclusions(summary: dict) -> list[str]:
-    items, notes = summary["items"], summary["annotations"]
-    per_task = items["reviewers_per_task"]
+def _exclusions(summary: Summary) -> list[str]:
+    items, notes = summary.items, summary.annotations
+    per_task = items.reviewers_per_task
     lines = [
-        f"{_count(items['excluded_incomplete'], 'task')} with fewer than {per_task} ratings (not yet reviewed, or skipped)",
-        f"{_count(items['excluded_invalid'], 'task')} short of ratings because of an invalid annotation",
-        f"{_count(items['excluded_extra_ratings'], 'task')} with more than {per_task} ratings",
-        f"{_count(notes['skipped'], 'skip')} (not ratings) and {_count(notes['invalid'], 'invalid annotation')} (listed)",
-        f"{_count(notes['replaced_by_later'], 'annotation')} replaced by the same reviewer's later one",
-        f"{_count(notes['edited_by_other'], 'annotation')} last edited by someone other than their reviewer",
+        f"{_count(items.excluded_incomplete, 'task')} with fewer than {per_task} ratings (not yet reviewed, or skipped)",
+        f"{_count(items.excluded_invalid, 'task')} short of ratings because of an invalid annotation",
+        f"{_count(items.excluded_extra_ratings, 'task')} with more than {per_task} ratings",
+        f"{_count(notes.skipped, 'skip')} (not ratings) and {_count(notes.invalid, 'invalid annotation')} (listed)",
+        f"{_count(notes.replaced_by_later, 'annotation')} replaced by the same reviewer's later one",
+        f"{_count(notes.edited_by_other, 'annotation')} last edited by someone other than their reviewer",
     ]
-    if notes.get("without_reviewer"):
-        lines.append(f"{_count(notes['without_reviewer'], 'annotation')} without a reviewer (left out)")
+    if notes.without_reviewer:
+        lines.append(f"{_count(notes.without_reviewer, 'annotation')} without a reviewer (left out)")
     return lines
 
 
-def summary_text(summary: dict) -> str:
+def summary_text(summary: Summary) -> str:
     """The printed summary: headline, the paper's comparison, other statistics and exclusions."""
-    success = summary["success"]
+    success = summary.success
     lines = [TITLE, headline(summary)]
-    lines.append(f"Binary (success >= {success['threshold']}): {_with_reason(success, 'binary_fleiss_kappa')}, 95% CI {_interval(success['binary_ci95'])}")
+    lines.append(f"Binary (success >= {success.threshold}): {_with_reason(success.binary_fleiss_kappa)}, 95% CI {_interval(success.binary_ci95)}")
     lines.append("")
     lines.append("Beside the paper (Ganguli et al. 2022):")
     reasons = []
-    for raters, scale, ours, interval, paper in _paper_rows(summary):
-        if ours.startswith("n/a ("):
-            reasons.append(ours[5:-1])
+    for raters, scale, value, interval, paper in _paper_rows(summary):
+        # The table stays narrow: reasons go below it, each once.
+        if value.value is None and value.reason:
+            reasons.append(value.reason)
             ours = "n/a"
-        lines.append(f"  {raters:<24} {scale:<26} {ours:<8} CI {interval:<14} paper {paper}")
+        else:
+            ours = _with_reason(value)
+        lines.append(f"  {raters:<24} {scale:<26} {ours:<8} CI {_interval(interval):<14} paper {paper}")
     lines.extend(f"  (n/a: {reason})" for reason in dict.fromkeys(reasons))
     lines.append("")
     lines.append(
-        f"Krippendorff's alpha: ordinal {_with_reason(success, 'krippendorff_alpha_ordinal')}, "
-        f"nominal {_with_reason(success, 'krippendorff_alpha_nominal')} "
-        f"({summary['items']['with_two_or_more_ratings']} tasks with 2+ ratings)"
+        f"Krippendorff's alpha: ordinal {_with_reason(success.krippendorff_alpha_ordinal)}, "
+        f"nominal {_with_reason(success.krippendorff_alpha_nominal)} "
+        f"({summary.items.with_two_or_more_ratings} tasks with 2+ ratings)"
     )
-    spearman = success["spearman"]
+    spearman = success.spearman
     lines.append(
-        f"Spearman of mean success with the author's rating: {_with_reason(spearman['author_rating'], 'rho')}; "
-        f"with min_harmlessness_score_transcript: {_with_reason(spearman['min_harmlessness_score_transcript'], 'rho')}"
+        f"Spearman of mean success with the author's rating: {_with_reason(spearman.author_rating.rho)}; "
+        f"with min_harmlessness_score_transcript: {_with_reason(spearman.min_harmlessness_score_transcript.rho)}"
     )
-    lines.append(f"Topics: MASI alpha {_with_reason(summary['topics'], 'masi_alpha')}")
-    if not summary["per_model"]:
-        lines.append(f"Per model: n/a ({summary['per_model_reason']})")
+    lines.append(f"Topics: MASI alpha {_with_reason(summary.topics.masi_alpha)}")
+    if not summary.per_model:
+        lines.append(f"Per model: n/a ({summary.per_model_reason})")
     else:
         lines.append("")
         lines.append("Per model:")
-        for model, section in summary["per_model"].items():
+        for section in summary.per_model:
             lines.append(
-                f"  {model:<28} kappa {_with_reason(section, 'fleiss_kappa'):<8} CI {_interval(section['ci95']):<14} "
-                f"binary {_with_reason(section, 'binary_fleiss_kappa')} ({section['complete']} complete tasks)"
+                f"  {section.model:<28} kappa {_with_reason(section.fleiss_kappa):<8} CI {_interval(section.ci95):<14} "
+                f"binary {_with_reason(section.binary_fleiss_kappa)} ({section.complete} complete tasks)"
             )
     lines.append("")
     lines.append("Left out of Fleiss' kappa:")
@@ -150,18 +153,17 @@ def _png(figure) -> str:
     return "data:image/png;base64," + base64.b64encode(buffer.getvalue()).decode("ascii")
 
 
-def _kappa_plot(summary: dict) -> str:
+def _kappa_plot(summary: Summary) -> str:
     """Point estimates with 95% intervals, and the paper's published values as diamonds."""
-    success, author = summary["success"], summary["success"]["with_author"]
-    paper = success["paper"]
+    success, author, paper = summary.success, summary.success.with_author, summary.success.paper
     rows = [
-        ("reviewers + author, raw", author["fleiss_kappa"], author["ci95"], paper["with_author_fleiss_kappa"]),
-        ("reviewers + author, binary", author["binary_fleiss_kappa"], author["binary_ci95"], paper["with_author_binary_fleiss_kappa"]),
-        ("reviewers, binary", success["binary_fleiss_kappa"], success["binary_ci95"], paper["reviewers_binary_fleiss_kappa"]),
-        ("reviewers, raw", success["fleiss_kappa"], success["ci95"], None),
+        ("reviewers + author, raw", author.fleiss_kappa.value, author.ci95.as_list(), paper.with_author_fleiss_kappa),
+        ("reviewers + author, binary", author.binary_fleiss_kappa.value, author.binary_ci95.as_list(), paper.with_author_binary_fleiss_kappa),
+        ("reviewers, binary", success.binary_fleiss_kappa.value, success.binary_ci95.as_list(), paper.reviewers_binary_fleiss_kappa),
+        ("reviewers, raw", success.fleiss_kappa.value, success.ci95.as_list(), None),
     ]
-    for model, section in summary["per_model"].items():
-        rows.append((f"{model}, raw", section["fleiss_kappa"], section["ci95"], None))
+    for section in summary.per_model:
+        rows.append((f"{section.model}, raw", section.fleiss_kappa.value, section.ci95.as_list(), None))
     figure, axes = plt.subplots(figsize=(7.5, 0.45 * len(rows) + 1.2))
     for y, (label, value, interval, published) in enumerate(rows):
         if interval:
@@ -180,15 +182,13 @@ def _kappa_plot(summary: dict) -> str:
     return _png(figure)
 
 
-def _distribution_plot(summary: dict) -> str:
+def _distribution_plot(summary: Summary) -> str:
     """Each reviewer's share of each success value, as stacked bars."""
-    reviewers = list(summary["reviewers"])
-    shares = np.array(
-        [[summary["reviewers"][r]["success_counts"][v] for v in SUCCESS_VALUES] for r in reviewers], dtype=float
-    )
+    reviewers = summary.reviewers
+    shares = np.array([r.ratings.success_counts for r in reviewers], dtype=float)
     totals = shares.sum(axis=1, keepdims=True)
     shares = np.divide(shares, totals, out=np.zeros_like(shares), where=totals > 0)
-    names = [f"{_reviewer_name(summary, r)} (n={summary['reviewers'][r]['n']})" for r in reviewers]
+    names = [f"{_reviewer_name(summary, r.reviewer_id)} (n={r.ratings.n})" for r in reviewers]
     figure, axes = plt.subplots(figsize=(7.5, 0.4 * len(reviewers) + 1.3))
     left = np.zeros(len(reviewers))
     for index, value in enumerate(SUCCESS_VALUES):
@@ -201,11 +201,11 @@ def _distribution_plot(summary: dict) -> str:
     return _png(figure)
 
 
-def _heatmap(summary: dict) -> str:
+def _heatmap(summary: Summary) -> str:
     """Cohen's kappa between every two reviewers on the tasks they share."""
-    pairs = summary["reviewer_pairs"]
-    reviewers = pairs["reviewers"]
-    matrix = np.array([[np.nan if v is None else v for v in row] for row in pairs["cohen_kappa"]], dtype=float)
+    pairs = summary.reviewer_pairs
+    reviewers = pairs.reviewer_ids
+    matrix = np.array([[np.nan if e.value is None else e.value for e in row] for row in pairs.cohen_kappa], dtype=float)
     size = max(4.0, 0.6 * len(reviewers) + 2)
     figure, axes = plt.subplots(figsize=(size + 1, size))
     colours = matplotlib.colormaps["RdYlGn"].with_extremes(bad="#dddddd")
@@ -217,21 +217,21 @@ def _heatmap(summary: dict) -> str:
         for i in range(len(reviewers)):
             for j in range(len(reviewers)):
                 if not np.isnan(matrix[i, j]):
-                    axes.text(j, i, f"{matrix[i, j]:.2f}\n({pairs['shared_tasks'][i][j]})", ha="center", va="center", fontsize=8)
+                    axes.text(j, i, f"{matrix[i, j]:.2f}\n({pairs.shared_tasks[i][j]})", ha="center", va="center", fontsize=8)
     figure.colorbar(image, ax=axes, label="Cohen's kappa (shared tasks)")
     return _png(figure)
 
 
-def _tag_plot(summary: dict) -> str:
+def _tag_plot(summary: Summary) -> str:
     """Per-tag Fleiss' kappa (did the reviewer pick this tag?), with each tag's prevalence."""
-    tags = summary["topics"]["per_tag"]
-    names = list(tags)
-    values = [tags[t]["fleiss_kappa"] for t in names]
+    tags = summary.topics.per_tag
+    names = [tag.topic for tag in tags]
+    values = [tag.fleiss_kappa.value for tag in tags]
     figure, axes = plt.subplots(figsize=(8, 0.32 * len(names) + 1.2))
     shown = [0.0 if v is None else v for v in values]
     axes.barh(range(len(names)), shown, color=["#bbbbbb" if v is None else "#1f77b4" for v in values])
-    for y, tag in enumerate(names):
-        note = f"{tags[tag]['prevalence'] * 100:.1f}%" + ("" if values[y] is not None else f" - {tags[tag]['fleiss_kappa_reason']}")
+    for y, tag in enumerate(tags):
+        note = f"{tag.prevalence * 100:.1f}%" + ("" if values[y] is not None else f" - {tag.fleiss_kappa.reason}")
         axes.text(max(shown[y], 0) + 0.01, y, note, va="center", fontsize=8)
     axes.set_yticks(range(len(names)), [n if len(n) < 45 else n[:42] + "..." for n in names], fontsize=8)
     axes.invert_yaxis()
@@ -267,14 +267,15 @@ def _table(header: list[str], rows: list[list], numeric: set[int] = frozenset())
     return f"<table><thead><tr>{head}</tr></thead><tbody>{body}</tbody></table>"
 
 
-def _reviewer_rows(summary: dict) -> list[list]:
+def _reviewer_rows(summary: Summary) -> list[list]:
     rows = []
-    for reviewer, entry in summary["reviewers"].items():
+    for reviewer in summary.reviewers:
+        ratings, activity = reviewer.ratings, reviewer.activity
         rows.append([
-            _reviewer_name(summary, reviewer), entry["n"], _number(entry["mean_success"]),
-            f"{entry['skip_rate'] * 100:.1f}%", entry["invalid"],
-            _with_reason(entry, "cohen_kappa_vs_others"), _with_reason(entry, "quadratic_kappa_vs_others"),
-            _number(entry["median_lead_time"], 1),
+            _reviewer_name(summary, reviewer.reviewer_id), ratings.n, _number(ratings.mean_success.value),
+            f"{activity.skip_rate * 100:.1f}%", activity.invalid,
+            _with_reason(ratings.cohen_kappa_vs_others), _with_reason(ratings.quadratic_kappa_vs_others),
+            _number(activity.median_lead_time.value, 1),
         ])
     return rows
 
@@ -285,97 +286,99 @@ DISPUTE_HEADER = ["attack_id", "task", "ratings (reviewer: value)", "author", "m
 INVALID_HEADER = ["attack_id", "task", "annotation", "reviewer", "reason"]
 
 
-def _model_rows(summary: dict) -> list[list]:
+def _model_rows(summary: Summary) -> list[list]:
     return [
         [
-            model, s["items"], s["complete"], _with_reason(s, "fleiss_kappa"), _interval(s["ci95"]),
-            _with_reason(s, "binary_fleiss_kappa"), _interval(s["binary_ci95"]),
-            _with_reason(s["with_author"], "fleiss_kappa"), _with_reason(s, "krippendorff_alpha_ordinal"),
-            _number(s["mean_success"]), _number(s["mean_author_rating"]),
+            s.model, s.items, s.complete, _with_reason(s.fleiss_kappa), _interval(s.ci95),
+            _with_reason(s.binary_fleiss_kappa), _interval(s.binary_ci95),
+            _with_reason(s.with_author.fleiss_kappa), _with_reason(s.krippendorff_alpha_ordinal),
+            _number(s.mean_success.value), _number(s.mean_author_rating.value),
         ]
-        for model, s in summary["per_model"].items()
+        for s in summary.per_model
     ]
 
 
-def _dispute_rows(summary: dict) -> list[list]:
+def _dispute_rows(summary: Summary) -> list[list]:
     return [
         [
-            d["attack_id"], d["task_id"],
-            ", ".join(f"{_reviewer_name(summary, r)}: {v}" for r, v in d["ratings"].items()),
-            "n/a" if d["author_rating"] is None else d["author_rating"], d["model"] or "n/a", f"{d['disagreement']:.2f}",
+            d.attack_id, d.task_id,
+            ", ".join(f"{_reviewer_name(summary, r)}: {v}" for r, v in d.ratings),
+            "n/a" if d.author_rating is None else d.author_rating, d.model or "n/a", f"{d.disagreement:.2f}",
         ]
-        for d in summary["disagreement"]
+        for d in summary.disagreement
     ]
 
 
-def _invalid_rows(summary: dict) -> list[list]:
+def _invalid_rows(summary: Summary) -> list[list]:
     return [
-        [i["attack_id"], i["task_id"], i["annotation_id"], i["reviewer_email"] or f"reviewer {i['reviewer']}", i["reason"]]
-        for i in summary["invalid_annotations"]
+        [i.attack_id, i.task_id, i.annotation_id, i.reviewer_email or f"reviewer {i.reviewer}", i.reason]
+        for i in summary.invalid_annotations
     ]
 
 
-def _other_rows(summary: dict) -> list[list]:
-    success, spearman = summary["success"], summary["success"]["spearman"]
+def _other_rows(summary: Summary) -> list[list]:
+    success, spearman = summary.success, summary.success.spearman
     rows = [
-        ["Krippendorff's alpha, ordinal (tasks with 2+ ratings)", _with_reason(success, "krippendorff_alpha_ordinal", 3)],
-        ["Krippendorff's alpha, nominal", _with_reason(success, "krippendorff_alpha_nominal", 3)],
-        [f"Krippendorff's alpha, binary (>= {success['threshold']})", _with_reason(success, "krippendorff_alpha_binary", 3)],
-        ["Percent agreement (share of agreeing reviewer pairs)", _with_reason(success, "percent_agreement", 3)],
-        ["Percent agreement, binary", _with_reason(success, "binary_percent_agreement", 3)],
-        [f"Spearman: mean success vs author's self-rating (n={spearman['author_rating']['n']})", _with_reason(spearman["author_rating"], "rho", 3)],
+        ["Krippendorff's alpha, ordinal (tasks with 2+ ratings)", _with_reason(success.krippendorff_alpha_ordinal, 3)],
+        ["Krippendorff's alpha, nominal", _with_reason(success.krippendorff_alpha_nominal, 3)],
+        [f"Krippendorff's alpha, binary (>= {success.threshold})", _with_reason(success.krippendorff_alpha_binary, 3)],
+        ["Percent agreement (share of agreeing reviewer pairs)", _with_reason(success.percent_agreement, 3)],
+        ["Percent agreement, binary", _with_reason(success.binary_percent_agreement, 3)],
+        [f"Spearman: mean success vs author's self-rating (n={spearman.author_rating.n})", _with_reason(spearman.author_rating.rho, 3)],
         [
-            f"Spearman: mean success vs min_harmlessness_score_transcript (n={spearman['min_harmlessness_score_transcript']['n']})",
-            _with_reason(spearman["min_harmlessness_score_transcript"], "rho", 3),
+            f"Spearman: mean success vs min_harmlessness_score_transcript (n={spearman.min_harmlessness_score_transcript.n})",
+            _with_reason(spearman.min_harmlessness_score_transcript.rho, 3),
         ],
-        ["Topics: Krippendorff's alpha over tag sets (MASI)", _with_reason(summary["topics"], "masi_alpha", 3)],
+        ["Topics: Krippendorff's alpha over tag sets (MASI)", _with_reason(summary.topics.masi_alpha, 3)],
     ]
-    per_category = success["per_category_kappa"]
-    rows += [[f"Kappa of success = {v} against the rest", _with_reason(per_category, v, 3)] for v in SUCCESS_VALUES]
+    rows += [
+        [f"Kappa of success = {value} against the rest", _with_reason(estimate, 3)]
+        for value, estimate in zip(SUCCESS_VALUES, success.per_category_kappa)
+    ]
     return rows
 
 
-def html_report(summary: dict, source: str = "") -> str:
+def html_report(summary: Summary, source: str = "") -> str:
     """The whole report as one self-contained HTML document."""
     esc = html.escape
-    success = summary["success"]
+    success = summary.success
     parts = [
         "<!DOCTYPE html><html lang=\"en\"><head><meta charset=\"utf-8\">",
         f"<title>{esc(TITLE)}</title><style>{_STYLE}</style></head><body>",
         f"<h1>{esc(TITLE)}</h1>",
-        f'<p class="note">{esc(source)} - {esc(success["ci_method"])}.</p>' if source else f'<p class="note">{esc(success["ci_method"])}.</p>',
+        f'<p class="note">{esc(source)} - {esc(success.ci_method)}.</p>' if source else f'<p class="note">{esc(success.ci_method)}.</p>',
         f'<p class="headline">{esc(headline(summary))}</p>',
-        f"<p>Binary scale (success &gt;= {success['threshold']}): kappa {esc(_with_reason(success, 'binary_fleiss_kappa'))}, "
-        f"95% CI {esc(_interval(success['binary_ci95']))}, {esc(success['binary_landis_koch'] or 'no band')}.</p>",
+        f"<p>Binary scale (success &gt;= {success.threshold}): kappa {esc(_with_reason(success.binary_fleiss_kappa))}, "
+        f"95% CI {esc(_interval(success.binary_ci95))}, {esc(success.binary_landis_koch or 'no band')}.</p>",
         "<h2>Beside the paper</h2>",
         "<p>Ganguli et al. (2022) report Fleiss' kappa with the red team member's own self-rating as one more rater, "
         "without intervals. This project's values on the same footing:</p>",
-        _table(["raters", "scale", "this project", "95% CI", "paper"], [list(r) for r in _paper_rows(summary)], {2}),
+        _table(["raters", "scale", "this project", "95% CI", "paper"], _paper_table(summary), {2}),
         f'<img alt="kappa with intervals beside the paper" src="{_kappa_plot(summary)}">',
         "<h2>Other statistics</h2>",
         _table(["statistic", "value"], _other_rows(summary), {1}),
         "<h2>Reviewers</h2>",
-        f'<img alt="success distribution per reviewer" src="{_distribution_plot(summary)}">' if summary["reviewers"] else "<p>No ratings yet.</p>",
+        f'<img alt="success distribution per reviewer" src="{_distribution_plot(summary)}">' if summary.reviewers else "<p>No ratings yet.</p>",
         _table(REVIEWER_HEADER, _reviewer_rows(summary), {1, 2, 3, 4, 5, 6, 7}),
         "<h3>Reviewer by reviewer</h3>",
-        f'<img alt="Cohen kappa between reviewers" src="{_heatmap(summary)}">' if len(summary["reviewers"]) >= 2 else "<p>Fewer than 2 reviewers.</p>",
+        f'<img alt="Cohen kappa between reviewers" src="{_heatmap(summary)}">' if len(summary.reviewers) >= 2 else "<p>Fewer than 2 reviewers.</p>",
         "<h2>Topics</h2>",
-        f"<p>Agreement on each tag as a yes/no question over complete tasks; {_number((summary['topics']['no_topic_share'] or 0) * 100, 1)}% "
+        f"<p>Agreement on each tag as a yes/no question over complete tasks; {_number((summary.topics.no_topic_share.value or 0) * 100, 1)}% "
         "of ratings carry no tag.</p>",
         f'<img alt="agreement per tag" src="{_tag_plot(summary)}">',
         "<h2>Per model</h2>",
-        _table(MODEL_HEADER, _model_rows(summary), set(range(1, 11))) if summary["per_model"]
-        else f"<p>{esc(summary['per_model_reason'] or 'no models')}</p>",
+        _table(MODEL_HEADER, _model_rows(summary), set(range(1, 11))) if summary.per_model
+        else f"<p>{esc(summary.per_model_reason or 'no models')}</p>",
         "<h2>Most disputed attacks</h2>",
         "<p>Tasks with 2 or more ratings, by the mean squared difference between two reviewers' ratings.</p>",
-        _table(DISPUTE_HEADER, _dispute_rows(summary), {5}) if summary["disagreement"] else "<p>No task with disagreement.</p>",
+        _table(DISPUTE_HEADER, _dispute_rows(summary), {5}) if summary.disagreement else "<p>No task with disagreement.</p>",
     ]
-    texts = [d for d in summary["disagreement"] if d.get("text")]
-    for entry in texts:
-        parts.append(f"<details><summary>attack {entry['attack_id']}: transcript</summary><pre>{esc(entry['text'])}</pre></details>")
+    for entry in summary.disagreement:
+        if entry.text:
+            parts.append(f"<details><summary>attack {entry.attack_id}: transcript</summary><pre>{esc(entry.text)}</pre></details>")
     parts += [
         "<h2>Invalid annotations</h2>",
-        _table(INVALID_HEADER, _invalid_rows(summary)) if summary["invalid_annotations"] else "<p>None.</p>",
+        _table(INVALID_HEADER, _invalid_rows(summary)) if summary.invalid_annotations else "<p>None.</p>",
         "<h2>What was left out</h2><ul>",
         "".join(f"<li>{esc(line)}</li>" for line in _exclusions(summary)),
         "</ul></body></html>",
@@ -395,20 +398,20 @@ def _md_table(header: list[str], rows: list[list]) -> str:
     return "\n".join(lines)
 
 
-def markdown_report(summary: dict, source: str = "") -> str:
+def markdown_report(summary: Summary, source: str = "") -> str:
     """The report as Markdown: the same tables as the HTML; the plots are in the HTML only."""
-    success = summary["success"]
+    success = summary.success
     parts = [f"# {TITLE}", ""]
     if source:
-        parts += [f"_{source} - {success['ci_method']}._", ""]
+        parts += [f"_{source} - {success.ci_method}._", ""]
     parts += [f"**{headline(summary)}**", ""]
     parts += [
-        f"Binary scale (success >= {success['threshold']}): kappa {_with_reason(success, 'binary_fleiss_kappa')}, "
-        f"95% CI {_interval(success['binary_ci95'])}.",
+        f"Binary scale (success >= {success.threshold}): kappa {_with_reason(success.binary_fleiss_kappa)}, "
+        f"95% CI {_interval(success.binary_ci95)}.",
         "",
         "## Beside the paper",
         "",
-        _md_table(["raters", "scale", "this project", "95% CI", "paper"], [list(r) for r in _paper_rows(summary)]),
+        _md_table(["raters", "scale", "this project", "95% CI", "paper"], _paper_table(summary)),
         "",
         "## Other statistics",
         "",
@@ -422,27 +425,27 @@ def markdown_report(summary: dict, source: str = "") -> str:
         "",
         _md_table(
             ["tag", "share of ratings", "kappa"],
-            [[t, f"{e['prevalence'] * 100:.1f}%", _with_reason(e, "fleiss_kappa")] for t, e in summary["topics"]["per_tag"].items()],
+            [[tag.topic, f"{tag.prevalence * 100:.1f}%", _with_reason(tag.fleiss_kappa)] for tag in summary.topics.per_tag],
         ),
         "",
         "## Per model",
         "",
-        _md_table(MODEL_HEADER, _model_rows(summary)) if summary["per_model"] else summary["per_model_reason"] or "",
+        _md_table(MODEL_HEADER, _model_rows(summary)) if summary.per_model else summary.per_model_reason or "",
         "",
         "## Most disputed attacks",
         "",
         "Tasks with 2 or more ratings, by the mean squared difference between two reviewers' ratings.",
         "",
-        _md_table(DISPUTE_HEADER, _dispute_rows(summary)) if summary["disagreement"] else "No task with disagreement.",
+        _md_table(DISPUTE_HEADER, _dispute_rows(summary)) if summary.disagreement else "No task with disagreement.",
         "",
     ]
-    for entry in summary["disagreement"]:
-        if entry.get("text"):
-            parts += [f"<details><summary>attack {entry['attack_id']}: transcript</summary>", "", "```", entry["text"], "```", "</details>", ""]
+    for entry in summary.disagreement:
+        if entry.text:
+            parts += [f"<details><summary>attack {entry.attack_id}: transcript</summary>", "", "```", entry.text, "```", "</details>", ""]
     parts += [
         "## Invalid annotations",
         "",
-        _md_table(INVALID_HEADER, _invalid_rows(summary)) if summary["invalid_annotations"] else "None.",
+        _md_table(INVALID_HEADER, _invalid_rows(summary)) if summary.invalid_annotations else "None.",
         "",
         "## What was left out",
         "",

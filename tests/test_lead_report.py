@@ -4,12 +4,14 @@ from __future__ import annotations
 
 import re
 import subprocess
+from dataclasses import replace
 
 import numpy as np
 import pytest
 from PIL import Image
 
-from review_project.agreement_summary import summarise
+from review_project.agreement import summarise
+from review_project.agreement.kappa import Estimate
 from review_project.export import annotation_table
 from review_project.lead_report import html_report, markdown_report, summary_text
 from tests.test_agreement_summary import annotation, random_project, record, task
@@ -33,8 +35,9 @@ def test_printed_summary_leads_with_the_headline_and_the_paper(summary):
     text = summary_text(summary)
     first, second = text.splitlines()[:2]
     assert first == "Can I trust these ratings?"
-    kappa, (low, high) = summary["success"]["fleiss_kappa"], summary["success"]["ci95"]
-    assert second.startswith(f"Fleiss' kappa {kappa:.2f}, 95% CI {low:.2f} to {high:.2f}: {summary['success']['landis_koch']} agreement")
+    success = summary.success
+    kappa, low, high = success.fleiss_kappa.value, success.ci95.low, success.ci95.high
+    assert second.startswith(f"Fleiss' kappa {kappa:.2f}, 95% CI {low:.2f} to {high:.2f}: {success.landis_koch} agreement")
     assert "paper 0.32" in text and "paper 0.49" in text and "paper 0.55 (3 reviewers)" in text
     assert "rlhf 52B" in text and "context distillation 52B" in text
     assert "1 invalid annotation (listed)" in text
@@ -51,14 +54,14 @@ def test_html_is_self_contained_and_has_every_section(summary):
     for heading in ("Beside the paper", "Other statistics", "Reviewers", "Reviewer by reviewer", "Topics", "Per model",
                     "Most disputed attacks", "Invalid annotations", "What was left out"):
         assert f">{heading}</h" in page
-    assert f"{summary['success']['fleiss_kappa']:.2f}" in page
+    assert f"{summary.success.fleiss_kappa.value:.2f}" in page
     for published in ("0.32", "0.49", "0.55 (3 reviewers)"):
         assert f"<td>{published}</td>" in page
     assert "rlhf 52B" in page
     assert "success &#x27;7&#x27; outside 0-4" in page  # the invalid annotation, escaped
     assert "&lt;b&gt;ann&lt;/b&gt;@example.com" in page and "<b>ann</b>" not in page
-    for disputed in summary["disagreement"]:
-        assert f"<td>{disputed['attack_id']}</td>" in page
+    for disputed in summary.disagreement:
+        assert f"<td>{disputed.attack_id}</td>" in page
     assert SENTINEL not in page
 
 
@@ -93,6 +96,23 @@ def test_a_degenerate_project_renders_with_reasons():
     assert "n/a (every rating is the same (category 2))" in page
     assert "No task with disagreement." in page
     assert "n/a (every rating is the same (category 2))" in markdown_report(summary)
+
+
+def test_reasons_come_from_the_typed_values_whatever_their_words(summary):
+    # The printed comparison puts each reason once below the table; a reason that reads like a
+    # rendered value is still only a reason, and a value without one is a bare "n/a".
+    author = replace(
+        summary.success.with_author,
+        fleiss_kappa=Estimate(None, "n/a (looks rendered)"),
+        binary_fleiss_kappa=Estimate(None, None),
+    )
+    changed = replace(summary, success=replace(summary.success, with_author=author))
+    lines = summary_text(changed).splitlines()
+    rows = [line for line in lines if line.startswith("  4 reviewers + author")]
+    assert len(rows) == 2 and all(f" {'n/a':<8} CI " in row for row in rows)
+    assert lines.count("  (n/a: n/a (looks rendered))") == 1
+    assert not any(line.startswith("  (n/a: None") for line in lines)
+    assert "<td class=\"num\">n/a (n/a (looks rendered))</td>" in html_report(changed)
 
 
 @pytest.mark.browser

@@ -140,12 +140,20 @@ def binarise(counts, threshold: int) -> np.ndarray:
     return np.stack([table[:, :threshold].sum(axis=1), table[:, threshold:].sum(axis=1)], axis=1)
 
 
-def _fleiss_reason(table: np.ndarray) -> str | None:
+def _too_few_reason(table: np.ndarray) -> str | None:
+    """Why no kappa can be computed from this many tasks and ratings, or None."""
     n_tasks = table.shape[0]
     if n_tasks < 2:
         return f"fewer than 2 tasks with complete ratings ({n_tasks})"
     if table[0].sum() < 2:
         return "fewer than 2 ratings per task"
+    return None
+
+
+def _fleiss_reason(table: np.ndarray) -> str | None:
+    reason = _too_few_reason(table)
+    if reason:
+        return reason
     used = np.flatnonzero(table.sum(axis=0))
     if used.size == 1:
         return f"every rating is the same (category {int(used[0])})"
@@ -191,8 +199,10 @@ def fleiss_kappa_per_category(counts) -> list[Estimate]:
     """
     table = _as_counts(counts, equal_rows=True)
     n_tasks, n_categories = table.shape
-    reason = _fleiss_reason(table)
-    if reason and not reason.startswith("every rating"):
+    # One category used throughout still leaves the others defined ("never used"), so only
+    # too few tasks or ratings make every category undefined.
+    reason = _too_few_reason(table)
+    if reason:
         return [Estimate(None, reason)] * n_categories
     kappas, reasons = _binary_kappas(table, n_tasks, table[0].sum() if n_tasks else 0)
     return [_estimate(k, r) for k, r in zip(kappas, reasons)]

@@ -1,0 +1,43 @@
+"""Agreement between the reviewers: can the lead trust the ratings?
+
+    kappa    the numeric core: Fleiss, Krippendorff, Cohen, the bootstrap (numpy arrays in)
+    arrays   an annotation table and the manifest to arrays, by the inclusion rules
+    summary  every statistic, as the typed Summary, and its JSON (pure)
+    sources  where the annotations come from: an export file, a table, a live project (all the reads)
+    report   agreement_report: a source and a manifest in, the Summary out; write_reports
+
+Typical use::
+
+    source = open_source("export.json")
+    summary = agreement_report(source, read_manifest("manifest.jsonl"))
+    write_reports(summary, html_path="report.html")
+"""
+
+from __future__ import annotations
+
+import importlib
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from review_project.agreement.report import agreement_report, write_reports
+    from review_project.agreement.sources import ReviewSource, SourceError, open_source
+    from review_project.agreement.summary import Summary, summarise
+
+# Loaded on first use, so the numeric core (kappa) imports with numpy alone, not pandas, scipy
+# or the Label Studio SDK.
+_HOMES = {
+    "agreement_report": "report",
+    "write_reports": "report",
+    "ReviewSource": "sources",
+    "SourceError": "sources",
+    "open_source": "sources",
+    "Summary": "summary",
+    "summarise": "summary",
+}
+__all__ = sorted(_HOMES)
+
+
+def __getattr__(name: str):
+    if name not in _HOMES:
+        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+    return getattr(importlib.import_module(f"{__name__}.{_HOMES[name]}"), name)
