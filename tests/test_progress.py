@@ -30,7 +30,7 @@ def test_a_later_annotation_of_the_same_task_replaces_the_earlier():
 def test_status_and_agreement_take_the_same_latest_annotation():
     # Reviewer 1 annotates twice, then changes the FIRST annotation last: that one is the latest
     # by the one rule (export.latest_annotations), for status and agreement alike.
-    from review_project.agreement_summary import summarise
+    from review_project.agreement.summary import summarise
     from review_project.export import latest_annotations, mark_latest
 
     first = ann(1, 1, success="4", updated_at="2026-01-05T00:00:00Z") | {"created_at": "2026-01-01T00:00:00Z"}
@@ -42,6 +42,6 @@ def test_status_and_agreement_take_the_same_latest_annotation():
     assert mark_latest(table)["latest"].tolist() == [True, False, True]
     person = next(p for p in review_progress([1], table, 2).reviewers if p.reviewer_id == 1)
     assert (person.submitted, person.skipped) == (1, 0)
-    summary = summarise(table, reviewers_per_task=2, n_resamples=100)
+    summary = summarise(table, reviewers_per_task=2, n_resamples=100).as_json()
     assert summary["annotations"]["replaced_by_later"] == 1
     assert summary["items"]["complete"] == 1 and summary["reviewers"]["1"]["mean_success"] == 4.0
