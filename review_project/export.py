@@ -16,7 +16,7 @@ import numpy as np
 import pandas as pd
 
 from review_project.manifest import write_atomically
-from review_project.schema import read_rating
+from review_project.schema import read_annotation, whole_number
 from review_project.shared import ExportError
 
 COLUMNS = [
@@ -86,12 +86,12 @@ def read_export_tasks(
     for position, task in enumerate(tasks, start=1):
         if not isinstance(task, dict):
             raise ExportError(f"{source}: task number {position} is not an object")
-        task_id = _whole_number(task.get("id"), f"{source}: task number {position}: id")
+        task_id = whole_number(task.get("id"), f"{source}: task number {position}: id")
         where = f"{source}: task {task_id}"
         data = task.get("data")
         attack_id = data.get("attack_id") if isinstance(data, dict) else None
         if attack_id is not None:
-            attack_id = _whole_number(attack_id, f"{where}: data.attack_id")
+            attack_id = whole_number(attack_id, f"{where}: data.attack_id")
         task_rows.append((task_id, attack_id))
         annotations = task.get("annotations")
         if annotations is None:
@@ -117,57 +117,10 @@ def annotation_table(tasks: Iterable[dict], reviewer_emails: dict[int, str] | No
 
 
 def _annotation_row(annotation, number: int, task_id: int, attack_id: int | None, task_where: str, reviewer_emails: dict[int, str]) -> dict:
-    if not isinstance(annotation, dict):
-        raise ExportError(f"{task_where}, annotation number {number}: not an object")
-    annotation_id = _whole_number(annotation.get("id"), f"{task_where}, annotation number {number}: id")
-    where = f"{task_where}, annotation {annotation_id}"
-    reviewer = _user_id(annotation.get("completed_by"), f"{where}: completed_by")
-    updated_by = _user_id(annotation.get("updated_by"), f"{where}: updated_by")
-    times = {name: annotation.get(name) for name in ("created_at", "updated_at")}
-    for name, value in times.items():
-        if value is not None and not isinstance(value, str):
-            raise ExportError(f"{where}: {name} is not a time")
-    lead_time = annotation.get("lead_time")
-    rating = read_rating(annotation)
-    return {
-        "attack_id": attack_id,
-        "task_id": task_id,
-        "annotation_id": annotation_id,
-        "reviewer_id": reviewer,
-        "reviewer_email": reviewer_emails.get(reviewer) or _user_email(annotation.get("completed_by")),
-        "success": rating.success,
-        "topics": list(rating.topics),
-        "skipped": rating.skipped,
-        "lead_time": lead_time if isinstance(lead_time, (int, float)) and not isinstance(lead_time, bool) else None,
-        **times,
-        "updated_by": updated_by,
-        "edited_by_other": updated_by is not None and reviewer is not None and updated_by != reviewer,
-        "valid": rating.valid,
-        "invalid_reason": rating.invalid_reason,
-    }
-
-
-_LARGEST_ID = 2**63 - 1  # ids become int64 columns
-
-
-def _whole_number(value, what: str) -> int:
-    """A non-negative integer id, or one ExportError line saying what is wrong (never the value's text)."""
-    if isinstance(value, bool) or not isinstance(value, int) or not 0 <= value <= _LARGEST_ID:
-        shown = repr(value)[:20] if isinstance(value, (int, float)) else f"a {type(value).__name__}"
-        raise ExportError(f"{what} is {shown}, not a whole number")
-    return value
-
-
-def _user_id(value, what: str) -> int | None:
-    # The export gives a bare id; some server versions nest the user as an object.
-    if isinstance(value, dict):
-        value = value.get("id")
-    return None if value is None else _whole_number(value, f"{what} (a user id)")
-
-
-def _user_email(value) -> str | None:
-    email = value.get("email") if isinstance(value, dict) else None
-    return email if isinstance(email, str) else None
+    record = read_annotation(annotation, task_id=task_id, attack_id=attack_id, where=task_where, number=number)
+    row = record.as_row()
+    row["reviewer_email"] = reviewer_emails.get(record.reviewer_id) or record.reviewer_email
+    return row
 
 
 def _typed(table: pd.DataFrame, source: str | None = None) -> pd.DataFrame:

@@ -7,6 +7,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from review_project.shared import ExportError
+
 SUCCESS = "success"
 TOPICS_CONTROL = "topics"
 DIALOGUE = "dialogue"
@@ -137,3 +139,96 @@ def read_rating(annotation: dict) -> Rating:
         skipped=False,
         invalid_reason="; ".join(dict.fromkeys(reasons)) or None,
     )
+
+
+@dataclass(frozen=True)
+class AnnotationRecord:
+    """One annotation as every reader keeps it: a row of `export`'s table and an entry of the
+    worker's ledger are both made from this, so the two always agree."""
+
+    annotation_id: int
+    task_id: int
+    attack_id: int | None
+    reviewer_id: int | None
+    rating: Rating
+    lead_time: float | None
+    created_at: str | None
+    updated_at: str | None
+    updated_by: int | None
+    # Only when the server nests the user as an object with an email.
+    reviewer_email: str | None = None
+
+    @property
+    def edited_by_other(self) -> bool:
+        """Last changed by someone other than its reviewer (Community lets any member edit)."""
+        return self.updated_by is not None and self.reviewer_id is not None and self.updated_by != self.reviewer_id
+
+    def as_row(self) -> dict:
+        """The export table's columns (export.COLUMNS), reviewer_email as the annotation gave it."""
+        return {
+            "attack_id": self.attack_id,
+            "task_id": self.task_id,
+            "annotation_id": self.annotation_id,
+            "reviewer_id": self.reviewer_id,
+            "reviewer_email": self.reviewer_email,
+            "success": self.rating.success,
+            "topics": list(self.rating.topics),
+            "skipped": self.rating.skipped,
+            "lead_time": self.lead_time,
+            "created_at": self.created_at,
+            "updated_at": self.updated_at,
+            "updated_by": self.updated_by,
+            "edited_by_other": self.edited_by_other,
+            "valid": self.rating.valid,
+            "invalid_reason": self.rating.invalid_reason,
+        }
+
+
+def read_annotation(annotation, *, task_id: int, attack_id: int | None, where: str, number: int = 1) -> AnnotationRecord:
+    """Read one annotation (full export, API or webhook shape) of task `task_id`.
+
+    An id that is not a whole number, a reviewer that is not a user id, or a time that is not
+    text is an ExportError naming `where` (the source and task), the annotation and the field;
+    a result of the wrong shape only makes the rating invalid (read_rating).
+    """
+    if not isinstance(annotation, dict):
+        raise ExportError(f"{where}, annotation number {number}: not an object")
+    annotation_id = whole_number(annotation.get("id"), f"{where}, annotation number {number}: id")
+    where = f"{where}, annotation {annotation_id}"
+    times = {name: annotation.get(name) for name in ("created_at", "updated_at")}
+    for name, value in times.items():
+        if value is not None and not isinstance(value, str):
+            raise ExportError(f"{where}: {name} is not a time")
+    lead_time = annotation.get("lead_time")
+    completed_by = annotation.get("completed_by")
+    email = completed_by.get("email") if isinstance(completed_by, dict) else None
+    return AnnotationRecord(
+        annotation_id=annotation_id,
+        task_id=task_id,
+        attack_id=attack_id,
+        reviewer_id=_user_id(completed_by, f"{where}: completed_by"),
+        rating=read_rating(annotation),
+        lead_time=float(lead_time) if isinstance(lead_time, (int, float)) and not isinstance(lead_time, bool) else None,
+        created_at=times["created_at"],
+        updated_at=times["updated_at"],
+        updated_by=_user_id(annotation.get("updated_by"), f"{where}: updated_by"),
+        reviewer_email=email if isinstance(email, str) else None,
+    )
+
+
+LARGEST_ID = 2**63 - 1  # ids are 64-bit integers in every table and database
+
+
+def whole_number(value, what: str) -> int:
+    """A non-negative 64-bit integer id, or one ExportError line saying what is wrong (never the value's text)."""
+    if isinstance(value, bool) or not isinstance(value, int) or not 0 <= value <= LARGEST_ID:
+        shown = repr(value)[:20] if isinstance(value, (int, float)) else f"a {type(value).__name__}"
+        raise ExportError(f"{what} is {shown}, not a whole number")
+    return value
+
+
+def _user_id(value, what: str) -> int | None:
+    # The export gives a bare id; some server versions nest the user as an object.
+    if isinstance(value, dict):
+        value = value.get("id")
+    return None if value is None else whole_number(value, f"{what} (a user id)")

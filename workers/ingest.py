@@ -15,7 +15,7 @@ import queue
 import threading
 from concurrent.futures import Future
 
-from workers.store import Recorded, Store
+from workers.store import LIVE, Recorded, Store
 from workers.webhook import AnnotationsDeleted, AnnotationSeen
 
 log = logging.getLogger(__name__)
@@ -30,9 +30,10 @@ class GroupCommitter:
     several (store.writers), and the store's lock order keeps their batches deadlock-free.
     """
 
-    def __init__(self, store: Store, every: int, max_batch: int = MAX_BATCH):
+    def __init__(self, store: Store, every: int, max_batch: int = MAX_BATCH, scheduling: str = LIVE):
         self.store = store
         self.every = every
+        self.scheduling = scheduling
         self.max_batch = max_batch
         self._queue: queue.SimpleQueue = queue.SimpleQueue()
         self._threads: list[threading.Thread] = []
@@ -86,7 +87,7 @@ class GroupCommitter:
 
     def _commit(self, batch: list) -> None:
         try:
-            results = self.store.record_events([event for event, _ in batch], self.every)
+            results = self.store.record_events([event for event, _ in batch], self.every, scheduling=self.scheduling)
         except Exception as error:
             if len(batch) == 1:
                 log.error("an event was not stored: %s", error.__class__.__name__)

@@ -32,12 +32,23 @@ from dataclasses import dataclass
 from urllib.parse import urlsplit
 
 from review_project.shared import WorkerError
+from workers import ledger
 from workers.milestones import milestones_crossed
 from workers.store_migrations import migrate
 from workers.survey import ITEMS, SurveyAnswer, column
-from workers.webhook import AnnotationsDeleted, AnnotationSeen
+from workers.webhook import CAUGHT_UP, AnnotationsDeleted, AnnotationSeen
 
-STATUSES = ("pending", "sending", "sent", "failed", "paused")
+STATUSES = ("pending", "sending", "sent", "failed", "paused", "missed")
+# How milestones reached by a batch of events are scheduled (record_events):
+LIVE = "live"  # each becomes a pending check-in (webhooks: the reviewer just got there)
+LATEST = "latest"  # per reviewer, only the highest is pending, the others missed (catching up)
+MISSED = "missed"  # all missed, none sent (the first sync of a project; a worker without Slack)
+SCHEDULINGS = (LIVE, LATEST, MISSED)
+MISSED_REASONS = {
+    LATEST: "reached while the worker was not watching; a check-in went out for a later milestone",
+    MISSED: "reached before the worker watched this reviewer, or while it had no Slack settings",
+    "syncing": "reached before the worker's first sync of the project finished",
+}
 # PostgreSQL advisory lock namespace (an arbitrary constant): (it, 0) guards migrations,
 # (it + 1, key) a reviewer's counting.
 _LOCK_NAMESPACE = 0x5EED
@@ -138,18 +149,28 @@ class Store:
             self._run(cur, "SELECT 1 FROM checkins LIMIT 1")
 
     # -- ingestion -------------------------------------------------------------------------------
-    def record_annotation(self, seen: AnnotationSeen, every: int, now: float | None = None) -> Recorded:
+    def record_annotation(self, seen: AnnotationSeen, every: int, now: float | None = None, *, scheduling: str = LIVE) -> Recorded:
         """Store one annotation event; count its task once per reviewer; create check-ins newly due."""
-        return self.record_events([seen], every, now)[0]
+        return self.record_events([seen], every, now, scheduling=scheduling)[0]
 
     def record_events(
-        self, events: list[AnnotationSeen | AnnotationsDeleted], every: int, now: float | None = None
+        self,
+        events: list[AnnotationSeen | AnnotationsDeleted],
+        every: int,
+        now: float | None = None,
+        *,
+        scheduling: str = LIVE,
     ) -> list[Recorded]:
-        """Record several webhook events in ONE transaction (one fsync); results in the given order.
+        """Record several events in ONE transaction (one fsync): exposures, check-ins and the ledger.
 
         Events are applied in (project, reviewer) order so that concurrent batches take the
-        per-reviewer locks in the same order and cannot deadlock. A deletion never counts.
+        per-reviewer locks in the same order and cannot deadlock. A deletion never un-counts.
+        `scheduling` (LIVE, LATEST, MISSED) says which milestones become pending check-ins; while
+        a project's first sync runs, all of its milestones are missed (the sync promotes the
+        latest per reviewer when it ends). Returned milestones are the pending ones only.
         """
+        if scheduling not in SCHEDULINGS:
+            raise ValueError(f"scheduling must be one of {SCHEDULINGS}")
         now = time.time() if now is None else now
         results: list[Recorded] = [Recorded(new_event=False, counted=False, milestones=())] * len(events)
         order = sorted(
@@ -157,18 +178,45 @@ class Store:
             key=lambda i: (events[i].project, getattr(events[i], "reviewer", -1), i),
         )
         locked: set[tuple[int, int]] = set()
+        due_now: list[tuple[int, ...]] = [()] * len(events)
+        latest: dict[tuple[int, int], tuple[int, int]] = {}  # (project, reviewer) -> (milestone, event)
         with self._transaction() as cur:
+            run = self._runner(cur)
+            syncing = {p for p in {e.project for e in events} if ledger.project_state(run, p).syncing}
             for i in order:
                 event = events[i]
                 if isinstance(event, AnnotationsDeleted):
                     new = self._record_deletion(cur, event, now)
+                    ledger.remove(run, event.project, event.annotation_ids)
                     results[i] = Recorded(new_event=new > 0, counted=False, milestones=())
                     continue
                 if (event.project, event.reviewer) not in locked:
                     self._lock_reviewer(cur, event.project, event.reviewer)
                     locked.add((event.project, event.reviewer))
-                results[i] = self._record_annotation(cur, event, every, now)
-        return results
+                how = "syncing" if event.project in syncing else scheduling
+                results[i] = self._record_annotation(cur, event, every, now, how)
+                if how == LIVE:
+                    due_now[i] = results[i].milestones
+                elif how == LATEST and results[i].milestones:
+                    key = (event.project, event.reviewer)
+                    latest[key] = max(latest.get(key, (0, i)), (max(results[i].milestones), i))
+            for (project, reviewer), (milestone, i) in latest.items():
+                self._promote(run, project, reviewer, milestone, now)
+                due_now[i] = (milestone,)
+            for project in {e.project for e in events if getattr(e, "action", None) != CAUGHT_UP}:
+                ledger.note(run, project, "last_webhook_at", now)
+        return [Recorded(r.new_event, r.counted, due_now[i]) for i, r in enumerate(results)]
+
+    def _runner(self, cur):
+        """`run(sql, params)` on this transaction, for the ledger's and the migrations' functions."""
+        return lambda sql, params=(): self._run(cur, sql, params)
+
+    def _promote(self, run, project: int, reviewer: int, milestone: int, now: float) -> None:
+        run(
+            "UPDATE checkins SET status = 'pending', last_error = NULL, next_attempt_at = $4"
+            " WHERE project = $1 AND reviewer = $2 AND milestone = $3 AND status = 'missed'",
+            (project, reviewer, milestone, now),
+        )
 
     def _record_deletion(self, cur, deleted: AnnotationsDeleted, now: float) -> int:
         new = 0
@@ -205,20 +253,23 @@ class Store:
         ).fetchone()[0]
         return True, True, count
 
-    def _record_annotation(self, cur, seen: AnnotationSeen, every: int, now: float) -> Recorded:
+    def _record_annotation(self, cur, seen: AnnotationSeen, every: int, now: float, how: str) -> Recorded:
         # The caller holds this reviewer's lock (record_events).
         new_event, counted, count = self._insert_event_and_exposure(cur, seen, now)
         if not new_event:
             return Recorded(new_event=False, counted=False, milestones=())
+        if seen.record is not None:
+            ledger.write(self._runner(cur), seen.project, seen.record, now)
         if not counted:
             return Recorded(new_event=True, counted=False, milestones=())
         due = milestones_crossed(count - 1, count, every)
+        status, reason = ("pending", None) if how == LIVE else ("missed", MISSED_REASONS[how])
         for milestone in due:
             self._run(
                 cur,
-                "INSERT INTO checkins (project, reviewer, milestone, due_at, next_attempt_at)"
-                " VALUES ($1, $2, $3, $4, $5) ON CONFLICT DO NOTHING",
-                (seen.project, seen.reviewer, milestone, now, now),
+                "INSERT INTO checkins (project, reviewer, milestone, status, last_error, due_at, next_attempt_at)"
+                " VALUES ($1, $2, $3, $4, $5, $6, $6) ON CONFLICT DO NOTHING",
+                (seen.project, seen.reviewer, milestone, status, reason, now),
             )
         return Recorded(new_event=True, counted=True, milestones=tuple(due))
 

@@ -1,8 +1,10 @@
-"""Validate a Label Studio webhook body and reduce it to the few facts the worker keeps.
+"""Validate a Label Studio webhook body and reduce it to the facts the worker keeps.
 
 Pure: bytes in, events out, or a RequestRefused carrying the HTTP status and a one-line reason.
-Nothing of the transcript, the rating or the project's token is kept: only ids, the skip flag
-and the annotation's updated_at (which makes a repeated delivery recognisable).
+Nothing of the transcript or the project's token is kept: the ids, the skip flag, the
+annotation's updated_at (which makes a repeated delivery recognisable) and, for the ledger, the
+annotation as `export`'s table has it (schema.AnnotationRecord: rating, topics, validity, times)
+with the task's attack_id.
 """
 
 from __future__ import annotations
@@ -10,7 +12,8 @@ from __future__ import annotations
 import json
 from dataclasses import dataclass
 
-from review_project.shared import ANNOTATIONS_DELETED, WEBHOOK_ACTIONS
+from review_project.schema import AnnotationRecord, read_annotation, whole_number
+from review_project.shared import ANNOTATIONS_DELETED, WEBHOOK_ACTIONS, ExportError
 
 MAX_BODY_BYTES = 1024 * 1024
 
@@ -37,6 +40,8 @@ class AnnotationSeen:
     skipped: bool
     updated_at: str
     action: str
+    # The ledger's entry; None only where a test builds an event by hand.
+    record: AnnotationRecord | None = None
 
 
 @dataclass(frozen=True)
@@ -56,23 +61,40 @@ def _an_id(value, where: str) -> int:
     return value
 
 
-def annotation_seen(project: int, annotation: dict, action: str) -> AnnotationSeen:
-    """One annotation (webhook or API shape) as an AnnotationSeen; RequestRefused names a missing field."""
+def annotation_seen(project: int, annotation: dict, action: str, attack_id=None) -> AnnotationSeen:
+    """One annotation (webhook or API shape) as an AnnotationSeen; RequestRefused names a missing field.
+
+    attack_id : the task's data.attack_id, when known.
+    """
     if not isinstance(annotation, dict):
         raise RequestRefused(422, "annotation is not an object")
     updated_at = annotation.get("updated_at") or annotation.get("created_at")
     if not isinstance(updated_at, str):
         raise RequestRefused(422, "annotation.updated_at missing")
-    task = annotation.get("task")
+    _an_id(annotation.get("id"), "annotation.id")
+    task = _an_id(annotation.get("task"), "annotation.task")
+    reviewer = _an_id(annotation.get("completed_by"), "annotation.completed_by")
+    try:
+        if attack_id is not None:
+            attack_id = whole_number(attack_id, "task.data.attack_id")
+        record = read_annotation(annotation, task_id=task, attack_id=attack_id, where=f"project {project}: task {task}")
+    except ExportError as error:
+        raise RequestRefused(422, str(error)) from None
     return AnnotationSeen(
         project=project,
-        annotation_id=_an_id(annotation.get("id"), "annotation.id"),
-        task=_an_id(task, "annotation.task"),
-        reviewer=_an_id(annotation.get("completed_by"), "annotation.completed_by"),
-        skipped=bool(annotation.get("was_cancelled")),
+        annotation_id=record.annotation_id,
+        task=task,
+        reviewer=reviewer,
+        skipped=record.rating.skipped,
         updated_at=updated_at,
         action=action,
+        record=record,
     )
+
+
+def _attack_id(task) -> object:
+    data = task.get("data") if isinstance(task, dict) else None
+    return data.get("attack_id") if isinstance(data, dict) else None
 
 
 def parse_webhook(body: bytes) -> AnnotationSeen | AnnotationsDeleted:
@@ -97,4 +119,4 @@ def parse_webhook(body: bytes) -> AnnotationSeen | AnnotationsDeleted:
             raise RequestRefused(422, "annotations missing or empty in ANNOTATIONS_DELETED")
         ids = tuple(_an_id(a, f"annotations[{i}].id") for i, a in enumerate(annotations))
         return AnnotationsDeleted(project=project_id, annotation_ids=ids)
-    return annotation_seen(project_id, payload.get("annotation"), action)
+    return annotation_seen(project_id, payload.get("annotation"), action, _attack_id(payload.get("task")))

@@ -40,18 +40,18 @@ def test_a_rejected_event_fails_alone(store, monkeypatch):
     committer = GroupCommitter(store, every=10)
     real = store._record_annotation
 
-    def picky(cur, event, every, now):
+    def picky(cur, event, every, now, how):
         if event.task == 3:
             raise ValueError("boom")
-        return real(cur, event, every, now)
+        return real(cur, event, every, now, how)
 
     monkeypatch.setattr(store, "_record_annotation", picky)
     hold = threading.Event()
     original = store.record_events
 
-    def slow_first(events, every, now=None):
+    def slow_first(events, every, now=None, **options):
         hold.wait(5)  # let the queue fill so the events share one batch
-        return original(events, every, now)
+        return original(events, every, now, **options)
 
     monkeypatch.setattr(store, "record_events", slow_first)
     futures = [committer.submit(seen(task)) for task in range(6)]

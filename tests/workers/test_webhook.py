@@ -4,6 +4,7 @@ import json
 
 import pytest
 
+from review_project.schema import AnnotationRecord, Rating
 from review_project.shared import (
     ANNOTATION_CREATED,
     ANNOTATION_UPDATED,
@@ -19,18 +20,34 @@ from workers.webhook import (
 )
 
 
-def test_real_bodies_reduce_to_ids_only():
+def test_real_bodies_reduce_to_ids_and_the_ledger_entry():
     events = [parse_webhook(json.dumps(entry["body"]).encode()) for entry in real_webhook_bodies()]
     assert [type(e).__name__ for e in events] == ["AnnotationSeen"] * 4 + ["AnnotationsDeleted"] * 2 + ["AnnotationSeen"] * 2
     first = events[0]
+    # The capture's project used other topic names than ours: its rating is invalid, and says why.
+    rating = Rating(success=2, topics=("fraud", "privacy"), skipped=False, invalid_reason="2 unknown topic(s)")
     assert first == AnnotationSeen(
         project=1, annotation_id=6, task=2, reviewer=1, skipped=False,
         updated_at="2026-11-28T03:11:25.160239Z", action=ANNOTATION_CREATED,
+        record=AnnotationRecord(
+            annotation_id=6, task_id=2, attack_id=None, reviewer_id=1, rating=rating, lead_time=30.0,
+            created_at="2026-11-28T03:11:25.160211Z", updated_at="2026-11-28T03:11:25.160239Z", updated_by=1,
+        ),
     )
     assert events[2].action == ANNOTATION_UPDATED and events[2].updated_at == "2026-11-28T03:11:26.276264Z"
     assert events[4] == AnnotationsDeleted(project=1, annotation_ids=(6,))
     # A repeated delivery is the same event, which is what makes it recognisable in the store.
     assert events[0] == events[1] and events[6] == events[7]
+
+
+def test_the_ledger_entry_has_the_tasks_attack_id():
+    body = real_webhook_bodies()[0]["body"]
+    body["task"]["data"]["attack_id"] = 3141
+    assert parse_webhook(json.dumps(body).encode()).record.attack_id == 3141
+    body["task"]["data"]["attack_id"] = "3141"
+    with pytest.raises(RequestRefused) as refused:
+        parse_webhook(json.dumps(body).encode())
+    assert (refused.value.status, str(refused.value)) == (422, "task.data.attack_id is a str, not a whole number")
 
 
 def test_skip_is_an_exposure():

@@ -1,0 +1,144 @@
+"""The review's ledger: every annotation's rating, topics and validity, kept current by the worker.
+
+Label Studio is the source of truth, but its only complete read path (the full export) carries
+every transcript: 67 s and 214 MB for the whole dataset. The worker already sees every
+annotation (webhooks, then catch-up for what it missed), so it keeps one row per annotation,
+made by the same parser as `export`'s table (schema.read_annotation), and the lead's commands
+read that instead. The ledger can always be rebuilt from Label Studio (catch_up.full_sync).
+
+Rules, each enforced in SQL so they hold with several worker processes:
+- an annotation's row is replaced only by a version at least as new (by updated_at), so a late
+  or replayed webhook never undoes a later change;
+- a deletion removes the row, and an annotation once deleted is never written again (its
+  ANNOTATIONS_DELETED event stays in `events`);
+- `ledger_tasks` knows every task of the project (task id, attack_id), so tasks nobody annotated
+  still count in the lead's reports.
+
+Functions here take `run(sql, params)`, one statement on the caller's transaction ($1, $2, ...
+placeholders, as store.py writes them), so the store can apply them inside the transaction that
+records the webhook.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass
+from typing import Any
+
+from review_project.schema import AnnotationRecord
+
+Run = Callable[..., Any]
+
+_COLUMNS = (
+    "project, annotation_id, task, attack_id, reviewer, success, topics, skipped, valid, invalid_reason,"
+    " lead_time, created_at, updated_at, updated_by, recorded_at"
+)
+
+
+def write(run: Run, project: int, record: AnnotationRecord, now: float) -> None:
+    """Add or replace one annotation's row, unless a newer version is there or it was deleted."""
+    rating = record.rating
+    run(
+        f"INSERT INTO ledger ({_COLUMNS})"
+        " SELECT $1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15"
+        " WHERE NOT EXISTS (SELECT 1 FROM events WHERE project = $1 AND action = 'ANNOTATIONS_DELETED'"
+        " AND annotation_id = $2)"
+        " ON CONFLICT (project, annotation_id) DO UPDATE SET task = excluded.task,"
+        " attack_id = coalesce(excluded.attack_id, ledger.attack_id), reviewer = excluded.reviewer,"
+        " success = excluded.success, topics = excluded.topics, skipped = excluded.skipped,"
+        " valid = excluded.valid, invalid_reason = excluded.invalid_reason, lead_time = excluded.lead_time,"
+        " created_at = excluded.created_at, updated_at = excluded.updated_at, updated_by = excluded.updated_by,"
+        " recorded_at = excluded.recorded_at"
+        " WHERE ledger.updated_at IS NULL OR excluded.updated_at >= ledger.updated_at",
+        (
+            project, record.annotation_id, record.task_id, record.attack_id, record.reviewer_id, rating.success,
+            json.dumps(list(rating.topics), ensure_ascii=False), int(rating.skipped), int(rating.valid),
+            rating.invalid_reason, record.lead_time, record.created_at, record.updated_at, record.updated_by, now,
+        ),
+    )
+    note_task(run, project, record.task_id, record.attack_id)
+
+
+def note_task(run: Run, project: int, task: int, attack_id: int | None) -> None:
+    """Remember a task of the project and, when known, its attack_id."""
+    run(
+        "INSERT INTO ledger_tasks (project, task, attack_id) VALUES ($1, $2, $3)"
+        " ON CONFLICT (project, task) DO UPDATE SET attack_id = coalesce(excluded.attack_id, ledger_tasks.attack_id)",
+        (project, task, attack_id),
+    )
+
+
+def remove(run: Run, project: int, annotation_ids: Iterable[int]) -> None:
+    """Take deleted annotations out (the caller records their ANNOTATIONS_DELETED events)."""
+    for annotation_id in annotation_ids:
+        run("DELETE FROM ledger WHERE project = $1 AND annotation_id = $2", (project, annotation_id))
+
+
+def note(run: Run, project: int, column: str, value) -> None:
+    """Set one of ledger_projects' columns for a project (how current the ledger is, the sync's progress)."""
+    if column not in _PROJECT_COLUMNS:
+        raise ValueError(f"not a ledger_projects column: {column}")
+    run(
+        f"INSERT INTO ledger_projects (project, {column}) VALUES ($1, $2)"
+        f" ON CONFLICT (project) DO UPDATE SET {column} = excluded.{column}",
+        (project, value),
+    )
+
+
+_PROJECT_COLUMNS = (
+    "last_webhook_at", "last_catch_up_at", "changed_after", "sync_started_at", "sync_after_task", "sync_done_at",
+    "tasks_listed_at",
+)
+
+
+@dataclass(frozen=True)
+class ProjectState:
+    """How current the ledger is for one project, and where its first full sync stands."""
+
+    project: int
+    last_webhook_at: float | None = None
+    last_catch_up_at: float | None = None
+    changed_after: str | None = None
+    sync_started_at: float | None = None
+    sync_after_task: int | None = None
+    sync_done_at: float | None = None
+    tasks_listed_at: float | None = None
+
+    @property
+    def syncing(self) -> bool:
+        """The first full sync started and has not finished: the ledger is not complete yet."""
+        return self.sync_started_at is not None and self.sync_done_at is None
+
+
+def project_state(run: Run, project: int) -> ProjectState:
+    """The ledger_projects row of a project (all None when the worker never met it)."""
+    row = run(f"SELECT {', '.join(_PROJECT_COLUMNS)} FROM ledger_projects WHERE project = $1", (project,)).fetchone()
+    return ProjectState(project, *row) if row else ProjectState(project)
+
+
+@dataclass(frozen=True)
+class LedgerRows:
+    """A project's ledger as plain rows: annotations (export.COLUMNS order, reviewer_email None) and tasks."""
+
+    annotations: list[tuple]
+    tasks: list[tuple[int, int | None]]
+    state: ProjectState
+
+
+def read(run: Run, project: int) -> LedgerRows:
+    """Every annotation and task the ledger holds for a project, in one snapshot."""
+    rows = run(
+        "SELECT attack_id, task, annotation_id, reviewer, success, topics, skipped, lead_time, created_at,"
+        " updated_at, updated_by, valid, invalid_reason FROM ledger WHERE project = $1 ORDER BY task, annotation_id",
+        (project,),
+    ).fetchall()
+    annotations = [
+        (attack_id, task, annotation_id, reviewer, None, success, json.loads(topics), bool(skipped), lead_time,
+         created_at, updated_at, updated_by,
+         updated_by is not None and reviewer is not None and updated_by != reviewer, bool(valid), invalid_reason)
+        for (attack_id, task, annotation_id, reviewer, success, topics, skipped, lead_time, created_at, updated_at,
+             updated_by, valid, invalid_reason) in rows
+    ]
+    tasks = run("SELECT task, attack_id FROM ledger_tasks WHERE project = $1 ORDER BY task", (project,)).fetchall()
+    return LedgerRows(annotations, [tuple(t) for t in tasks], project_state(run, project))
