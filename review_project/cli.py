@@ -12,6 +12,7 @@ import functools
 import json
 import os
 import sys
+import time
 from pathlib import Path
 
 import click
@@ -70,6 +71,56 @@ def progress_bar(length: int, label: str, silent: bool):
 class _SilentBar:
     def update(self, n: int) -> None:
         pass
+
+
+@contextlib.contextmanager
+def byte_progress(label: str, silent: bool):
+    """A running count of bytes on stderr (the size of Label Studio's export is not known up
+    front), redrawn at most 4 times a second; the caller gets `update(n)`."""
+    total, shown = 0, 0.0
+    live = not silent and sys.stderr.isatty()
+
+    def update(n: int) -> None:
+        nonlocal total, shown
+        total += n
+        if live and time.monotonic() - shown > 0.25:
+            shown = time.monotonic()
+            click.echo(f"\r{label}: {total / 1e6:,.1f} MB", err=True, nl=False)
+
+    yield update
+    if live and total:
+        click.echo(f"\r{label}: {total / 1e6:,.1f} MB", err=True)
+
+
+def ledger_options(func):
+    """Where a live project is read from: the worker's ledger when there is one, or Label Studio."""
+
+    @click.option(
+        "--database-url", envvar="DATABASE_URL",
+        help="The worker's store: read the project from its ledger [env DATABASE_URL]",
+    )
+    @click.option("--from-label-studio", is_flag=True, help="Read Label Studio's full export even when there is a ledger")
+    @click.option("--silent", is_flag=True, help="No progress")
+    @functools.wraps(func)
+    def wrapper(*args, **kwargs):
+        return func(*args, **kwargs)
+
+    return wrapper
+
+
+@contextlib.contextmanager
+def ledger_for(database_url: str | None, from_label_studio: bool):
+    """The worker's ledger named by --database-url/DATABASE_URL, or None (then Label Studio's export is read)."""
+    if from_label_studio or not database_url:
+        yield None
+        return
+    import workers
+
+    ledger = workers.open_ledger(database_url)
+    try:
+        yield ledger
+    finally:
+        ledger.close()
 
 
 @click.group()
@@ -167,10 +218,14 @@ def setup(manifest_path, reviewers_path, title, reviewers_per_task, webhook_url,
 @cli.command()
 @project_option
 @click.option("--json", "as_json", is_flag=True, help="Print JSON instead of a table")
+@ledger_options
 @label_studio_options
 @one_line_errors
-def status(project, as_json, url, api_key):
+def status(project, as_json, database_url, from_label_studio, silent, url, api_key):
     """Show how far the review is: tasks reviewed, in progress, untouched, and each reviewer.
+
+    With the worker's store in DATABASE_URL it reads the ledger (seconds at any size);
+    otherwise, or with --from-label-studio, Label Studio's full export.
 
     Example:
 
@@ -179,7 +234,10 @@ def status(project, as_json, url, api_key):
     """
     from review_project.live_project import project_status
 
-    found = project_status(label_studio.connect(url, api_key), project)
+    client = label_studio.connect(url, api_key)
+    with ledger_for(database_url, from_label_studio) as ledger, byte_progress("Label Studio's export", silent) as progress:
+        found = project_status(client, project, ledger=ledger, on_bytes=progress)
+    click.echo(found.note, err=True)
     click.echo(json.dumps(found.progress.as_dict(), indent=2) if as_json else found.text())
 
 
@@ -187,15 +245,17 @@ def status(project, as_json, url, api_key):
 @project_option
 @click.option("-o", "--output", required=True, type=click.Path(dir_okay=False), help="Table to write: .jsonl, .csv or .parquet")
 @click.option("--manifest", "manifest_path", type=click.Path(dir_okay=False), help="Join each row with its attack's manifest fields")
+@click.option("--audit-copy", is_flag=True, help="Also keep Label Studio's full JSON export beside the table (214 MB for the whole dataset)")
+@ledger_options
 @label_studio_options
 @one_line_errors
-def export(project, output, manifest_path, url, api_key):
-    """Export every annotation as a tidy table, plus the server's full JSON export for audit.
+def export(project, output, manifest_path, audit_copy, database_url, from_label_studio, silent, url, api_key):
+    """Export every annotation as a tidy table, from the ledger or Label Studio's full export.
 
-    The audit copy is written beside the table as NAME.labelstudio.json. Each row says
-    whether the annotation is valid (at most 2 topics, success 0-4) and why not, and
-    whether it is its reviewer's latest annotation of the task (the one status and
-    agreement use).
+    Each row says whether the annotation is valid (at most 2 topics, success 0-4) and why
+    not, and whether it is its reviewer's latest annotation of the task (the one status and
+    agreement use). --audit-copy also keeps the server's full JSON export beside the table
+    as NAME.labelstudio.json (it reads Label Studio's export even with a ledger).
 
     Example:
 
@@ -208,7 +268,10 @@ def export(project, output, manifest_path, url, api_key):
     if Path(output).suffix.lower() not in TABLE_SUFFIXES:
         raise click.BadParameter("use a .jsonl, .csv or .parquet file name", param_hint="-o/--output")
     attacks = manifest.read_manifest(manifest_path) if manifest_path else None
-    written = export_project(label_studio.connect(url, api_key), project, output, attacks)
+    client = label_studio.connect(url, api_key)
+    with ledger_for(database_url, from_label_studio) as ledger, byte_progress("Label Studio's export", silent) as progress:
+        written = export_project(client, project, output, attacks, ledger=ledger, audit_copy=audit_copy, on_bytes=progress)
+    click.echo(written.note, err=True)
     click.echo(written.summary())
 
 
@@ -313,13 +376,15 @@ def wellbeing(database_url, as_json, show_pending, include_comments, retry_faile
 @click.option("--html", "html_path", type=click.Path(dir_okay=False), help="Write the lead's report: one self-contained HTML file")
 @click.option("--md", "md_path", type=click.Path(dir_okay=False), help="Write the lead's report as Markdown")
 @click.option("--include-text", is_flag=True, help="Put the transcripts of the most disputed attacks in the files (offensive text)")
+@ledger_options
 @label_studio_options
 @one_line_errors
-def agreement(source, project, manifest_path, threshold, reviewers_per_task, resamples, seed, json_path, html_path, md_path, include_text, url, api_key):
+def agreement(source, project, manifest_path, threshold, reviewers_per_task, resamples, seed, json_path, html_path, md_path, include_text, database_url, from_label_studio, silent, url, api_key):
     """Measure how far the reviewers agree: Fleiss' kappa with intervals, the paper's view, topics.
 
     SOURCE is a Label Studio full JSON export (.json) or a table written by `export`
-    (.jsonl, .csv, .parquet); or give --project to read a live project. Prints a summary;
+    (.jsonl, .csv, .parquet); or give --project to read a live project, from the worker's
+    ledger when DATABASE_URL names it, else from Label Studio's full export. Prints a summary;
     --json, --html and --md write the files. Transcript text stays out unless --include-text.
 
     Example:
@@ -342,9 +407,14 @@ def agreement(source, project, manifest_path, threshold, reviewers_per_task, res
         raise click.UsageError("--json, --html and --md must name different new files, not SOURCE or --manifest")
     attacks = manifest.read_manifest(manifest_path) if manifest_path else None
     try:
-        reviewed = open_source(source, project, url, api_key, reviewers_per_task)
+        with ledger_for(database_url, from_label_studio or source is not None) as ledger, byte_progress("Label Studio's export", silent) as progress:
+            reviewed = open_source(
+                source, project, url, api_key, reviewers_per_task, ledger=ledger, with_transcripts=include_text, on_bytes=progress
+            )
     except SourceError as error:
         raise click.UsageError(str(error)) from None
+    if reviewed.note:
+        click.echo(reviewed.note, err=True)
     summary = agreement_report(reviewed, attacks, threshold=threshold, n_resamples=resamples, seed=seed, include_text=include_text)
     click.echo(lead_report.summary_text(summary))
     write_reports(summary, json_path=json_path, html_path=html_path, md_path=md_path)

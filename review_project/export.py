@@ -8,10 +8,11 @@ from __future__ import annotations
 
 import json
 import os
-from collections.abc import Iterable
+from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
+import ijson
 import numpy as np
 import pandas as pd
 
@@ -100,14 +101,19 @@ def read_export_tasks(
             raise ExportError(f"{where}: annotations is not a list")
         for number, annotation in enumerate(annotations, start=1):
             rows.append(_annotation_row(annotation, number, task_id, attack_id, where, reviewer_emails))
+    return tables_from_rows(rows, task_rows)
+
+
+def tables_from_rows(annotations: list, tasks: list[tuple[int, int | None]]) -> ProjectTables:
+    """ProjectTables from plain rows: annotations as dicts or tuples in COLUMNS order, tasks as (task_id, attack_id)."""
     return ProjectTables(
         tasks=pd.DataFrame(
             {
-                "task_id": pd.array([t for t, _ in task_rows], dtype="Int64"),
-                "attack_id": pd.array([a for _, a in task_rows], dtype="Int64"),
+                "task_id": pd.array([t for t, _ in tasks], dtype="Int64"),
+                "attack_id": pd.array([a for _, a in tasks], dtype="Int64"),
             }
         ),
-        annotations=_typed(pd.DataFrame(rows, columns=COLUMNS)),
+        annotations=_typed(pd.DataFrame(annotations, columns=COLUMNS)),
     )
 
 
@@ -222,18 +228,53 @@ def _topic_list(value) -> list[str]:
     return [str(topic) for topic in value]
 
 
-def read_export(path: str | os.PathLike) -> list[dict]:
-    """Read a Label Studio full JSON export file: a list of tasks with their annotations."""
+def export_tasks(path: str | os.PathLike) -> Iterator[dict]:
+    """The tasks of a Label Studio full JSON export file, one at a time, parsed as they are read.
+
+    A file of the whole dataset is 214 MB: parsed whole it would take gigabytes of memory, so it
+    is streamed (ijson). Anything that is not a JSON list of tasks with annotations is one
+    ExportError line naming the file.
+    """
     path = Path(path)
+    yielded = 0
     try:
-        tasks = json.loads(path.read_bytes())
+        for task in _parsed_tasks(path, ijson):
+            yielded += 1
+            yield task
+    except ijson.JSONError:
+        # The fast C parser also refuses integers beyond 64 bits, which Python's parser reads, so
+        # the validation can then name the task and the field. Go on from where it stopped.
+        slow = ijson.get_backend("python")
+        try:
+            for number, task in enumerate(_parsed_tasks(path, slow)):
+                if number >= yielded:
+                    yield task
+        except ijson.JSONError:
+            # ijson's message quotes the text around the fault, which may be a transcript.
+            raise ExportError(f"{path}: not JSON (a syntax error after task number {yielded})") from None
+
+
+def _parsed_tasks(path: Path, parser) -> Iterator[dict]:
+    foreign = ExportError(f"{path}: not a Label Studio full JSON export (a list of tasks with annotations)")
+    try:
+        with open(path, "rb") as file:
+            start = file.read(64).lstrip()
+            if not start:
+                raise ExportError(f"{path}: not JSON (the file is empty)")
+            if not start.startswith(b"["):
+                raise foreign
+            file.seek(0)
+            for task in parser.items(file, "item", use_float=True):
+                if not isinstance(task, dict) or "annotations" not in task:
+                    raise foreign
+                yield task
     except OSError as error:
         raise ExportError(f"{path}: cannot read ({error.strerror})") from None
-    except ValueError as error:
-        raise ExportError(f"{path}: not JSON ({error})") from None
-    if not isinstance(tasks, list) or any(not isinstance(t, dict) or "annotations" not in t for t in tasks):
-        raise ExportError(f"{path}: not a Label Studio full JSON export (a list of tasks with annotations)")
-    return tasks
+
+
+def read_export(path: str | os.PathLike) -> list[dict]:
+    """Read a Label Studio full JSON export file whole: a list of tasks with their annotations."""
+    return list(export_tasks(path))
 
 
 def audit_copy_path(table_path: str | os.PathLike) -> Path:

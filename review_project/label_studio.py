@@ -8,7 +8,9 @@ from __future__ import annotations
 
 import contextlib
 import json
-from collections.abc import Iterator
+import os
+import tempfile
+from collections.abc import Callable, Iterator
 
 import httpx
 from label_studio_sdk import LabelStudio
@@ -126,15 +128,40 @@ def reviewer_emails(client: LabelStudio) -> dict[int, str]:
     return {u.id: u.email for u in users_by_email(client).values()}
 
 
-def full_export(client: LabelStudio, project_id: int) -> list[dict]:
-    """The project's full JSON export: every task with all annotations, skips included."""
-    return json.loads(full_export_bytes(client, project_id))
+def download_export(
+    client: LabelStudio, project_id: int, path: str | os.PathLike, on_bytes: Callable[[int], None] | None = None
+) -> int:
+    """Stream the project's full JSON export (every task with all annotations, skips included)
+    into `path`; returns its size in bytes. `on_bytes(n)` is called as chunks arrive.
 
-
-def full_export_bytes(client: LabelStudio, project_id: int) -> bytes:
-    """The full JSON export exactly as the server sent it, for an audit copy."""
+    There is no read timeout: Label Studio builds the whole export before it sends the first
+    byte, about a minute for the whole dataset, and a fixed timeout would fail there.
+    """
+    size = 0
     with translated_errors(server_url(client), f"exporting project {project_id}"):
-        return b"".join(client.projects.exports.download_sync(project_id, export_type="JSON", download_all_tasks=True))
+        chunks = client.projects.exports.download_sync(
+            project_id, export_type="JSON", download_all_tasks=True,
+            request_options={"timeout": _EXPORT_TIMEOUT, "chunk_size": 1 << 20},
+        )
+        with open(path, "wb") as out:
+            for chunk in chunks:
+                out.write(chunk)
+                size += len(chunk)
+                if on_bytes:
+                    on_bytes(len(chunk))
+    return size
+
+
+_EXPORT_TIMEOUT = httpx.Timeout(connect=30.0, read=None, write=60.0, pool=60.0)
+
+
+def full_export(client: LabelStudio, project_id: int) -> list[dict]:
+    """The project's full JSON export read whole into memory: for small projects (tests, checks)."""
+    with tempfile.TemporaryDirectory() as folder:
+        path = os.path.join(folder, "export.json")
+        download_export(client, project_id, path)
+        with open(path, "rb") as file:
+            return json.load(file)
 
 
 def imported_attack_ids(client: LabelStudio, project_id: int) -> set[int]:

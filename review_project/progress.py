@@ -42,17 +42,16 @@ class Progress:
         }
 
 
-def review_progress(task_ids: list[int], table: pd.DataFrame, reviewers_per_task: int) -> Progress:
-    """Progress from the project's task ids and its annotation table (export.annotation_table).
+def review_progress(tasks: int, table: pd.DataFrame, reviewers_per_task: int) -> Progress:
+    """Progress from the project's number of tasks and its annotation table (export.annotation_table).
 
     A task is fully reviewed when `reviewers_per_task` distinct reviewers submitted it (a skip
     is not a review), untouched when nobody has submitted or skipped it.
     """
     submitted = table[~table["skipped"]]
     reviewed_by = submitted.groupby("task_id")["reviewer_id"].nunique()
-    touched = set(table["task_id"].dropna().astype(int))
-    full = sum(1 for t in task_ids if reviewed_by.get(t, 0) >= reviewers_per_task)
-    untouched = sum(1 for t in task_ids if t not in touched)
+    full = int((reviewed_by >= reviewers_per_task).sum())
+    untouched = max(0, tasks - int(table["task_id"].dropna().nunique()))
 
     people = []
     # A reviewer's latest annotation of a task replaces the earlier ones, so count tasks.
@@ -71,9 +70,9 @@ def review_progress(task_ids: list[int], table: pd.DataFrame, reviewers_per_task
         )
     people.sort(key=lambda p: (p.email or "", p.reviewer_id))
     return Progress(
-        tasks=len(task_ids),
+        tasks=tasks,
         fully_reviewed=full,
-        in_progress=len(task_ids) - full - untouched,
+        in_progress=tasks - full - untouched,
         untouched=untouched,
         reviewers_per_task=reviewers_per_task,
         reviewers=people,

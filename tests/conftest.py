@@ -193,7 +193,7 @@ def reviewed_project(label_studio, tmp_path_factory, demo_records) -> ReviewedPr
             was_cancelled=item["was_cancelled"], lead_time=12.5,
         )
     export_path = folder / "export.json"
-    export_path.write_bytes(ls_api.full_export_bytes(client, report.project_id))
+    ls_api.download_export(client, report.project_id, export_path)
     return ReviewedProject(
         project_id=report.project_id, title=title, reviewer_ids=reviewer_ids, reviewer_emails=emails,
         task_ids=[t.id for t in tasks], attacks=attacks, annotations=plan, export_path=export_path,

@@ -123,7 +123,7 @@ def mutated_exports(draw) -> list:
 def status_and_export(tasks, folder) -> None:
     """What `status` and `export` do with a project's export once it is downloaded."""
     tables = read_export_tasks(tasks, {1: "a@example.com"}, "the export")
-    progress = review_progress(tables.tasks["task_id"].tolist(), tables.annotations, 4)
+    progress = review_progress(len(tables.tasks), tables.annotations, 4)
     progress_text(progress, 1, "project")
     json.dumps(progress.as_dict())
     table = join_manifest(mark_latest(tables.annotations), [{"attack_id": 1, "rating": 2.0}])

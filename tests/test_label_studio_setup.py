@@ -15,7 +15,7 @@ from review_project.manifest import write_manifest
 from review_project.reviewer_interface import label_config
 from review_project.schema import TOPICS
 from review_project.shared import Reviewer, write_reviewers
-from tests.conftest import free_port, logged_in
+from tests.conftest import free_port, logged_in, read_json
 
 pytestmark = pytest.mark.label_studio
 
@@ -135,7 +135,8 @@ def test_setup_needs_the_webhook_secret_for_a_webhook(label_studio, lead_files, 
 def test_status_shows_what_four_reviewers_did(label_studio, reviewed_project):
     result = run(["status", "--project", reviewed_project.title, "--json"], env=label_studio.env())
     assert result.exit_code == 0, result.output
-    status = json.loads(result.output)
+    status = json.loads(result.stdout)
+    assert result.stderr.startswith(f"Read Label Studio's full export of project {reviewed_project.project_id}: 0.")
     assert status["tasks"] == 12
     # Tasks 0-7 were annotated by all four, but on task 5 one reviewer skipped.
     assert status["fully_reviewed"] == 7
@@ -156,7 +157,7 @@ def test_status_shows_what_four_reviewers_did(label_studio, reviewed_project):
 @pytest.mark.parametrize("suffix", [".jsonl", ".csv", ".parquet"])
 def test_export_writes_the_table_and_the_audit_copy(label_studio, reviewed_project, tmp_path, suffix):
     out = tmp_path / f"annotations{suffix}"
-    result = run(["export", "--project", reviewed_project.title, "-o", str(out), "--manifest", str(reviewed_project.manifest_path)], env=label_studio.env())
+    result = run(["export", "--project", reviewed_project.title, "-o", str(out), "--manifest", str(reviewed_project.manifest_path), "--audit-copy"], env=label_studio.env())
     assert result.exit_code == 0, result.output
     assert "Wrote 32 annotations (1 skipped, 2 invalid)" in result.output
     audit = json.loads((tmp_path / "annotations.labelstudio.json").read_text())
@@ -233,7 +234,7 @@ def test_status_works_with_a_personal_access_token(label_studio, reviewed_projec
     assert token != label_studio.api_key and token.count(".") == 2  # a JWT refresh token, not the legacy one
     result = run(["status", "--project", reviewed_project.title, "--json"], env={"LABEL_STUDIO_URL": label_studio.url, "LABEL_STUDIO_API_KEY": token})
     assert result.exit_code == 0, result.output
-    assert json.loads(result.output)["tasks"] == 12
+    assert json.loads(result.stdout)["tasks"] == 12
 
 
 def test_project_status_and_export_project_without_click(label_studio, reviewed_project, tmp_path):
@@ -248,7 +249,10 @@ def test_project_status_and_export_project_without_click(label_studio, reviewed_
 
     written = export_project(client, reviewed_project.project_id, tmp_path / "a.jsonl")
     assert (written.annotations, written.skipped, written.invalid) == (32, 1, 2)
-    assert written.audit_path == tmp_path / "a.labelstudio.json"
+    assert written.audit_path is None and not (tmp_path / "a.labelstudio.json").exists()
+    audited = export_project(client, reviewed_project.project_id, tmp_path / "b.jsonl", audit_copy=True)
+    assert audited.audit_path == tmp_path / "b.labelstudio.json" and len(read_json(audited.audit_path)) == 12
+    assert [p.name for p in tmp_path.iterdir() if p.name.startswith(".")] == []  # no download left behind
     table = read_table(written.table_path)
     # Every reviewer annotated each task once, so every row is its reviewer's latest.
     assert "latest" in table.columns and table["latest"].all()

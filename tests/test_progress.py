@@ -12,7 +12,7 @@ def test_progress_counts_tasks_and_reviewers():
         {"id": 3, "data": {"attack_id": 2}, "annotations": [ann(5, 2, cancelled=True)]},
         {"id": 4, "data": {"attack_id": 3}, "annotations": []},
     ]
-    progress = review_progress([1, 2, 3, 4], annotation_table(tasks, {1: "a@x", 2: "b@x"}), reviewers_per_task=2)
+    progress = review_progress(4, annotation_table(tasks, {1: "a@x", 2: "b@x"}), reviewers_per_task=2)
     assert (progress.fully_reviewed, progress.in_progress, progress.untouched) == (1, 2, 1)
     people = {p.email: p for p in progress.reviewers}
     assert (people["a@x"].submitted, people["a@x"].skipped) == (2, 0)
@@ -23,7 +23,7 @@ def test_progress_counts_tasks_and_reviewers():
 def test_a_later_annotation_of_the_same_task_replaces_the_earlier():
     tasks = [{"id": 1, "data": {"attack_id": 0}, "annotations": [
         ann(1, 1, cancelled=True, updated_at="2026-01-01T00:00:00Z"), ann(2, 1, updated_at="2026-01-03T00:00:00Z")]}]
-    person = review_progress([1], annotation_table(tasks), 1).reviewers[0]
+    person = review_progress(1, annotation_table(tasks), 1).reviewers[0]
     assert (person.submitted, person.skipped) == (1, 0)
 
 
@@ -40,7 +40,7 @@ def test_status_and_agreement_take_the_same_latest_annotation():
     latest, replaced = latest_annotations(table)
     assert (sorted(latest["annotation_id"]), replaced) == ([1, 3], 1)
     assert mark_latest(table)["latest"].tolist() == [True, False, True]
-    person = next(p for p in review_progress([1], table, 2).reviewers if p.reviewer_id == 1)
+    person = next(p for p in review_progress(1, table, 2).reviewers if p.reviewer_id == 1)
     assert (person.submitted, person.skipped) == (1, 0)
     summary = summarise(table, reviewers_per_task=2, n_resamples=100).as_json()
     assert summary["annotations"]["replaced_by_later"] == 1

@@ -59,6 +59,19 @@ def wellbeing_report(database_url: str, *, pending: bool = False, include_commen
         store.close()
 
 
+def open_ledger(database_url: str):
+    """The review's ledger in the worker's store, for status, export and agreement (live_project.Ledger)."""
+    from urllib.parse import urlsplit
+
+    from workers.ledger import StoreLedger
+    from workers.store import open_store
+
+    parts = urlsplit(database_url)
+    # Name the store without its password.
+    where = database_url if parts.scheme.startswith("sqlite") else f"{parts.hostname}:{parts.port or 5432}{parts.path}"
+    return StoreLedger(open_store(database_url, create=False), where)
+
+
 def retry_failed_checkins(database_url: str) -> int:
     """Return every failed check-in to pending (once its cause is fixed); returns how many."""
     from workers.store import open_store

@@ -142,3 +142,29 @@ def read(run: Run, project: int) -> LedgerRows:
     ]
     tasks = run("SELECT task, attack_id FROM ledger_tasks WHERE project = $1 ORDER BY task", (project,)).fetchall()
     return LedgerRows(annotations, [tuple(t) for t in tasks], project_state(run, project))
+
+
+class StoreLedger:
+    """The ledger as the lead's commands read it (review_project.live_project.Ledger)."""
+
+    def __init__(self, store, where: str):
+        self.store = store
+        self.where = where
+
+    def read(self, project_id: int):
+        """The project's annotations and tasks, and how current they are."""
+        from review_project.export import tables_from_rows
+        from review_project.live_project import LedgerRead
+
+        with self.store._transaction(write=False) as cur:
+            rows = read(self.store._runner(cur), project_id)
+        state = rows.state
+        return LedgerRead(
+            tables=tables_from_rows(rows.annotations, rows.tasks),
+            complete=state.sync_done_at is not None,
+            last_webhook_at=state.last_webhook_at,
+            last_catch_up_at=state.last_catch_up_at,
+        )
+
+    def close(self) -> None:
+        self.store.close()

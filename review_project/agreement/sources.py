@@ -9,13 +9,14 @@ ReviewSource; `open_source` picks one from what the user gave.
 from __future__ import annotations
 
 import os
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from pathlib import Path
 
 import pandas as pd
 
 from review_project import export, label_studio
+from review_project.live_project import Ledger, read_project
 from review_project.records import format_transcript
 from review_project.shared import ExportError, ReviewError
 
@@ -50,6 +51,8 @@ class ReviewSource:
     tasks: pd.DataFrame | None = None
     reviewers_per_task: int = DEFAULT_REVIEWERS_PER_TASK
     transcripts: Callable[[], dict[int, str]] = _no_transcripts
+    # One line on how current the data is, when it came from a live project (printed on stderr).
+    note: str | None = None
 
 
 def open_source(
@@ -58,36 +61,45 @@ def open_source(
     url: str | None = None,
     api_key: str | None = None,
     reviewers_per_task: int | None = None,
+    *,
+    ledger: Ledger | None = None,
+    with_transcripts: bool = False,
+    on_bytes: Callable[[int], None] | None = None,
 ) -> ReviewSource:
     """Read an export file or table (path) or a live project (project, on url with api_key).
 
     reviewers_per_task : None for the project's setting with a live project, else 4. Giving
     both a path and a project, or neither, is a ValueError (the CLI says it in its own words).
+    A live project is read from `ledger` when it has the whole project, else from Label
+    Studio's streamed export (live_project.read_project); with_transcripts keeps the export's
+    transcripts for --include-text.
     """
     if (path is None) == (project is None):
         raise ValueError("open_source needs a path or a project" + (", not both" if path is not None else ""))
     if path is not None:
         return read_source(path, reviewers_per_task)
-    return project_source(project, url, api_key, reviewers_per_task)
+    return project_source(
+        project, url, api_key, reviewers_per_task, ledger=ledger, with_transcripts=with_transcripts, on_bytes=on_bytes
+    )
 
 
 def read_source(path: str | os.PathLike, reviewers_per_task: int | None = None) -> ReviewSource:
     """Read a Label Studio full JSON export (.json) or a table written by `export`.
 
-    For a table, the full export `export` keeps beside it (NAME.labelstudio.json), when
-    present, supplies the tasks nobody annotated yet and the transcripts.
+    For a table, the full export `export --audit-copy` keeps beside it (NAME.labelstudio.json),
+    when present, supplies the tasks nobody annotated yet and the transcripts.
     """
     label = os.fspath(path)  # as the user wrote it
     path = Path(path)
     per_task = reviewers_per_task or DEFAULT_REVIEWERS_PER_TASK
     suffix = path.suffix.lower()
     if suffix == ".json":
-        return source_from_export(export.read_export(path), source=str(path), label=label, reviewers_per_task=per_task)
+        return source_from_export_file(path, label=label, reviewers_per_task=per_task)
     if suffix in export.TABLE_SUFFIXES:
         table = export.read_table(path)
         audit = export.audit_copy_path(path)
         if audit.is_file():
-            full = source_from_export(export.read_export(audit), source=str(audit))
+            full = source_from_export_file(audit)
             return ReviewSource(label, table, full.tasks, per_task, full.transcripts)
         return ReviewSource(label, table, None, per_task)
     raise ExportError(
@@ -97,23 +109,33 @@ def read_source(path: str | os.PathLike, reviewers_per_task: int | None = None) 
 
 
 def project_source(
-    project: str | int, url: str | None, api_key: str | None, reviewers_per_task: int | None = None
+    project: str | int,
+    url: str | None,
+    api_key: str | None,
+    reviewers_per_task: int | None = None,
+    *,
+    ledger: Ledger | None = None,
+    with_transcripts: bool = False,
+    on_bytes: Callable[[int], None] | None = None,
 ) -> ReviewSource:
-    """Read a live project (its id or exact title) through the Label Studio API."""
+    """Read a live project (its id or exact title): from the ledger when it is complete, else
+    through Label Studio's streamed export."""
     client = label_studio.connect(url, api_key)
-    found = label_studio.find_project(client, project)
-    tasks = label_studio.full_export(client, found.id)
-    per_task = reviewers_per_task or found.maximum_annotations or DEFAULT_REVIEWERS_PER_TASK
-    if per_task < 2:
-        raise SourceError(
-            f"project {found.id} asks for {per_task} reviewer per task: agreement needs 2 or more (--reviewers-per-task)"
-        )
+    with read_project(client, project, ledger=ledger, on_bytes=on_bytes) as read:
+        found = read.project
+        per_task = reviewers_per_task or found.maximum_annotations or DEFAULT_REVIEWERS_PER_TASK
+        if per_task < 2:
+            raise SourceError(
+                f"project {found.id} asks for {per_task} reviewer per task: agreement needs 2 or more (--reviewers-per-task)"
+            )
+        _check_attack_ids(read.tables.tasks, f"project {found.id}")
+        texts = export_transcripts(export.export_tasks(read.export_file)) if with_transcripts and read.export_file else {}
     label = f"project {found.id} {found.title!r} at {label_studio.server_url(client)}"
-    return source_from_export(tasks, label_studio.reviewer_emails(client), label=label, reviewers_per_task=per_task)
+    return ReviewSource(label, read.tables.annotations, read.tables.tasks, per_task, lambda: texts, note=read.note)
 
 
 def source_from_export(
-    tasks: list[dict],
+    tasks: Iterable[dict],
     reviewer_emails: dict[int, str] | None = None,
     source: str = "the export",
     label: str | None = None,
@@ -123,14 +145,32 @@ def source_from_export(
 
     source : how error messages name the export; label : how reports name it (default: source).
     """
+    tasks = list(tasks)
     tables = export.read_export_tasks(tasks, reviewer_emails, source)
-    missing = tables.tasks[tables.tasks["attack_id"].isna()]
-    if len(missing):
-        raise ExportError(f"{source}: task {missing['task_id'].iloc[0]}: its data has no attack_id (see design.md)")
+    _check_attack_ids(tables.tasks, source)
     return ReviewSource(label or source, tables.annotations, tables.tasks, reviewers_per_task, lambda: export_transcripts(tasks))
 
 
-def export_transcripts(tasks: list[dict]) -> dict[int, str]:
+def source_from_export_file(
+    path: Path, label: str | None = None, reviewers_per_task: int = DEFAULT_REVIEWERS_PER_TASK
+) -> ReviewSource:
+    """A full JSON export file, streamed (it may be the whole dataset's 214 MB); its transcripts
+    are read again from the file only when asked for."""
+    tables = export.read_export_tasks(export.export_tasks(path), source=str(path))
+    _check_attack_ids(tables.tasks, str(path))
+    return ReviewSource(
+        label or str(path), tables.annotations, tables.tasks, reviewers_per_task,
+        lambda: export_transcripts(export.export_tasks(path)),
+    )
+
+
+def _check_attack_ids(tasks: pd.DataFrame, source: str) -> None:
+    missing = tasks[tasks["attack_id"].isna()]
+    if len(missing):
+        raise ExportError(f"{source}: task {missing['task_id'].iloc[0]}: its data has no attack_id (see design.md)")
+
+
+def export_transcripts(tasks: Iterable[dict]) -> dict[int, str]:
     """attack_id -> transcript text, from a full export's task data (the dialogue turns)."""
     texts = {}
     for task in tasks:
