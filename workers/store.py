@@ -273,6 +273,60 @@ class Store:
             )
         return Recorded(new_event=True, counted=True, milestones=tuple(due))
 
+    # -- the ledger's upkeep (catch_up.py) --------------------------------------------------------
+    def ledger_state(self, project: int) -> ledger.ProjectState:
+        """How current the ledger is for a project, and where its first sync stands."""
+        with self._transaction(write=False) as cur:
+            return ledger.project_state(self._runner(cur), project)
+
+    def note_ledger(self, project: int, **values) -> None:
+        """Set ledger_projects columns of a project (ledger.ProjectState's fields)."""
+        with self._transaction() as cur:
+            for column, value in values.items():
+                ledger.note(self._runner(cur), project, column, value)
+
+    def note_tasks(self, project: int, tasks: list[tuple[int, int | None]]) -> None:
+        """Remember tasks of the project with their attack_ids (unannotated tasks count in reports)."""
+        with self._transaction() as cur:
+            run = self._runner(cur)
+            for task, attack_id in tasks:
+                ledger.note_task(run, project, task, attack_id)
+
+    def forget_missing(self, project: int, present: dict[int, set[int]], read_at: float) -> int:
+        """Remove ledger rows of these tasks whose annotation Label Studio no longer has.
+
+        present : task -> ids of its annotations in a read that started at `read_at`; a row
+        recorded after that (a webhook that raced the read) is newer than the read and stays.
+        A deletion never un-counts an exposure. Returns how many rows went.
+        """
+        removed = 0
+        with self._transaction() as cur:
+            run = self._runner(cur)
+            for task, ids in present.items():
+                rows = run(
+                    "SELECT annotation_id FROM ledger WHERE project = $1 AND task = $2 AND recorded_at < $3",
+                    (project, task, read_at),
+                ).fetchall()
+                gone = [row[0] for row in rows if row[0] not in ids]
+                ledger.remove(run, project, gone)
+                removed += len(gone)
+        return removed
+
+    def promote_latest_missed(self, project: int, since: float, now: float | None = None) -> int:
+        """After a first sync: each reviewer's highest milestone missed since `since` becomes a
+        pending check-in, unless one is already pending or sent for a later milestone. Returns how many."""
+        now = time.time() if now is None else now
+        with self._transaction() as cur:
+            return self._run(
+                cur,
+                "UPDATE checkins SET status = 'pending', last_error = NULL, next_attempt_at = $3"
+                " WHERE id IN (SELECT c.id FROM checkins c WHERE c.project = $1 AND c.status = 'missed'"
+                " AND c.due_at >= $2 AND c.milestone = (SELECT max(m.milestone) FROM checkins m"
+                " WHERE m.project = c.project AND m.reviewer = c.reviewer)"
+                ")",
+                (project, since, now),
+            ).rowcount
+
     def seen_annotation_ids(self, project: int) -> set[int]:
         """Ids of the project's annotations the worker has any event for."""
         with self._transaction(write=False) as cur:
