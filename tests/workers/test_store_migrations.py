@@ -79,7 +79,9 @@ def test_a_store_written_before_versions_is_stamped_and_keeps_every_row(v1_store
         assert opened.is_paused("UBO")
     finally:
         opened.close()
-    assert raw_rows(v1_store_url) == before
+    # Every v1 row is kept as it was; later migrations may only append columns (NULL on old rows).
+    after = raw_rows(v1_store_url)
+    assert {t: [row[: len(before[t][0])] for row in rows] for t, rows in after.items()} == before
 
 
 def test_a_migrated_v1_store_keeps_working(v1_store_url):
@@ -108,6 +110,22 @@ def test_a_migrated_v1_store_keeps_working(v1_store_url):
         reopened.close()
 
 
+def test_the_delivery_migration_adds_post_intents_and_the_shared_stop(v1_store_url):
+    opened = open_store(v1_store_url)
+    try:
+        # Old check-ins were never posted under the new rule: none is history-checked needlessly.
+        assert [c.post_started_at for c in opened.checkins()] == [None, None, None]
+        assert opened.delivery_stopped() is None
+        assert opened.stop_delivery("invalid_auth") is True
+        assert opened.stop_delivery("token_revoked") is False  # restated, not stopped twice
+        assert opened.delivery_stopped() == "token_revoked"
+        assert opened.resume_delivery() is True and opened.resume_delivery() is False
+        with opened._transaction(write=False) as cur:
+            assert opened._run(cur, "SELECT count(*) FROM slack_delivery").fetchone()[0] == 1
+    finally:
+        opened.close()
+
+
 def _fixture_statements(name: str) -> list[str]:
     text = "\n".join(line for line in (FIXTURES / name).read_text().splitlines() if not line.startswith("--"))
     return [statement.strip() for statement in text.split(";\n") if statement.strip()]
@@ -120,7 +138,9 @@ def test_migration_1_is_the_schema_written_before_versions(tmp_path):
     assert ran == [s for s in _fixture_statements("worker_store_v1.postgresql.sql") if s.startswith("CREATE")]
     # SQLite: the same catalogue as the dumped store's.
     fresh, dumped = tmp_path / "fresh.sqlite3", tmp_path / "dumped.sqlite3"
-    open_store(f"sqlite:///{fresh}").close()
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setattr(store_migrations, "MIGRATIONS", MIGRATIONS[:1])
+        open_store(f"sqlite:///{fresh}").close()
     with closing(sqlite3.connect(dumped)) as connection:
         connection.executescript((FIXTURES / "worker_store_v1.sqlite.sql").read_text())
     catalogue = "SELECT type, name, tbl_name, sql FROM sqlite_master WHERE name != 'schema_migrations' ORDER BY name"
@@ -137,23 +157,23 @@ def test_a_fresh_store_is_migrated_once(database_url):
             opened.close()
 
 
-def _v2_probe(run, dialect):
+def _next_probe(run, dialect):
     run("CREATE TABLE probe (id INTEGER PRIMARY KEY, note TEXT NOT NULL)")
     run("INSERT INTO probe (id, note) VALUES ($1, $2)", (1, dialect))
 
 
-def _v2_fails_halfway(run, dialect):
+def _next_fails_halfway(run, dialect):
     run("CREATE TABLE probe (id INTEGER PRIMARY KEY)")
-    raise RuntimeError("migration 2 broke")
+    raise RuntimeError("the next migration broke")
 
 
 def test_the_next_migration_is_applied_once(v1_store_url, monkeypatch):
-    monkeypatch.setattr(store_migrations, "MIGRATIONS", [*MIGRATIONS, _v2_probe])
+    monkeypatch.setattr(store_migrations, "MIGRATIONS", [*MIGRATIONS, _next_probe])
     dialect = "sqlite" if v1_store_url.startswith("sqlite") else "postgresql"
     for _ in range(2):  # the second open must not run it again (CREATE TABLE probe would fail)
         opened = open_store(v1_store_url)
         try:
-            assert schema_versions(opened) == [1, 2]
+            assert schema_versions(opened) == [*LATEST, len(LATEST) + 1]
             with opened._transaction(write=False) as cur:
                 assert opened._run(cur, "SELECT id, note FROM probe").fetchall() == [(1, dialect)]
             assert exposure_count(opened, 1, 7) == 7
@@ -163,14 +183,14 @@ def test_the_next_migration_is_applied_once(v1_store_url, monkeypatch):
 
 def test_a_failed_migration_changes_nothing(database_url, monkeypatch):
     open_store(database_url).close()
-    monkeypatch.setattr(store_migrations, "MIGRATIONS", [*MIGRATIONS, _v2_fails_halfway])
-    with pytest.raises(RuntimeError, match="migration 2 broke"):
+    monkeypatch.setattr(store_migrations, "MIGRATIONS", [*MIGRATIONS, _next_fails_halfway])
+    with pytest.raises(RuntimeError, match="the next migration broke"):
         open_store(database_url)
     # The half-done migration was rolled back: the working one creates its table afresh.
-    monkeypatch.setattr(store_migrations, "MIGRATIONS", [*MIGRATIONS, _v2_probe])
+    monkeypatch.setattr(store_migrations, "MIGRATIONS", [*MIGRATIONS, _next_probe])
     opened = open_store(database_url)
     try:
-        assert schema_versions(opened) == [1, 2]
+        assert schema_versions(opened) == [*LATEST, len(LATEST) + 1]
     finally:
         opened.close()
 
