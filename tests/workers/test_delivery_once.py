@@ -300,3 +300,34 @@ def test_delivery_clients_never_retry_a_post_and_never_wait(delivery_clients):
     [handler] = delivery_clients.lookup.retry_handlers
     assert isinstance(handler, ConnectionErrorRetryHandler)
     assert handler.interval_calculator.calculate_sleep_duration(0) == 0
+
+
+def test_label_studio_users_get_is_not_retried_in_the_delivery_thread():
+    """The SDK would retry a 503 after sleeping; the reader asks once and reports it."""
+    import threading
+    from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+
+    from workers.label_studio_api import LabelStudioReader, LabelStudioUnavailable
+
+    requests = []
+
+    class Unavailable(BaseHTTPRequestHandler):
+        def do_GET(self):
+            requests.append(self.path)
+            self.send_response(503)
+            self.send_header("Content-Length", "0")
+            self.end_headers()
+
+        def log_message(self, *args):
+            pass
+
+    server = ThreadingHTTPServer(("127.0.0.1", 0), Unavailable)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    try:
+        reader = LabelStudioReader(f"http://127.0.0.1:{server.server_address[1]}", "ls-key", timeout=5)
+        with pytest.raises(LabelStudioUnavailable, match="Label Studio user 7: 503"):
+            reader.reviewer(7)
+        assert requests == ["/api/users/7/"]
+    finally:
+        server.shutdown()
+        server.server_close()
