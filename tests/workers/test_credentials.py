@@ -128,3 +128,14 @@ def test_the_stop_is_shared_by_every_worker_and_a_probe_states_the_current_reaso
     assert one.delivery_running() is True  # cleared for everyone, without another probe
     assert len(slack.of("auth.test")) == 4
     assert one.send_all_due() == 1 and store.checkins()[0].status == "sent"
+
+
+def test_the_documented_manifest_asks_for_every_scope_the_probe_requires():
+    import re
+    from pathlib import Path
+
+    from workers.slack_delivery import REQUIRED_SCOPES
+
+    doc = (Path(__file__).parents[2] / "docs" / "worker.md").read_text()
+    [scopes] = re.findall(r"^\s+bot: \[(.*)\]$", doc, flags=re.M)
+    assert {s.strip() for s in scopes.split(",")} == REQUIRED_SCOPES == ALL_SCOPES
