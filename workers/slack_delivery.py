@@ -243,8 +243,8 @@ class CheckInSender:
             )
 
     def _retry_at(self, checkin: CheckIn, failure: TransientFailure, now: float) -> float:
-        if failure.retry_after is not None:  # Slack said when (429 Retry-After)
-            return now + failure.retry_after
+        if failure.retry_after is not None:  # Slack said when (429 Retry-After); 0 must not spin
+            return now + max(failure.retry_after, 1.0)
         backoff = min(self.retry_max_seconds, self.retry_base_seconds * 2 ** max(checkin.attempts - 1, 0))
         if isinstance(failure, UncertainPost):
             # Give a post that Slack was still storing at our timeout as long again to appear.
@@ -286,6 +286,7 @@ class CheckInSender:
         return None
 
     def _stop(self, failure: CredentialsFailure) -> None:
+        self._probed = True  # this worker has just seen the credentials fail: no start-up probe needed
         if self.store.stop_delivery(failure.code):
             log.error(
                 "Slack delivery stopped: %s answered %s; fix SLACK_BOT_TOKEN or the app's scopes (docs/worker.md)."
