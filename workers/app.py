@@ -1,6 +1,7 @@
 """The worker's HTTP face: a thin Starlette app over the store, the Bolt app and the service.
 
-Routes: POST /label-studio/webhook, POST /slack/events, GET /healthz. The webhook answer waits
+Routes: POST /label-studio/webhook, POST /slack/events, GET /healthz (503 while the store is
+down or bad Slack credentials have stopped delivery). The webhook answer waits
 only for validation and the durable commit of its event (group commit, ingest.py); Slack work
 happens in the service's threads, because every reviewer's submit in Label Studio waits on
 this answer (1 s timeout, no retry).
@@ -115,8 +116,11 @@ def build_app(
     async def healthz(request: Request) -> Response:
         try:
             await run_in_threadpool(store.ping)
+            stopped = await run_in_threadpool(store.delivery_stopped)
         except Exception as error:
             return JSONResponse({"ok": False, "store": error.__class__.__name__}, status_code=503)
+        if stopped:  # Slack refused the credentials: nothing is delivered until they work (slack_delivery.py)
+            return JSONResponse({"ok": False, "slack": stopped}, status_code=503)
         return JSONResponse({"ok": True})
 
     @asynccontextmanager

@@ -20,9 +20,9 @@ from slack_sdk import WebClient
 from slack_sdk.signature import SignatureVerifier
 
 from workers import messages
-from workers.store import Store
+from workers.store import CheckIn, Store
 from workers.survey import ITEMS, SurveyError, block_id, read_submission
-from workers.webhook import RequestRefused
+from workers.webhook import MAX_ID, RequestRefused
 
 log = logging.getLogger(__name__)
 
@@ -43,35 +43,46 @@ def check_slack_request(signing_secret: str, headers: Mapping[str, str], body: b
     if abs(age) > MAX_REQUEST_AGE_SECONDS:
         raise RequestRefused(401, f"Slack request timestamp is {int(abs(age))} s off; requests older than 5 minutes are refused")
     expected = SignatureVerifier(signing_secret).generate_signature(timestamp=timestamp, body=body)
-    if not hmac.compare_digest(expected, signature):
+    # Bytes, not str: compare_digest refuses non-ASCII str, and a header may hold any byte.
+    if not hmac.compare_digest(expected.encode(), signature.encode("utf-8", "surrogateescape")):
         raise RequestRefused(401, "bad Slack signature (check SLACK_SIGNING_SECRET)")
 
 
-def _checkin_id(raw, where: str) -> int:
+def checkin_id(raw, where: str) -> int:
+    """A check-in id from a button value or modal metadata: ASCII digits within 0..2**63-1, else 422."""
+    text = str(raw) if isinstance(raw, (str, int)) and not isinstance(raw, bool) else ""
+    # int() alone would accept " 5", "5_0" and non-ASCII digits, and any size the store cannot hold.
+    if not (text.isascii() and text.isdigit() and len(text) <= 19 and int(text) <= MAX_ID):
+        raise RequestRefused(422, f"{where} is not a check-in id")
+    return int(text)
+
+
+def _loads(text: str | bytes, what: str):
+    # JSONDecodeError, UnicodeDecodeError and the 4300-digit integer limit are all ValueErrors.
     try:
-        return int(str(raw))
-    except ValueError:
-        raise RequestRefused(422, f"{where} is not a check-in id") from None
+        return json.loads(text)
+    except (ValueError, RecursionError):
+        raise RequestRefused(400, f"{what} is not valid JSON") from None
+
+
+def _object(value) -> dict:
+    return value if isinstance(value, dict) else {}
 
 
 def check_interaction(body: bytes, content_type: str) -> None:
     """Refuse (4xx) an interactivity request Bolt would not handle: malformed, unknown or incomplete."""
     if content_type.startswith("application/json"):
-        try:
-            payload = json.loads(body)
-        except (UnicodeDecodeError, json.JSONDecodeError):
-            raise RequestRefused(400, "body is not valid JSON") from None
+        payload = _loads(body, "body")
         if isinstance(payload, dict) and payload.get("type") == "url_verification":
             return
         raise RequestRefused(422, "only Slack interactivity (buttons and the survey modal) is handled here")
     try:
         form = parse_qs(body.decode("utf-8"), strict_parsing=False)
-        payload = json.loads(form["payload"][0])
+        raw = form["payload"][0]
     except (UnicodeDecodeError, KeyError, IndexError):
         raise RequestRefused(400, "expected a form field 'payload' holding Slack's interaction JSON") from None
-    except json.JSONDecodeError:
-        raise RequestRefused(400, "the 'payload' field is not valid JSON") from None
-    if not isinstance(payload, dict) or not isinstance((payload.get("user") or {}).get("id"), str):
+    payload = _loads(raw, "the 'payload' field")
+    if not isinstance(payload, dict) or not isinstance(_object(payload.get("user")).get("id"), str):
         raise RequestRefused(422, "payload.user.id missing")
     kind = payload.get("type")
     if kind == "block_actions":
@@ -81,18 +92,28 @@ def check_interaction(body: bytes, content_type: str) -> None:
         action_id = actions[0].get("action_id")
         if action_id not in BUTTONS:
             raise RequestRefused(422, f"unknown action_id {str(action_id)[:60]!r}")
-        _checkin_id(actions[0].get("value"), "actions[0].value")
-        if action_id == messages.START and not payload.get("trigger_id"):
+        checkin_id(actions[0].get("value"), "actions[0].value")
+        if action_id == messages.START and not (isinstance(payload.get("trigger_id"), str) and payload["trigger_id"]):
             raise RequestRefused(422, "trigger_id missing (needed to open the survey)")
     elif kind in ("view_submission", "view_closed"):
         view = payload.get("view")
         if not isinstance(view, dict) or view.get("callback_id") != messages.SURVEY_CALLBACK:
             raise RequestRefused(422, "unknown view callback_id")
-        _checkin_id(view.get("private_metadata"), "view.private_metadata")
-        if kind == "view_submission" and not isinstance((view.get("state") or {}).get("values"), dict):
+        checkin_id(view.get("private_metadata"), "view.private_metadata")
+        if kind == "view_submission" and not isinstance(_object(view.get("state")).get("values"), dict):
             raise RequestRefused(422, "view.state.values missing")
     else:
         raise RequestRefused(422, f"unsupported interaction type {str(kind)[:40]!r}")
+
+
+def sent_to(checkin: CheckIn, slack_user: str) -> bool:
+    """Whether `slack_user` is the one the check-in was sent to; an unsent check-in (NULL) is nobody's."""
+    return checkin.slack_user_id is not None and checkin.slack_user_id == slack_user
+
+
+def _channel_id(body: dict) -> str | None:
+    channel = _object(body.get("channel")).get("id")
+    return channel if isinstance(channel, str) else None
 
 
 def build_slack_app(
@@ -118,14 +139,13 @@ def build_slack_app(
             log.warning("reply to a check-in button not posted: %s", error.__class__.__name__)
 
     def owned_checkin(body: dict):
-        """The pressed check-in if it belongs to the presser; else post why not and return None."""
-        checkin_id = int(body["actions"][0]["value"])
-        checkin = store.checkin(checkin_id)
-        channel = (body.get("channel") or {}).get("id")
+        """The pressed check-in if it was sent to the presser; else post why not and return None."""
+        checkin = store.checkin(checkin_id(body["actions"][0]["value"], "actions[0].value"))
+        channel = _channel_id(body)
         if checkin is None:
             reply(channel, messages.unknown_checkin())
             return None
-        if checkin.slack_user_id not in (None, body["user"]["id"]):
+        if not sent_to(checkin, body["user"]["id"]):
             reply(channel, messages.not_your_checkin())
             return None
         return checkin
@@ -137,7 +157,7 @@ def build_slack_app(
         if checkin is None:
             return
         if store.is_answered(checkin.id):
-            reply((body.get("channel") or {}).get("id"), messages.already_answered())
+            reply(_channel_id(body), messages.already_answered())
             return
         client.views_open(trigger_id=body["trigger_id"], view=messages.survey_modal(checkin.id))
 
@@ -147,26 +167,27 @@ def build_slack_app(
         checkin = owned_checkin(body)
         if checkin is not None:
             store.mark_declined(checkin.id)
-            reply((body.get("channel") or {}).get("id"), messages.not_now_reply())
+            reply(_channel_id(body), messages.not_now_reply())
 
+    # Pause and Resume act on the presser's own setting, whichever check-in carried the button.
     @app.action(messages.PAUSE)
     def pause_checkins(ack, body):
         ack()
         store.set_paused(body["user"]["id"], True)
         log.info("a reviewer paused check-ins")
-        reply((body.get("channel") or {}).get("id"), messages.paused(int(body["actions"][0]["value"])))
+        reply(_channel_id(body), messages.paused(checkin_id(body["actions"][0]["value"], "actions[0].value")))
 
     @app.action(messages.RESUME)
     def resume_checkins(ack, body):
         ack()
         store.set_paused(body["user"]["id"], False)
         log.info("a reviewer resumed check-ins")
-        reply((body.get("channel") or {}).get("id"), messages.resumed(checkin_every))
+        reply(_channel_id(body), messages.resumed(checkin_every))
 
     @app.view(messages.SURVEY_CALLBACK)
     def submit_survey(ack, body, view, client):
-        checkin = store.checkin(int(view["private_metadata"]))
-        if checkin is None or checkin.slack_user_id not in (None, body["user"]["id"]):
+        checkin = store.checkin(checkin_id(view["private_metadata"], "view.private_metadata"))
+        if checkin is None or not sent_to(checkin, body["user"]["id"]):
             ack(response_action="errors", errors={block_id(ITEMS[0]): "This check-in is not yours or no longer exists."})
             return
         try:

@@ -51,7 +51,11 @@ class LabelStudioReader:
 
     def reviewer(self, user_id: int) -> Reviewer:
         """The Label Studio user behind an annotation's completed_by."""
-        user = self._call(f"Label Studio user {user_id}", self._client.users.get, id=user_id)
+        # No SDK retries: they sleep (up to a minute) in the delivery thread, which serves every
+        # reviewer; a failure leaves the check-in pending with its own retry time instead.
+        user = self._call(
+            f"Label Studio user {user_id}", self._client.users.get, id=user_id, request_options={"max_retries": 0}
+        )
         name = " ".join(part for part in (user.first_name, user.last_name) if part) or user.username or user.email
         return Reviewer(reviewer=user_id, email=(user.email or "").strip(), name=name or f"user {user_id}")
 

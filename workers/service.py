@@ -17,7 +17,7 @@ import uuid
 
 from workers.catch_up import catch_up, projects_to_watch
 from workers.label_studio_api import LabelStudioUnavailable
-from workers.slack_delivery import CLAIM_TIMEOUT_SECONDS, CheckInSender
+from workers.slack_delivery import CheckInSender
 from workers.store import Store
 
 log = logging.getLogger(__name__)
@@ -76,10 +76,14 @@ class WorkerService:
         self._threads.clear()
 
     def deliver_once(self) -> int:
-        """Return stale claims to pending, then send every due check-in; returns how many were handled."""
-        released = self.store.release_stale_claims(time.time() - CLAIM_TIMEOUT_SECONDS)
+        """Unless bad credentials stopped delivery: return stale claims to pending, then send every
+        due check-in; returns how many were handled."""
+        if not self.sender.delivery_running():
+            return 0
+        released = self.store.release_stale_claims(time.time() - self.sender.claim_timeout_seconds)
         if released:
-            log.warning("%d check-in(s) were claimed by a worker that stopped mid-send; sending again", released)
+            log.warning("%d check-in(s) were claimed by a worker that stopped or stalled mid-send; each is looked"
+                        " for in its DM before it is posted", released)
         return self.sender.send_all_due()
 
     def catch_up_once(self):
@@ -124,28 +128,39 @@ def slack_ids_from_csv(path: str | None) -> dict[str, str]:
 
 
 def build_worker(settings, *, socket_mode: bool = False, store: Store | None = None, slack_client=None,
-                 label_studio=None, retry_base_seconds: float = 30.0, poll_seconds: float = POLL_SECONDS):
-    """Assemble store, Slack client, Bolt app, sender and service into the ASGI app; returns (app, parts)."""
+                 label_studio=None, retry_base_seconds: float = 30.0, poll_seconds: float = POLL_SECONDS,
+                 delivery_clients=None, claim_timeout_seconds: float | None = None,
+                 credentials_probe_seconds: float | None = None):
+    """Assemble store, Slack clients, Bolt app, sender and service into the ASGI app; returns (app, parts).
+
+    `slack_client` serves the Bolt app; delivery has its own clients (make_delivery_clients).
+    """
     from workers.app import build_app
     from workers.interactivity import build_slack_app
     from workers.label_studio_api import LabelStudioReader
-    from workers.slack_delivery import SlackDirectory, make_slack_client
+    from workers.slack_delivery import SlackDirectory, make_delivery_clients, make_slack_client
     from workers.store import open_store
 
     csv_ids = slack_ids_from_csv(settings.reviewers_csv)
     store = store or open_store(settings.database_url)
     slack_client = slack_client or make_slack_client(settings.slack_bot_token, settings.slack_api_url)
+    delivery_clients = delivery_clients or make_delivery_clients(settings.slack_bot_token, settings.slack_api_url)
     label_studio = label_studio or LabelStudioReader(settings.label_studio_url, settings.label_studio_api_key)
     slack_app = build_slack_app(
         store, slack_client, settings.slack_signing_secret, settings.checkin_every, settings.lead_slack_channel
     )
+    timings = {
+        name: value for name, value in (("claim_timeout_seconds", claim_timeout_seconds),
+                                        ("credentials_probe_seconds", credentials_probe_seconds)) if value is not None
+    }
     sender = CheckInSender(
         store=store,
-        client=slack_client,
-        directory=SlackDirectory(store, slack_client, label_studio, csv_ids),
+        clients=delivery_clients,
+        directory=SlackDirectory(store, delivery_clients.lookup, label_studio, csv_ids),
         worker_id=worker_id(),
         checkin_every=settings.checkin_every,
         retry_base_seconds=retry_base_seconds,
+        **timings,
     )
     service = WorkerService(
         store, sender, label_studio, settings.webhook_secret, settings.checkin_every, settings.reconcile_seconds,
@@ -159,7 +174,8 @@ def build_worker(settings, *, socket_mode: bool = False, store: Store | None = N
         slack_signing_secret=settings.slack_signing_secret,
         service=service,
     )
-    return app, {"store": store, "slack_app": slack_app, "service": service, "sender": sender}
+    return app, {"store": store, "slack_app": slack_app, "service": service, "sender": sender,
+                 "delivery_clients": delivery_clients}
 
 
 def run_worker(settings, host: str, port: int, *, socket_mode: bool = False) -> None:

@@ -80,6 +80,8 @@ class CheckIn:
     channel: str | None
     sent_at: float | None
     declined_at: float | None
+    # When chat.postMessage was first attempted: set means the DM may already be in Slack.
+    post_started_at: float | None = None
 
 
 @dataclass(frozen=True)
@@ -105,7 +107,7 @@ class Reviewer:
 
 _CHECKIN_COLUMNS = (
     "id, project, reviewer, milestone, status, attempts, due_at, next_attempt_at, last_error, "
-    "slack_user_id, channel, sent_at, declined_at"
+    "slack_user_id, channel, sent_at, declined_at, post_started_at"
 )
 _ITEM_COLUMNS = ", ".join(column(item) for item in ITEMS)
 
@@ -354,15 +356,34 @@ class Store:
         return _checkin(row) if row else None
 
     def release_stale_claims(self, older_than: float) -> int:
-        """Return check-ins claimed before `older_than` (a worker died mid-send) to pending."""
+        """Return check-ins claimed before `older_than` (a worker died or stalled mid-send) to pending.
+
+        Each is marked as possibly posted (post_started_at), so it is looked for in the DM first.
+        """
         with self._transaction() as cur:
             return self._run(
                 cur,
                 "UPDATE checkins SET status = 'pending', claimed_by = NULL,"
+                " post_started_at = coalesce(post_started_at, claimed_at),"
                 " last_error = 'claim expired: a worker stopped while sending'"
                 " WHERE status = 'sending' AND claimed_at < $1",
                 (older_than,),
             ).rowcount
+
+    def begin_post(self, checkin_id: int, worker: str, now: float | None = None) -> bool:
+        """Just before chat.postMessage: renew this worker's claim and record that a post may reach
+        Slack; False if the claim was lost (another worker took it over) and nothing must be posted."""
+        now = time.time() if now is None else now
+        with self._transaction() as cur:
+            return (
+                self._run(
+                    cur,
+                    "UPDATE checkins SET claimed_at = $3, post_started_at = coalesce(post_started_at, $3)"
+                    " WHERE id = $1 AND status = 'sending' AND claimed_by = $2",
+                    (checkin_id, worker, now),
+                ).rowcount
+                == 1
+            )
 
     def _finish(self, checkin_id: int, worker: str, sql_set: str, params: tuple) -> bool:
         # $1 and $2 are the check-in and its claimer; `sql_set` numbers its own values from $3.
@@ -434,6 +455,53 @@ class Store:
                 tuple(statuses),
             ).fetchall()
         return [_checkin(row) for row in rows]
+
+    # -- delivery stopped by bad Slack credentials (one row, seen by every process) --------------
+    def delivery_stopped(self) -> str | None:
+        """The Slack error code that stopped delivery (e.g. invalid_auth), or None while it runs."""
+        with self._transaction(write=False) as cur:
+            row = self._run(cur, "SELECT stopped_reason FROM slack_delivery WHERE id = 1").fetchone()
+        return row[0] if row else None
+
+    def stop_delivery(self, reason: str, now: float | None = None) -> bool:
+        """Stop delivery for every worker, or restate why; True only for the call that stopped it."""
+        now = time.time() if now is None else now
+        with self._transaction() as cur:
+            stopped = self._run(
+                cur,
+                "UPDATE slack_delivery SET stopped_reason = $1, stopped_at = $2, probed_at = $2"
+                " WHERE id = 1 AND stopped_reason IS NULL",
+                (reason, now),
+            ).rowcount
+            if not stopped:
+                self._run(cur, "UPDATE slack_delivery SET stopped_reason = $1 WHERE id = 1", (reason,))
+        return stopped == 1
+
+    def claim_credentials_probe(self, every: float, now: float | None = None, force: bool = False) -> bool:
+        """While stopped, True for the one worker that should ask auth.test now (at most once per `every` s)."""
+        now = time.time() if now is None else now
+        with self._transaction() as cur:
+            return (
+                self._run(
+                    cur,
+                    "UPDATE slack_delivery SET probed_at = $1 WHERE id = 1 AND stopped_reason IS NOT NULL"
+                    " AND ($3 = 1 OR probed_at IS NULL OR probed_at <= $2)",
+                    (now, now - every, int(force)),
+                ).rowcount
+                == 1
+            )
+
+    def resume_delivery(self) -> bool:
+        """Clear the stop; True only for the call that cleared it."""
+        with self._transaction() as cur:
+            return (
+                self._run(
+                    cur,
+                    "UPDATE slack_delivery SET stopped_reason = NULL, stopped_at = NULL"
+                    " WHERE id = 1 AND stopped_reason IS NOT NULL",
+                ).rowcount
+                == 1
+            )
 
     # -- answers ---------------------------------------------------------------------------------
     def record_answer(self, checkin_id: int, answer: SurveyAnswer, now: float | None = None) -> bool:

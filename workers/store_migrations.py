@@ -174,10 +174,31 @@ def _v2_ledger(run: Run, dialect: str) -> None:
     run("CREATE INDEX checkins_due ON checkins (status, next_attempt_at)")
 
 
+def _v3_post_intent_and_delivery_stop(run: Run, dialect: str) -> None:
+    """Exactly-once delivery and loud credential failures (workers/slack_delivery.py).
+
+    - checkins.post_started_at: when chat.postMessage was first attempted for the check-in.
+      Set (and committed) before every post, so a check-in that has it may already be in the
+      reviewer's DM: the next attempt reads the DM's history before posting again.
+    - slack_delivery: one row (id 1) shared by every worker process; stopped_reason holds the
+      Slack error code (never the token) while bad credentials have stopped delivery, and
+      probed_at when some worker last asked auth.test whether they work again.
+    """
+    real = _TYPES[dialect]["real"]
+    run(f"ALTER TABLE checkins ADD COLUMN post_started_at {real}")
+    run(f"""CREATE TABLE slack_delivery (
+  id INTEGER PRIMARY KEY CHECK (id = 1),
+  stopped_reason TEXT,
+  stopped_at {real},
+  probed_at {real})""")
+    run("INSERT INTO slack_delivery (id) VALUES (1)")
+
+
 # In order: the migration at index i moves a store from version i to version i + 1.
 MIGRATIONS: list[Callable[[Run, str], None]] = [
     _v1_initial_schema,
     _v2_ledger,
+    _v3_post_intent_and_delivery_stop,
 ]
 
 

@@ -64,14 +64,22 @@ def block_id(item: str) -> str:
     return f"item_{column(item)}"
 
 
+def _dig(value, *keys):
+    # A client may send any JSON shape: a missing or non-object level reads as None.
+    for key in keys:
+        if not isinstance(value, dict):
+            return None
+        value = value.get(key)
+    return value
+
+
 def read_submission(state_values: dict) -> SurveyAnswer:
     """Read a view_submission's `view.state.values` into a SurveyAnswer; every item is optional."""
     if not isinstance(state_values, dict):
         raise SurveyError("view.state.values is not an object", block_id(ITEMS[0]))
     scores: dict[str, int | None] = {}
     for item in ITEMS:
-        block = state_values.get(block_id(item)) or {}
-        selected = (block.get("score") or {}).get("selected_option") if isinstance(block, dict) else None
+        selected = _dig(state_values, block_id(item), "score", "selected_option")
         if not selected:
             scores[item] = None
             continue
@@ -79,8 +87,7 @@ def read_submission(state_values: dict) -> SurveyAnswer:
         if raw not in {str(v) for v in SCALE}:
             raise SurveyError(f"{item}: value {str(raw)[:10]!r} is not one of 0-4", block_id(item))
         scores[item] = int(raw)
-    comment_block = state_values.get(COMMENT_BLOCK) or {}
-    comment = (comment_block.get("text") or {}).get("value") if isinstance(comment_block, dict) else None
+    comment = _dig(state_values, COMMENT_BLOCK, "text", "value")
     if comment is not None and not isinstance(comment, str):
         raise SurveyError("comment is not text", COMMENT_BLOCK)
     comment = (comment or "").strip()[:MAX_COMMENT_CHARS] or None

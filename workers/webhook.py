@@ -16,6 +16,9 @@ from review_project.schema import AnnotationRecord, read_annotation, whole_numbe
 from review_project.shared import ANNOTATIONS_DELETED, WEBHOOK_ACTIONS, ExportError
 
 MAX_BODY_BYTES = 1024 * 1024
+# Ids are stored as 64-bit signed integers (SQLite INTEGER, PostgreSQL bigint); Label Studio's
+# are positive. Anything outside is the sender's fault (422), not the store's (503).
+MAX_ID = 2**63 - 1
 
 # Not a Label Studio action: an annotation found by catch-up from the API.
 CAUGHT_UP = "CAUGHT_UP"
@@ -58,6 +61,8 @@ def _an_id(value, where: str) -> int:
         value = value.get("id")
     if isinstance(value, bool) or not isinstance(value, int):
         raise RequestRefused(422, f"{where} missing or not an integer id")
+    if not 0 <= value <= MAX_ID:
+        raise RequestRefused(422, f"{where} is out of range (ids are 0 to 2**63-1)")
     return value
 
 
@@ -105,6 +110,11 @@ def parse_webhook(body: bytes) -> AnnotationSeen | AnnotationsDeleted:
         payload = json.loads(body)
     except (UnicodeDecodeError, json.JSONDecodeError) as error:
         raise RequestRefused(400, f"body is not valid JSON ({error.__class__.__name__} at position {getattr(error, 'pos', 0)})") from None
+    except ValueError:
+        # Python refuses to convert an integer of more than 4300 digits (sys.int_max_str_digits).
+        raise RequestRefused(400, "body holds a number too long to read") from None
+    except RecursionError:
+        raise RequestRefused(400, "body is nested too deeply") from None
     if not isinstance(payload, dict):
         raise RequestRefused(400, "body is not a JSON object")
     action = payload.get("action")

@@ -42,22 +42,64 @@ class SlackCall:
 
 
 @dataclass
+class Misbehaviour:
+    """How the stand-in answers one call: an error, a late answer, or no answer at all."""
+
+    status: int = 200
+    error: str | None = None  # a Slack error code, answered as {"ok": false, "error": ...}
+    retry_after: int | None = None
+    record: bool = False  # chat.postMessage: Slack takes the message before answering as above
+    drop: bool = False  # close the connection without answering
+    delay: float = 0.0  # answer this much later
+    channel: str | None = None  # only calls to this channel
+
+
+# The scopes the app manifest asks for (docs/worker.md), and which method needs which.
+ALL_SCOPES = frozenset({"chat:write", "im:write", "im:history", "users:read", "users:read.email"})
+NEEDS_SCOPE = {
+    "chat.postMessage": "chat:write",
+    "conversations.open": "im:write",
+    "conversations.history": "im:history",
+    "users.lookupByEmail": "users:read.email",
+}
+
+
+@dataclass
 class SlackStandIn:
     """A real HTTP server on 127.0.0.1 answering the Web API methods the worker uses, recording calls.
 
-    `fail(method, status, times, retry_after)` makes the next `times` calls answer with an error.
+    It keeps the messages posted to each channel (with their metadata) and answers
+    conversations.history from them, newest first, with `limit` and `cursor` pages. It can
+    misbehave per call (`fail`, `drop`, `delay`), reject every call (`auth_error`), and grant
+    fewer scopes (`scopes`, sent in X-OAuth-Scopes as Slack does).
     """
 
     url: str = ""
     calls: list[SlackCall] = field(default_factory=list)
     users: dict[str, str] = field(default_factory=dict)  # email -> Slack user id
     failures: dict[str, deque] = field(default_factory=lambda: defaultdict(deque))
+    stored: dict[str, list[dict]] = field(default_factory=lambda: defaultdict(list))  # channel -> messages
+    auth_error: str | None = None
+    scopes: set[str] = field(default_factory=lambda: set(ALL_SCOPES))
     lock: threading.Lock = field(default_factory=threading.Lock)
-    _ts: itertools.count = field(default_factory=lambda: itertools.count(1))
+    closing: threading.Event = field(default_factory=threading.Event)
+    _last_ts: float = 0.0
 
-    def fail(self, method: str, status: int, times: int = 1, retry_after: int | None = None) -> None:
+    def fail(self, method: str, status: int = 200, times: int = 1, retry_after: int | None = None, *,
+             error: str | None = None, record: bool = False, channel: str | None = None) -> None:
+        """The next `times` calls answer `status` (429: ratelimited, 5xx: internal_error) or `error`."""
         for _ in range(times):
-            self.failures[method].append((status, retry_after))
+            self.failures[method].append(Misbehaviour(status, error, retry_after, record, channel=channel))
+
+    def drop(self, method: str, times: int = 1, *, record: bool = True) -> None:
+        """The next `times` calls get no answer: the connection closes (after Slack took the message)."""
+        for _ in range(times):
+            self.failures[method].append(Misbehaviour(record=record, drop=True))
+
+    def delay(self, method: str, seconds: float, times: int = 1) -> None:
+        """The next `times` calls are handled at once (a post is stored) but answered `seconds` later."""
+        for _ in range(times):
+            self.failures[method].append(Misbehaviour(delay=seconds))
 
     def of(self, method: str) -> list[SlackCall]:
         with self.lock:
@@ -66,6 +108,20 @@ class SlackStandIn:
     def dms(self) -> list[SlackCall]:
         """chat.postMessage calls to DM channels (the stand-in names them D<user>)."""
         return [c for c in self.of("chat.postMessage") if str(c.params.get("channel", "")).startswith("D")]
+
+    def messages_in(self, channel: str) -> list[dict]:
+        """The messages Slack holds in a channel, oldest first: what the reviewer sees."""
+        with self.lock:
+            return list(self.stored[channel])
+
+    def checkin_messages(self) -> dict[str, list[int]]:
+        """DM channel -> the check-in ids of the check-in messages in it, oldest first."""
+        with self.lock:
+            return {
+                channel: [m["metadata"]["event_payload"]["checkin_id"] for m in messages
+                          if (m.get("metadata") or {}).get("event_type") == "wellbeing_checkin"]
+                for channel, messages in self.stored.items() if channel.startswith("D")
+            }
 
     def wait_for(self, method: str, count: int, timeout: float = 15.0, where=None) -> list[SlackCall]:
         deadline = time.time() + timeout
@@ -76,28 +132,76 @@ class SlackStandIn:
             time.sleep(0.02)
         raise AssertionError(f"expected {count} {method} call(s) within {timeout} s, got {len(calls)}")
 
-    def answer(self, method: str, params: dict) -> tuple[int, dict, dict]:
+    def _store(self, channel: str, params: dict) -> str:
+        # Real timestamps: the worker asks for history since (its clock) minus a margin.
+        with self.lock:
+            self._last_ts = max(time.time(), self._last_ts + 0.000001)
+            ts = f"{self._last_ts:.6f}"
+            metadata = params.get("metadata")
+            if isinstance(metadata, str):
+                metadata = json.loads(metadata)
+            self.stored[channel].append({"type": "message", "ts": ts, "text": params.get("text"), "bot_id": "BBOT",
+                                         "metadata": metadata})
+        return ts
+
+    def _history(self, params: dict) -> dict:
+        channel = str(params.get("channel"))
+        oldest = float(params.get("oldest") or 0)
+        limit = int(params.get("limit") or 100)
+        start = int(params.get("cursor") or 0)
+        with_metadata = str(params.get("include_all_metadata")) in ("1", "true", "True")
+        with self.lock:
+            newest_first = [dict(m) for m in reversed(self.stored.get(channel, [])) if float(m["ts"]) > oldest]
+        for message in newest_first:
+            if not with_metadata or message["metadata"] is None:
+                message.pop("metadata")
+        page = newest_first[start:start + limit]
+        more = start + limit < len(newest_first)
+        return {"ok": True, "messages": page, "has_more": more,
+                "response_metadata": {"next_cursor": str(start + limit) if more else ""}}
+
+    def answer(self, method: str, params: dict) -> tuple[int, dict, dict, Misbehaviour | None]:
+        headers = {"X-OAuth-Scopes": ",".join(sorted(self.scopes))}
         with self.lock:
             queued = self.failures[method]
-            if queued:
-                status, retry_after = queued.popleft()
-                headers = {"Retry-After": str(retry_after)} if retry_after is not None else {}
-                error = "ratelimited" if status == 429 else "internal_error"
-                return status, {"ok": False, "error": error}, headers
+            misbehaviour = None
+            for i, candidate in enumerate(queued):
+                if candidate.channel in (None, params.get("channel")):
+                    misbehaviour = candidate
+                    del queued[i]
+                    break
+        if self.auth_error:
+            return 200, {"ok": False, "error": self.auth_error}, headers, None
+        needed = NEEDS_SCOPE.get(method)
+        if needed and needed not in self.scopes:
+            error = {"ok": False, "error": "missing_scope", "needed": needed, "provided": ",".join(sorted(self.scopes))}
+            return 200, error, headers, None
+        if misbehaviour is not None and (misbehaviour.status != 200 or misbehaviour.error):
+            if misbehaviour.record and method == "chat.postMessage":
+                self._store(str(params.get("channel")), params)
+            if misbehaviour.retry_after is not None:
+                headers["Retry-After"] = str(misbehaviour.retry_after)
+            error = misbehaviour.error or ("ratelimited" if misbehaviour.status == 429 else "internal_error")
+            return misbehaviour.status, {"ok": False, "error": error}, headers, None
+        if misbehaviour is not None and misbehaviour.drop and not misbehaviour.record:
+            return 0, {}, headers, misbehaviour
         if method == "auth.test":
-            return 200, {"ok": True, "user_id": "UBOT", "bot_id": "BBOT", "team_id": "T1", "user": "bot"}, {}
-        if method == "users.lookupByEmail":
+            body = {"ok": True, "user_id": "UBOT", "bot_id": "BBOT", "team_id": "T1", "user": "bot"}
+        elif method == "users.lookupByEmail":
             user = self.users.get(str(params.get("email", "")).lower())
-            if user is None:
-                return 200, {"ok": False, "error": "users_not_found"}, {}
-            return 200, {"ok": True, "user": {"id": user}}, {}
-        if method == "conversations.open":
-            return 200, {"ok": True, "channel": {"id": "D" + str(params.get("users"))}}, {}
-        if method == "chat.postMessage":
-            return 200, {"ok": True, "channel": params.get("channel"), "ts": f"{next(self._ts)}.000100"}, {}
-        if method == "views.open":
-            return 200, {"ok": True, "view": {"id": "V1"}}, {}
-        return 200, {"ok": False, "error": "unknown_method"}, {}
+            body = {"ok": True, "user": {"id": user}} if user else {"ok": False, "error": "users_not_found"}
+        elif method == "conversations.open":
+            body = {"ok": True, "channel": {"id": "D" + str(params.get("users"))}}
+        elif method == "conversations.history":
+            body = self._history(params)
+        elif method == "chat.postMessage":
+            channel = str(params.get("channel"))
+            body = {"ok": True, "channel": channel, "ts": self._store(channel, params)}
+        elif method == "views.open":
+            body = {"ok": True, "view": {"id": "V1"}}
+        else:
+            body = {"ok": False, "error": "unknown_method"}
+        return 200, body, headers, misbehaviour
 
 
 def _handler(standin: SlackStandIn):
@@ -115,15 +219,23 @@ def _handler(standin: SlackStandIn):
                     params.update({k: v[0] for k, v in parse_qs(raw.decode()).items()})
             with standin.lock:
                 standin.calls.append(SlackCall(method, params, dict(self.headers), time.time()))
-            status, body, headers = standin.answer(method, params)
+            status, body, headers, misbehaviour = standin.answer(method, params)
+            if misbehaviour is not None and misbehaviour.delay:
+                standin.closing.wait(misbehaviour.delay)
+            if misbehaviour is not None and misbehaviour.drop:
+                self.close_connection = True  # nothing written: the client sees the connection end
+                return
             data = json.dumps(body).encode()
-            self.send_response(status)
-            self.send_header("Content-Type", "application/json")
-            self.send_header("Content-Length", str(len(data)))
-            for name, value in headers.items():
-                self.send_header(name, value)
-            self.end_headers()
-            self.wfile.write(data)
+            try:
+                self.send_response(status)
+                self.send_header("Content-Type", "application/json")
+                self.send_header("Content-Length", str(len(data)))
+                for name, value in headers.items():
+                    self.send_header(name, value)
+                self.end_headers()
+                self.wfile.write(data)
+            except OSError:  # the client gave up waiting (a late answer)
+                self.close_connection = True
 
         do_POST = _serve
         do_GET = _serve
@@ -144,6 +256,7 @@ def slack():
     thread = threading.Thread(target=server.serve_forever, daemon=True)
     thread.start()
     yield standin
+    standin.closing.set()
     server.shutdown()
     server.server_close()
 
@@ -154,6 +267,18 @@ def slack_client(slack):
     from workers.slack_delivery import make_slack_client
 
     return make_slack_client(BOT_TOKEN, slack.url, max_retries=2, backoff_factor=0.05)
+
+
+# Short timeouts keep the tests quick; the claim timeout must stay >= 3x the post timeout.
+POST_TIMEOUT = 2.0
+
+
+@pytest.fixture
+def delivery_clients(slack):
+    """Delivery's own clients (no retried posts, no sleeping) pointed at the stand-in."""
+    from workers.slack_delivery import make_delivery_clients
+
+    return make_delivery_clients(BOT_TOKEN, slack.url, post_timeout=POST_TIMEOUT, lookup_timeout=10.0)
 
 
 # -- stores -----------------------------------------------------------------------------------------
@@ -366,14 +491,14 @@ def worker_settings(database_url: str, slack_url: str, **overrides):
 
 
 @pytest.fixture
-def worker(store, slack, slack_client, fake_label_studio):
+def worker(store, slack, slack_client, delivery_clients, fake_label_studio):
     """The assembled worker (store, Slack stand-in, fake Label Studio) without its threads running."""
     from workers.service import build_worker
 
     settings = worker_settings("sqlite:///unused", slack.url)
     app, parts = build_worker(
         settings, store=store, slack_client=slack_client, label_studio=fake_label_studio, retry_base_seconds=0.2,
-        poll_seconds=0.1,
+        poll_seconds=0.1, delivery_clients=delivery_clients,
     )
     parts["app"] = app
     parts["settings"] = settings
@@ -402,7 +527,10 @@ class RunningWorker:
     def __init__(self, app):
         import uvicorn
 
-        self.server = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=0, log_level="warning", lifespan="on"))
+        # log_config=None: uvicorn's loggers propagate, so caplog sees a traceback if one is logged.
+        self.server = uvicorn.Server(
+            uvicorn.Config(app, host="127.0.0.1", port=0, log_level="warning", lifespan="on", log_config=None)
+        )
         self.thread = threading.Thread(target=self.server.run, daemon=True)
 
     def __enter__(self):

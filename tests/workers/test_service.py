@@ -7,6 +7,7 @@ import httpx
 
 from tests.workers.conftest import (
     BOT_TOKEN,
+    POST_TIMEOUT,
     SIGNING_SECRET,
     WEBHOOK_SECRET,
     RunningWorker,
@@ -21,10 +22,15 @@ from workers.catch_up import catch_up
 from workers.service import build_worker
 
 
-def start_worker(store, slack_client, label_studio, slack_url, **settings):
+def start_worker(store, slack_client, label_studio, slack_url, *, credentials_probe_seconds=None, **settings):
+    """The worker with its threads on a real port, delivering through short-timeout clients."""
+    from workers.slack_delivery import make_delivery_clients
+
     app, parts = build_worker(
         worker_settings("sqlite:///unused", slack_url, **settings), store=store, slack_client=slack_client,
         label_studio=label_studio, retry_base_seconds=0.2, poll_seconds=0.1,
+        delivery_clients=make_delivery_clients(BOT_TOKEN, slack_url, post_timeout=POST_TIMEOUT),
+        credentials_probe_seconds=credentials_probe_seconds,
     )
     return RunningWorker(app), parts
 
