@@ -184,11 +184,12 @@ def stored_count(kind: str, target: str) -> int:
     if kind == "floor":
         with sqlite3.connect(target) as connection:
             return connection.execute("SELECT count(*) FROM events").fetchone()[0]
+    from tests.workers.conftest import seen_annotation_ids
     from workers.store import open_store
 
     store = open_store(target)
     try:
-        return len(store.seen_annotation_ids(1))
+        return len(seen_annotation_ids(store, 1))
     finally:
         store.close()
 

@@ -23,7 +23,7 @@ from starlette.routing import Route
 
 from workers.ingest import GroupCommitter
 from workers.interactivity import check_interaction, check_slack_request
-from workers.store import Store
+from workers.store import LIVE, Store
 from workers.webhook import (
     MAX_BODY_BYTES,
     AnnotationsDeleted,
@@ -74,10 +74,12 @@ def build_app(
     slack_app=None,
     slack_signing_secret: str | None = None,
     service=None,
+    scheduling: str = LIVE,
 ) -> Starlette:
-    """The ASGI app. `slack_app` (Bolt) is None in Socket Mode; `service` runs the background threads."""
+    """The ASGI app. `slack_app` (Bolt) is None in Socket Mode or without Slack; `service` runs the
+    background threads; `scheduling` is how webhooks' milestones become check-ins (store.record_events)."""
 
-    committer = GroupCommitter(store, checkin_every)
+    committer = GroupCommitter(store, checkin_every, scheduling=scheduling)
 
     async def label_studio_webhook(request: Request) -> Response:
         try:
@@ -96,7 +98,7 @@ def build_app(
 
     async def slack_events(request: Request) -> Response:
         if slack_app is None:
-            return JSONResponse({"error": "this worker talks to Slack in Socket Mode"}, status_code=404)
+            return JSONResponse({"error": "this worker takes no Slack requests here (Socket Mode, or no Slack settings)"}, status_code=404)
         try:
             body = await read_body(request)
             check_slack_request(slack_signing_secret or "", request.headers, body)

@@ -18,7 +18,7 @@ import uuid
 from workers.catch_up import catch_up, projects_to_watch
 from workers.label_studio_api import LabelStudioUnavailable
 from workers.slack_delivery import CheckInSender
-from workers.store import Store
+from workers.store import LATEST, LIVE, MISSED, Store
 
 log = logging.getLogger(__name__)
 
@@ -36,7 +36,7 @@ class WorkerService:
     def __init__(
         self,
         store: Store,
-        sender: CheckInSender,
+        sender: CheckInSender | None,
         label_studio,
         webhook_secret: str,
         checkin_every: int,
@@ -59,10 +59,18 @@ class WorkerService:
         """A check-in became due: deliver now rather than at the next poll."""
         self._wake.set()
 
+    @property
+    def scheduling(self) -> str:
+        """Without Slack no check-in is sent, so every milestone is recorded as missed."""
+        return LATEST if self.sender is not None else MISSED
+
     def start(self) -> None:
-        """Start the delivery and catch-up threads."""
+        """Start the catch-up thread, and the delivery thread when there is Slack to deliver to."""
         self._stop.clear()
-        for name, target in (("checkin-delivery", self._deliver_forever), ("catch-up", self._catch_up_forever)):
+        threads = [("catch-up", self._catch_up_forever)]
+        if self.sender is not None:
+            threads.append(("checkin-delivery", self._deliver_forever))
+        for name, target in threads:
             thread = threading.Thread(target=target, name=name, daemon=True)
             thread.start()
             self._threads.append(thread)
@@ -89,11 +97,11 @@ class WorkerService:
     def catch_up_once(self):
         """One catch-up pass over every watched project."""
         projects = projects_to_watch(self.store, self.label_studio, self.webhook_secret)
-        report = catch_up(self.store, self.label_studio, projects, self.checkin_every)
+        report = catch_up(self.store, self.label_studio, projects, self.checkin_every, self.scheduling)
         self.catch_up_passes += 1
-        if report.annotations_new:
-            log.info("catch-up: %d annotation(s) the worker had not seen, %d check-in(s) due",
-                     report.annotations_new, report.checkins_due)
+        if report.exposures_new or report.annotations_removed:
+            log.info("catch-up: %d task(s) newly seen by their reviewer, %d annotation(s) gone from Label Studio,"
+                     " %d check-in(s) due", report.exposures_new, report.annotations_removed, report.checkins_due)
         if report.checkins_due:
             self.wake()
         return report
@@ -136,16 +144,43 @@ def build_worker(settings, *, socket_mode: bool = False, store: Store | None = N
     `slack_client` serves the Bolt app; delivery has its own clients (make_delivery_clients).
     """
     from workers.app import build_app
-    from workers.interactivity import build_slack_app
     from workers.label_studio_api import LabelStudioReader
-    from workers.slack_delivery import SlackDirectory, make_delivery_clients, make_slack_client
     from workers.store import open_store
 
-    csv_ids = slack_ids_from_csv(settings.reviewers_csv)
     store = store or open_store(settings.database_url)
+    label_studio = label_studio or LabelStudioReader(settings.label_studio_url, settings.label_studio_api_key)
+    slack_app = sender = None
+    if settings.slack_enabled:
+        slack_app, sender, delivery_clients = _slack_parts(
+            settings, store, label_studio, slack_client, delivery_clients, retry_base_seconds,
+            claim_timeout_seconds, credentials_probe_seconds,
+        )
+    service = WorkerService(
+        store, sender, label_studio, settings.webhook_secret, settings.checkin_every, settings.reconcile_seconds,
+        poll_seconds=poll_seconds,
+    )
+    app = build_app(
+        store,
+        webhook_secret=settings.webhook_secret,
+        checkin_every=settings.checkin_every,
+        slack_app=None if socket_mode else slack_app,
+        slack_signing_secret=settings.slack_signing_secret,
+        service=service,
+        scheduling=LIVE if settings.slack_enabled else MISSED,
+    )
+    return app, {"store": store, "slack_app": slack_app, "service": service, "sender": sender,
+                 "delivery_clients": delivery_clients}
+
+
+def _slack_parts(settings, store, label_studio, slack_client, delivery_clients, retry_base_seconds,
+                 claim_timeout_seconds, credentials_probe_seconds):
+    """The Bolt app (buttons, survey) and the check-in sender with its Slack clients."""
+    from workers.interactivity import build_slack_app
+    from workers.slack_delivery import SlackDirectory, make_delivery_clients, make_slack_client
+
+    csv_ids = slack_ids_from_csv(settings.reviewers_csv)
     slack_client = slack_client or make_slack_client(settings.slack_bot_token, settings.slack_api_url)
     delivery_clients = delivery_clients or make_delivery_clients(settings.slack_bot_token, settings.slack_api_url)
-    label_studio = label_studio or LabelStudioReader(settings.label_studio_url, settings.label_studio_api_key)
     slack_app = build_slack_app(
         store, slack_client, settings.slack_signing_secret, settings.checkin_every, settings.lead_slack_channel
     )
@@ -162,20 +197,7 @@ def build_worker(settings, *, socket_mode: bool = False, store: Store | None = N
         retry_base_seconds=retry_base_seconds,
         **timings,
     )
-    service = WorkerService(
-        store, sender, label_studio, settings.webhook_secret, settings.checkin_every, settings.reconcile_seconds,
-        poll_seconds=poll_seconds,
-    )
-    app = build_app(
-        store,
-        webhook_secret=settings.webhook_secret,
-        checkin_every=settings.checkin_every,
-        slack_app=None if socket_mode else slack_app,
-        slack_signing_secret=settings.slack_signing_secret,
-        service=service,
-    )
-    return app, {"store": store, "slack_app": slack_app, "service": service, "sender": sender,
-                 "delivery_clients": delivery_clients}
+    return slack_app, sender, delivery_clients
 
 
 def run_worker(settings, host: str, port: int, *, socket_mode: bool = False) -> None:
@@ -184,6 +206,8 @@ def run_worker(settings, host: str, port: int, *, socket_mode: bool = False) -> 
 
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     app, parts = build_worker(settings, socket_mode=socket_mode)
+    if not settings.slack_enabled:
+        log.info("no Slack settings (SLACK_BOT_TOKEN): keeping the ledger, sending no check-ins")
     handler = None
     if socket_mode:
         from slack_bolt.adapter.socket_mode import SocketModeHandler

@@ -20,7 +20,7 @@ class Settings:
 
     label_studio_url: str
     label_studio_api_key: str = field(repr=False)
-    slack_bot_token: str = field(repr=False)
+    slack_bot_token: str = field(repr=False)  # "" for a worker without Slack
     slack_signing_secret: str = field(repr=False)
     webhook_secret: str = field(repr=False)
     slack_api_url: str = DEFAULT_SLACK_API_URL
@@ -30,6 +30,11 @@ class Settings:
     lead_slack_channel: str | None = None
     slack_app_token: str | None = field(default=None, repr=False)
     reviewers_csv: str | None = None
+
+    @property
+    def slack_enabled(self) -> bool:
+        """Without SLACK_BOT_TOKEN the worker keeps the ledger and sends no check-ins."""
+        return bool(self.slack_bot_token)
 
 
 def _positive_number(environ: Mapping[str, str], name: str, default: float, kind: type) -> float:
@@ -57,12 +62,19 @@ def settings_from_env(
 ) -> Settings:
     """Read and check the worker's environment; raise WorkerError naming the first missing variable.
 
-    In Socket Mode Slack needs SLACK_APP_TOKEN instead of a signing secret.
+    In Socket Mode Slack needs SLACK_APP_TOKEN instead of a signing secret. With no Slack
+    setting at all, the worker runs without Slack (Settings.slack_enabled).
     """
     environ = os.environ if environ is None else environ
-    required = ["LABEL_STUDIO_URL", "LABEL_STUDIO_API_KEY", "SLACK_BOT_TOKEN", "WEBHOOK_SECRET"]
-    required.append("SLACK_APP_TOKEN" if socket_mode else "SLACK_SIGNING_SECRET")
-    missing = [name for name in required if not environ.get(name, "").strip()]
+    given = {name for name in environ if environ.get(name, "").strip()}
+    # No Slack setting at all is a worker that keeps the ledger only; any Slack setting means the
+    # lead wants check-ins, so then every one of them is required.
+    slack = socket_mode or bool(given & {"SLACK_BOT_TOKEN", "SLACK_SIGNING_SECRET", "SLACK_APP_TOKEN"})
+    required = ["LABEL_STUDIO_URL", "LABEL_STUDIO_API_KEY"]
+    required += ["SLACK_BOT_TOKEN", "WEBHOOK_SECRET"] if slack else ["WEBHOOK_SECRET"]
+    if slack:
+        required.append("SLACK_APP_TOKEN" if socket_mode else "SLACK_SIGNING_SECRET")
+    missing = [name for name in required if name not in given]
     if missing:
         raise WorkerError(f"missing environment variable {', '.join(missing)} (see docs/worker.md)")
     slack_api_url = environ.get("SLACK_API_URL", "").strip() or DEFAULT_SLACK_API_URL
@@ -72,7 +84,7 @@ def settings_from_env(
     return Settings(
         label_studio_url=environ["LABEL_STUDIO_URL"].strip().rstrip("/"),
         label_studio_api_key=environ["LABEL_STUDIO_API_KEY"].strip(),
-        slack_bot_token=environ["SLACK_BOT_TOKEN"].strip(),
+        slack_bot_token=environ.get("SLACK_BOT_TOKEN", "").strip(),
         slack_signing_secret=environ.get("SLACK_SIGNING_SECRET", "").strip(),
         webhook_secret=environ["WEBHOOK_SECRET"].strip(),
         slack_api_url=slack_api_url,

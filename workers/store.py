@@ -310,8 +310,24 @@ class Store:
                     (project, task, read_at),
                 ).fetchall()
                 gone = [row[0] for row in rows if row[0] not in ids]
+                # As a deletion webhook would: the event keeps a late replay from bringing it back.
+                self._record_deletion(cur, AnnotationsDeleted(project, tuple(gone)), time.time())
                 ledger.remove(run, project, gone)
                 removed += len(gone)
+        return removed
+
+    def ledger_task_ids(self, project: int) -> set[int]:
+        """The ids of every task the ledger knows in the project."""
+        with self._transaction(write=False) as cur:
+            return {row[0] for row in self._run(cur, "SELECT task FROM ledger_tasks WHERE project = $1", (project,))}
+
+    def forget_tasks(self, project: int, tasks: set[int]) -> int:
+        """Tasks deleted in Label Studio leave the ledger with their annotations; returns annotations removed."""
+        removed = 0
+        with self._transaction() as cur:
+            for task in tasks:
+                removed += self._run(cur, "DELETE FROM ledger WHERE project = $1 AND task = $2", (project, task)).rowcount
+                self._run(cur, "DELETE FROM ledger_tasks WHERE project = $1 AND task = $2", (project, task))
         return removed
 
     def promote_latest_missed(self, project: int, since: float, now: float | None = None) -> int:
@@ -328,12 +344,6 @@ class Store:
                 ")",
                 (project, since, now),
             ).rowcount
-
-    def seen_annotation_ids(self, project: int) -> set[int]:
-        """Ids of the project's annotations the worker has any event for."""
-        with self._transaction(write=False) as cur:
-            rows = self._run(cur, "SELECT DISTINCT annotation_id FROM events WHERE project = $1", (project,)).fetchall()
-        return {row[0] for row in rows}
 
     def known_projects(self) -> list[int]:
         """Projects the worker has heard of through a webhook or catch-up."""

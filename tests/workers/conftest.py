@@ -341,6 +341,13 @@ def exposure_count(store, project: int, reviewer: int) -> int:
         return store._run(cur, sql, (project, reviewer)).fetchone()[0]
 
 
+def seen_annotation_ids(store, project: int) -> set[int]:
+    """Ids of the project's annotations the worker has any event for."""
+    with store._transaction(write=False) as cur:
+        rows = store._run(cur, "SELECT DISTINCT annotation_id FROM events WHERE project = $1", (project,)).fetchall()
+    return {row[0] for row in rows}
+
+
 def record_deletion(store, deleted, now: float | None = None) -> int:
     """Record an AnnotationsDeleted event alone; returns how many of its annotation ids were new."""
     with store._transaction() as cur:
@@ -356,30 +363,73 @@ def schema_versions(store) -> list[int]:
 # -- Label Studio, faked for unit tests (the e2e test uses the real server) -------------------------
 @dataclass
 class FakeLabelStudio:
-    """Stands in for LabelStudioReader: users by id, annotations by project, watched projects."""
+    """Stands in for LabelStudioReader: users by id, each project's tasks with their annotations
+    (a change moves the task's updated_at, as in Label Studio), and the watched projects."""
 
     users: dict[int, Reviewer] = field(default_factory=dict)
-    by_project: dict[int, list[dict]] = field(default_factory=lambda: defaultdict(list))
+    tasks_by_project: dict[int, dict[int, dict]] = field(default_factory=lambda: defaultdict(dict))
     watched: set[int] = field(default_factory=set)
     user_calls: int = 0
+    task_reads: int = 0
     down: bool = False
 
-    def reviewer(self, user_id: int) -> Reviewer:
-        from workers.label_studio_api import LabelStudioUnavailable, UnknownReviewer
+    def add(self, project: int, annotation: dict, attack_id: int | None = None) -> None:
+        """A reviewer submits (or an admin edits) an annotation: its task changes now."""
+        task = self._task(project, annotation["task"], attack_id)
+        task["annotations"] = [a for a in task["annotations"] if a["id"] != annotation["id"]] + [dict(annotation)]
+        task["updated_at"] = time.time()
+
+    def delete(self, project: int, annotation_id: int) -> None:
+        for task in self.tasks_by_project[project].values():
+            if any(a["id"] == annotation_id for a in task["annotations"]):
+                task["annotations"] = [a for a in task["annotations"] if a["id"] != annotation_id]
+                task["updated_at"] = time.time()
+
+    def import_tasks(self, project: int, task_ids, attack_ids=None) -> None:
+        for n, task_id in enumerate(task_ids):
+            self._task(project, task_id, None if attack_ids is None else attack_ids[n])
+
+    def _task(self, project: int, task_id: int, attack_id: int | None) -> dict:
+        tasks = self.tasks_by_project[project]
+        if task_id not in tasks:
+            tasks[task_id] = {"id": task_id, "attack_id": attack_id if attack_id is not None else 10_000 + task_id,
+                              "updated_at": time.time(), "annotations": []}
+        return tasks[task_id]
+
+    def _check(self, what: str) -> None:
+        from workers.label_studio_api import LabelStudioUnavailable
 
         if self.down:
-            raise LabelStudioUnavailable("Label Studio user: ConnectError")
+            raise LabelStudioUnavailable(f"{what}: ConnectError")
+
+    def reviewer(self, user_id: int) -> Reviewer:
+        from workers.label_studio_api import UnknownReviewer
+
+        self._check("Label Studio user")
         self.user_calls += 1
         if user_id not in self.users:
             raise UnknownReviewer(f"Label Studio user {user_id}: not found")
         return self.users[user_id]
 
-    def annotations(self, project: int):
-        from workers.label_studio_api import LabelStudioUnavailable
+    def task_count(self, project: int) -> int:
+        self._check(f"project {project}")
+        return len(self.tasks_by_project[project])
 
-        if self.down:
-            raise LabelStudioUnavailable("tasks: ConnectError")
-        return iter(list(self.by_project[project]))
+    def tasks(self, project: int, *, after_task: int = 0, changed_after: str | None = None, page_size: int = 500):
+        from workers.label_studio_api import LabelStudioTask, time_filter_value
+
+        self._check(f"tasks of project {project}")
+        chosen = [
+            task for task_id, task in sorted(self.tasks_by_project[project].items())
+            if task_id > after_task and (changed_after is None or time_filter_value(task["updated_at"]) > changed_after)
+        ]
+        for start in range(0, len(chosen), page_size):
+            self.task_reads += 1
+            page = chosen[start:start + page_size]
+            yield [
+                LabelStudioTask(t["id"], t["attack_id"], time_filter_value(t["updated_at"]), [dict(a) for a in t["annotations"]])
+                for t in page
+            ]
 
     def watched_projects(self, webhook_secret: str) -> set[int]:
         return set(self.watched)

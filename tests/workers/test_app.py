@@ -6,7 +6,7 @@ import pytest
 from starlette.testclient import TestClient
 
 from tests.fixtures import real_webhook_bodies
-from tests.workers.conftest import WEBHOOK_SECRET, annotation, exposure_count, webhook_body
+from tests.workers.conftest import WEBHOOK_SECRET, annotation, exposure_count, seen_annotation_ids, webhook_body
 from workers.app import build_app, check_webhook
 from workers.webhook import MAX_BODY_BYTES, RequestRefused
 
@@ -21,7 +21,7 @@ def test_the_real_bodies_are_stored_once(client, store):
     answers = [post(client, json.dumps(e["body"]).encode(), e["headers"] | SECRET) for e in real_webhook_bodies()]
     assert [r.status_code for r in answers] == [200] * 8
     assert [r.json()["stored"] for r in answers] == [True, False] * 4  # every delivery came twice
-    assert store.seen_annotation_ids(1) == {6, 7}
+    assert seen_annotation_ids(store, 1) == {6, 7}
     assert exposure_count(store, 1, 1) == 1  # annotations 6 and 7 are the same reviewer on task 2
 
 

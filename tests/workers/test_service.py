@@ -46,13 +46,13 @@ def submit(url, project, ann, action="ANNOTATION_CREATED"):
 
 def test_25_submits_2_dms_then_downtime_is_caught_up_and_replays_add_nothing(store, slack, slack_client, fake_label_studio):
     slack.users["ada@example.com"] = "UADA"
-    submitted = [annotation(1, task, 7) for task in range(35)]
+    submitted = [annotation(1, task, 7) for task in range(1, 36)]
     # Label Studio knows the project has this worker's webhook (it would, after setup --webhook-url).
     fake_label_studio.watched = {1}
     running, parts = start_worker(store, slack_client, fake_label_studio, slack.url, RECONCILE_SECONDS=3600)
     with running:
         for ann in submitted[:25]:
-            fake_label_studio.by_project[1].append(ann)
+            fake_label_studio.add(1, ann)
             submit(running.url, 1, ann)
         slack.wait_for("chat.postMessage", 2)
         # An update and a re-delivery of the first 25 add nothing.
@@ -60,7 +60,8 @@ def test_25_submits_2_dms_then_downtime_is_caught_up_and_replays_add_nothing(sto
     assert len(slack.dms()) == 2
 
     # The worker is down while 10 more are submitted: their webhooks are lost for good.
-    fake_label_studio.by_project[1].extend(submitted[25:])
+    for ann in submitted[25:]:
+        fake_label_studio.add(1, ann)
     running, parts = start_worker(store, slack_client, fake_label_studio, slack.url, RECONCILE_SECONDS=3600)
     with running:
         slack.wait_for("chat.postMessage", 3)
@@ -77,15 +78,18 @@ def test_25_submits_2_dms_then_downtime_is_caught_up_and_replays_add_nothing(sto
 
 
 def test_catch_up_finds_projects_and_skips_what_it_has_seen(store, fake_label_studio):
-    fake_label_studio.by_project[4] = [annotation(4, task, 8) for task in range(12)]
+    for task in range(1, 13):  # Label Studio's ids start at 1
+        fake_label_studio.add(4, annotation(4, task, 8))
     fake_label_studio.watched = {4}
     from workers.catch_up import projects_to_watch
 
     assert projects_to_watch(store, fake_label_studio, WEBHOOK_SECRET) == [4]
     first = catch_up(store, fake_label_studio, [4], 10)
-    assert (first.annotations_read, first.annotations_new, first.checkins_due) == (12, 12, 1)
+    assert (first.tasks_read, first.exposures_new, first.checkins_due) == (12, 12, 1)
     again = catch_up(store, fake_label_studio, [4], 10)
-    assert (again.annotations_read, again.annotations_new, again.checkins_due) == (12, 0, 0)
+    # The second pass asks only for what changed since the first: the overlap re-reads them all
+    # here (they changed moments ago), and they add nothing.
+    assert (again.exposures_new, again.checkins_due) == (0, 0)
 
 
 def test_a_worker_that_cannot_reach_label_studio_still_acknowledges_webhooks(store, slack, slack_client, fake_label_studio):

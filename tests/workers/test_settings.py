@@ -62,9 +62,18 @@ def test_the_worker_command_reports_missing_settings_in_one_line():
     result = CliRunner().invoke(cli, ["worker"], env={name: "" for name in FULL})
     assert result.exit_code == 2
     assert result.output == (
-        "Error: missing environment variable LABEL_STUDIO_URL, LABEL_STUDIO_API_KEY, SLACK_BOT_TOKEN, "
-        "WEBHOOK_SECRET, SLACK_SIGNING_SECRET (see docs/worker.md)\n"
+        "Error: missing environment variable LABEL_STUDIO_URL, LABEL_STUDIO_API_KEY, WEBHOOK_SECRET (see docs/worker.md)\n"
     )
+
+
+def test_without_any_slack_setting_the_worker_keeps_the_ledger_only():
+    without = {k: v for k, v in FULL.items() if not k.startswith("SLACK_")}
+    assert settings_from_env(without).slack_enabled is False
+    assert settings_from_env(FULL).slack_enabled is True
+    # One Slack setting means the lead wants check-ins: then the others are required.
+    with pytest.raises(WorkerError) as error:
+        settings_from_env(without | {"SLACK_SIGNING_SECRET": "s"})
+    assert str(error.value) == "missing environment variable SLACK_BOT_TOKEN (see docs/worker.md)"
 
 
 def test_the_worker_command_reports_a_bad_reviewers_file(tmp_path):

@@ -12,7 +12,7 @@ import pytest
 
 from review_project.shared import WorkerError
 from tests.fixtures import FIXTURES
-from tests.workers.conftest import exposure_count, schema_versions
+from tests.workers.conftest import exposure_count, schema_versions, seen_annotation_ids
 from workers import store_migrations
 from workers.store import Reviewer, open_store
 from workers.store_migrations import MIGRATIONS
@@ -63,7 +63,7 @@ def test_a_store_written_before_versions_is_stamped_and_keeps_every_row(v1_store
         assert schema_versions(opened) == LATEST
         assert (exposure_count(opened, 1, 7), exposure_count(opened, 1, 8), exposure_count(opened, 2, 7)) == (7, 4, 2)
         assert opened.known_projects() == [1, 2]
-        assert opened.seen_annotation_ids(1) == {*range(1001, 1008), *range(2001, 2005)}
+        assert seen_annotation_ids(opened, 1) == {*range(1001, 1008), *range(2001, 2005)}
         assert [(c.id, c.reviewer, c.milestone, c.status, c.slack_user_id) for c in opened.checkins()] == [
             (1, 7, 3, "sent", "UADA"), (2, 7, 6, "sent", "UADA"), (3, 8, 3, "failed", None),
         ]

@@ -1,0 +1,195 @@
+"""The ledger on SQLite and the real PostgreSQL: what webhooks and catch-up write, what the lead
+reads, the first sync (resumable, one check-in per reviewer), changes since the last pass
+(deletions included), and a worker without Slack."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+
+from review_project.export import read_export_tasks
+from review_project.shared import ANNOTATION_CREATED, ANNOTATION_UPDATED
+from tests.workers.conftest import annotation, exposure_count
+from workers.catch_up import catch_up, full_sync
+from workers.label_studio_api import LabelStudioUnavailable
+from workers.ledger import StoreLedger
+from workers.store import LATEST, MISSED
+from workers.webhook import AnnotationsDeleted, parse_webhook
+
+
+def rated(project: int, task: int, reviewer: int, success: str = "2", topics=("Theft",), **fields) -> dict:
+    """An annotation in Label Studio's shape with a rating and topics."""
+    body = annotation(project, task, reviewer, **{k: fields.pop(k) for k in ("skipped", "annotation_id") if k in fields})
+    if not body["was_cancelled"]:
+        body["result"] = [
+            {"from_name": "success", "to_name": "dialogue", "type": "choices", "value": {"choices": [success]}},
+            {"from_name": "topics", "to_name": "dialogue", "type": "taxonomy", "value": {"taxonomy": [[t] for t in topics]}},
+        ]
+    body.update(lead_time=4.5, updated_by=reviewer, **fields)
+    return body
+
+
+def webhook(action: str, ann: dict, project: int = 1, attack_id: int | None = None):
+    task = {"id": ann["task"], "data": {"attack_id": attack_id if attack_id is not None else 100 + ann["task"]}}
+    return parse_webhook(json.dumps({"action": action, "annotation": ann, "project": {"id": project}, "task": task}).encode())
+
+
+def ledger_rows(store, project: int = 1) -> dict[int, dict]:
+    read = StoreLedger(store, "test").read(project)
+    return {row["annotation_id"]: row for row in read.tables.annotations.to_dict("records")}
+
+
+def test_webhooks_write_what_the_export_table_has(store):
+    first = rated(1, 5, 7, "3", ("Theft", "Weapons"))
+    skip = rated(1, 6, 7, skipped=True)
+    invalid = rated(1, 7, 8, "9")
+    store.record_events([webhook(ANNOTATION_CREATED, a) for a in (first, skip, invalid)], 10)
+    rows = ledger_rows(store)
+    # The export path reads the same annotations into the same row (one parser: schema.read_annotation).
+    export = read_export_tasks(
+        [{"id": a["task"], "data": {"attack_id": 100 + a["task"]}, "annotations": [a]} for a in (first, skip, invalid)]
+    ).annotations.to_dict("records")
+    assert [rows[e["annotation_id"]] for e in export] == export
+    assert (rows[first["id"]]["success"], rows[first["id"]]["topics"], rows[first["id"]]["attack_id"]) == (3, ["Theft", "Weapons"], 105)
+    assert rows[skip["id"]]["skipped"] and rows[skip["id"]]["valid"]
+    assert rows[invalid["id"]]["invalid_reason"] == "success '9' outside 0-4"
+
+
+def test_an_update_replaces_the_row_and_an_older_one_never_undoes_it(store):
+    ann = rated(1, 5, 7, "1")
+    newer = dict(rated(1, 5, 7, "4", annotation_id=ann["id"]), updated_at="2026-11-28T05:00:00.000000Z")
+    older = dict(rated(1, 5, 7, "2", annotation_id=ann["id"]), updated_at="2026-11-28T04:00:00.000000Z")
+    store.record_events([webhook(ANNOTATION_CREATED, ann)], 10)
+    store.record_events([webhook(ANNOTATION_UPDATED, newer)], 10)
+    store.record_events([webhook(ANNOTATION_UPDATED, older)], 10)  # arrives late
+    assert ledger_rows(store)[ann["id"]]["success"] == 4
+    assert exposure_count(store, 1, 7) == 1
+
+
+def test_a_deletion_removes_the_row_for_good_and_never_uncounts(store):
+    ann = rated(1, 5, 7)
+    store.record_events([webhook(ANNOTATION_CREATED, ann)], 10)
+    store.record_events([AnnotationsDeleted(1, (ann["id"],))], 10)
+    assert ann["id"] not in ledger_rows(store)
+    # A replay of its creation (or catch-up reading an old copy) does not bring it back.
+    store.record_events([webhook(ANNOTATION_CREATED, dict(ann, updated_at="2026-11-28T09:00:00.000000Z"))], 10)
+    assert ann["id"] not in ledger_rows(store)
+    assert exposure_count(store, 1, 7) == 1
+
+
+def test_the_lead_reads_tasks_and_how_current_the_ledger_is(store, fake_label_studio):
+    fake_label_studio.import_tasks(1, range(1, 6), attack_ids=[40, 41, 42, 43, 44])
+    fake_label_studio.add(1, rated(1, 2, 7), attack_id=41)
+    catch_up(store, fake_label_studio, [1], 10)
+    store.record_events([webhook(ANNOTATION_CREATED, rated(1, 3, 8), attack_id=42)], 10)
+    read = StoreLedger(store, "test").read(1)
+    assert read.complete and read.last_catch_up_at and read.last_webhook_at
+    assert read.tables.tasks.to_dict("list") == {"task_id": [1, 2, 3, 4, 5], "attack_id": [40, 41, 42, 43, 44]}
+    assert sorted(read.tables.annotations["task_id"]) == [2, 3]
+
+
+def test_the_first_sync_resumes_where_it_stopped_and_sends_one_checkin_per_reviewer(store, fake_label_studio):
+    # Ada did 35 tasks and Bo 12 before the worker ever watched the project.
+    for task in range(1, 36):
+        fake_label_studio.add(1, rated(1, task, 7))
+    for task in range(1, 13):
+        fake_label_studio.add(1, rated(1, task, 8))
+    pages = fake_label_studio.tasks
+
+    def fails_after_one_page(project, **options):
+        options["page_size"] = 10
+        for number, page in enumerate(pages(project, **options)):
+            if number == 1 and options.get("after_task") == 0:
+                raise LabelStudioUnavailable("tasks: ConnectError")
+            yield page
+
+    fake_label_studio.tasks = fails_after_one_page
+    with pytest.raises(LabelStudioUnavailable):
+        full_sync(store, fake_label_studio, 1, 10)
+    state = store.ledger_state(1)
+    assert (state.sync_after_task, state.sync_done_at, state.syncing) == (10, None, True)
+
+    report = full_sync(store, fake_label_studio, 1, 10)  # resumes after task 10
+    assert report.tasks_read == 25
+    assert exposure_count(store, 1, 7) == 35 and exposure_count(store, 1, 8) == 12
+    checkins = {(c.reviewer, c.milestone): c for c in store.checkins()}
+    assert {key: c.status for key, c in checkins.items()} == {
+        (7, 10): "missed", (7, 20): "missed", (7, 30): "pending", (8, 10): "pending",
+    }
+    assert checkins[(7, 10)].last_error == "reached before the worker's first sync of the project finished"
+    assert store.ledger_state(1).sync_done_at is not None
+
+
+def test_a_webhook_during_the_first_sync_is_missed_then_only_the_latest_goes_out(store, fake_label_studio):
+    for task in range(1, 20):
+        fake_label_studio.add(1, rated(1, task, 7))
+    store.note_ledger(1, sync_started_at=1.0)  # a sync has begun and not finished
+    store.record_events([webhook(ANNOTATION_CREATED, rated(1, task, 7)) for task in range(100, 110)], 10)
+    assert [(c.milestone, c.status) for c in store.checkins()] == [(10, "missed")]
+    full_sync(store, fake_label_studio, 1, 10)
+    assert [(c.milestone, c.status) for c in store.checkins()] == [(10, "missed"), (20, "pending")]
+
+
+def test_a_pass_reads_only_what_changed_including_deletions(store, fake_label_studio):
+    for task in range(1, 8):
+        fake_label_studio.add(1, rated(1, task, 7))
+    catch_up(store, fake_label_studio, [1], 10)
+    # Older than the watermark: what the next pass should not read again.
+    for task in fake_label_studio.tasks_by_project[1].values():
+        task["updated_at"] -= 3600
+    store.note_ledger(1, changed_after="2026-01-01T00:00:00.000000Z")
+    catch_up(store, fake_label_studio, [1], 10)
+    state = store.ledger_state(1)
+    assert state.changed_after > "2026-01-01T00:00:00.000000Z"
+
+    gone = fake_label_studio.tasks_by_project[1][3]["annotations"][0]["id"]
+    fake_label_studio.delete(1, gone)  # while the worker was down: no webhook
+    changed = rated(1, 4, 7, "4", annotation_id=fake_label_studio.tasks_by_project[1][4]["annotations"][0]["id"])
+    fake_label_studio.add(1, dict(changed, updated_at="2026-11-28T12:00:00.000000Z"))
+    report = catch_up(store, fake_label_studio, [1], 10)
+    assert (report.tasks_read, report.annotations_removed) == (2, 1)
+    rows = ledger_rows(store)
+    assert gone not in rows and rows[changed["id"]]["success"] == 4
+    assert exposure_count(store, 1, 7) == 7  # a deletion never un-counts
+
+
+def test_catching_up_after_downtime_sends_one_checkin_for_the_latest_milestone(store, fake_label_studio):
+    fake_label_studio.add(1, rated(1, 1, 7))
+    catch_up(store, fake_label_studio, [1], 10)
+    for task in range(2, 36):  # 34 more while the worker was down
+        fake_label_studio.add(1, rated(1, task, 7))
+    report = catch_up(store, fake_label_studio, [1], 10, LATEST)
+    assert report.checkins_due == 1
+    assert [(c.milestone, c.status) for c in store.checkins()] == [(10, "missed"), (20, "missed"), (30, "pending")]
+
+
+def test_new_and_deleted_tasks_reach_the_task_list(store, fake_label_studio):
+    fake_label_studio.import_tasks(1, range(1, 4))
+    catch_up(store, fake_label_studio, [1], 10)
+    fake_label_studio.import_tasks(1, [4, 5])
+    catch_up(store, fake_label_studio, [1], 10)
+    assert store.ledger_task_ids(1) == {1, 2, 3, 4, 5}
+    fake_label_studio.add(1, rated(1, 2, 7))
+    catch_up(store, fake_label_studio, [1], 10)
+    del fake_label_studio.tasks_by_project[1][2]  # a task deleted in Label Studio, annotation and all
+    report = catch_up(store, fake_label_studio, [1], 10)
+    assert store.ledger_task_ids(1) == {1, 3, 4, 5} and report.annotations_removed == 1
+    assert ledger_rows(store) == {}
+
+
+def test_without_slack_every_milestone_is_missed(store, fake_label_studio):
+    for task in range(1, 15):
+        fake_label_studio.add(1, rated(1, task, 7))
+    catch_up(store, fake_label_studio, [1], 10, MISSED)
+    store.record_events([webhook(ANNOTATION_CREATED, rated(1, task, 7)) for task in range(20, 30)], 10, scheduling=MISSED)
+    assert [(c.milestone, c.status) for c in store.checkins()] == [(10, "missed"), (20, "missed")]
+
+
+def test_a_deletion_webhook_and_an_update_in_one_batch(store):
+    ann = rated(1, 5, 7)
+    store.record_events([webhook(ANNOTATION_CREATED, ann)], 10)
+    events = [webhook(ANNOTATION_UPDATED, dict(ann, updated_at="2026-11-28T06:00:00.000000Z")),
+              AnnotationsDeleted(1, (ann["id"],))]
+    store.record_events(events, 10)
+    assert ledger_rows(store) == {}
