@@ -99,8 +99,7 @@ def ledger_options(func):
         "--database-url", envvar="DATABASE_URL",
         help="The worker's store: read the project from its ledger [env DATABASE_URL]",
     )
-    @click.option("--from-label-studio", is_flag=True, help="Read Label Studio's full export even when there is a ledger")
-    @click.option("--silent", is_flag=True, help="No progress")
+    @click.option("--from-label-studio", is_flag=True, help="Read Label Studio even when there is a ledger")
     @functools.wraps(func)
     def wrapper(*args, **kwargs):
         return func(*args, **kwargs)
@@ -181,13 +180,15 @@ def sample(input_path, output, per_model, models, seed, exclude, allow_fewer, si
 @click.option("--webhook-url", help="The worker's webhook URL, e.g. http://worker:8090/label-studio/webhook (needs WEBHOOK_SECRET)")
 @click.option("--contact", help="Whom reviewers should talk to if the material stays with them (shown in the instructions)")
 @click.option("--silent", is_flag=True, help="No progress bar")
+@ledger_options
 @label_studio_options
 @one_line_errors
-def setup(manifest_path, reviewers_path, title, reviewers_per_task, webhook_url, contact, silent, url, api_key):
+def setup(manifest_path, reviewers_path, title, reviewers_per_task, webhook_url, contact, silent, database_url, from_label_studio, url, api_key):
     """Create or update the review project, reviewer accounts, tasks and webhook.
 
     Safe to run again: it changes only what differs, and imports only attacks that are
-    not in the project yet.
+    not in the project yet (with the worker's store in DATABASE_URL it knows them from its
+    ledger, checked against Label Studio, instead of listing every task).
 
     Example:
 
@@ -200,7 +201,7 @@ def setup(manifest_path, reviewers_path, title, reviewers_per_task, webhook_url,
     attacks = manifest.read_manifest(manifest_path)
     reviewers = read_reviewers(reviewers_path)
     client = label_studio.connect(url, api_key)
-    with progress_bar(len(attacks), "Importing attacks", silent) as bar:
+    with ledger_for(database_url, from_label_studio) as ledger, progress_bar(len(attacks), "Importing attacks", silent) as bar:
         report = project_setup.setup_project(
             client,
             attacks,
@@ -211,6 +212,7 @@ def setup(manifest_path, reviewers_path, title, reviewers_per_task, webhook_url,
             webhook_secret=webhook_secret,
             contact=contact,
             on_imported=bar.update,
+            ledger=ledger,
         )
     click.echo(report.text(title, label_studio.server_url(client)))
 
@@ -218,6 +220,7 @@ def setup(manifest_path, reviewers_path, title, reviewers_per_task, webhook_url,
 @cli.command()
 @project_option
 @click.option("--json", "as_json", is_flag=True, help="Print JSON instead of a table")
+@click.option("--silent", is_flag=True, help="No progress")
 @ledger_options
 @label_studio_options
 @one_line_errors
@@ -246,6 +249,7 @@ def status(project, as_json, database_url, from_label_studio, silent, url, api_k
 @click.option("-o", "--output", required=True, type=click.Path(dir_okay=False), help="Table to write: .jsonl, .csv or .parquet")
 @click.option("--manifest", "manifest_path", type=click.Path(dir_okay=False), help="Join each row with its attack's manifest fields")
 @click.option("--audit-copy", is_flag=True, help="Also keep Label Studio's full JSON export beside the table (214 MB for the whole dataset)")
+@click.option("--silent", is_flag=True, help="No progress")
 @ledger_options
 @label_studio_options
 @one_line_errors
@@ -376,6 +380,7 @@ def wellbeing(database_url, as_json, show_pending, include_comments, retry_faile
 @click.option("--html", "html_path", type=click.Path(dir_okay=False), help="Write the lead's report: one self-contained HTML file")
 @click.option("--md", "md_path", type=click.Path(dir_okay=False), help="Write the lead's report as Markdown")
 @click.option("--include-text", is_flag=True, help="Put the transcripts of the most disputed attacks in the files (offensive text)")
+@click.option("--silent", is_flag=True, help="No progress")
 @ledger_options
 @label_studio_options
 @one_line_errors

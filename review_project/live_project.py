@@ -60,6 +60,9 @@ class Ledger(Protocol):
 
     def read(self, project_id: int) -> LedgerRead: ...
 
+    def task_attack_ids(self, project_id: int) -> dict[int, int | None] | None:
+        """Task id -> attack_id of every task, or None before the first sync finished."""
+
     def close(self) -> None: ...
 
 

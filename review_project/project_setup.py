@@ -98,11 +98,13 @@ def setup_project(
     contact: str | None = None,
     batch_size: int = IMPORT_BATCH,
     on_imported: Callable[[int], None] | None = None,
+    ledger=None,
 ) -> SetupReport:
     """Create or update the project titled `title` so it holds `attacks` for `reviewers`.
 
     `attacks` are manifest records (each with `attack_id`); `on_imported(n)` is called after
-    each batch of n tasks, for a progress bar.
+    each batch of n tasks, for a progress bar. `ledger` (live_project.Ledger), when given, says
+    which attacks are imported already without listing the project's tasks.
     """
     if reviewers_per_task < 1:
         raise ValueError("reviewers_per_task must be at least 1")
@@ -123,7 +125,7 @@ def setup_project(
             report.settings_updated = sorted(changed)
 
     _ensure_reviewers(client, reviewers, report)
-    _import_new_attacks(client, project.id, attacks, report, batch_size, on_imported)
+    _import_new_attacks(client, project.id, attacks, report, batch_size, on_imported, ledger)
     if webhook_url:
         report.webhook = _ensure_webhook(client, project.id, webhook_url, webhook_secret)
     return report
@@ -151,13 +153,18 @@ def _ensure_reviewers(client: LabelStudio, reviewers: list[Reviewer], report: Se
         report.reviewers_created.append(reviewer.email)
 
 
-def _import_new_attacks(client, project_id, attacks, report, batch_size, on_imported) -> None:
-    present = label_studio.imported_attack_ids(client, project_id)
+def _import_new_attacks(client, project_id, attacks, report, batch_size, on_imported, ledger) -> None:
+    known = ledger.task_attack_ids(project_id) if ledger is not None else None
+    present = label_studio.imported_attack_ids(client, project_id, known)
     new = [attack for attack in attacks if int(attack["attack_id"]) not in present]
     report.tasks_already_present = len(attacks) - len(new)
     for start in range(0, len(new), batch_size):
         batch = new[start : start + batch_size]
-        tasks = [{"data": attack_task_data(attack, int(attack["attack_id"]))} for attack in batch]
+        # attack_id also in the meta: the worker and a re-run read it there without the transcript.
+        tasks = [
+            {"data": attack_task_data(attack, int(attack["attack_id"])), "meta": {"attack_id": int(attack["attack_id"])}}
+            for attack in batch
+        ]
         first, last = batch[0]["attack_id"], batch[-1]["attack_id"]
         with translated_errors(server_url(client), f"importing attacks {first}..{last}"):
             client.projects.import_tasks(id=project_id, request=tasks, return_task_ids=False)

@@ -166,5 +166,14 @@ class StoreLedger:
             last_catch_up_at=state.last_catch_up_at,
         )
 
+    def task_attack_ids(self, project_id: int) -> dict[int, int | None] | None:
+        """Task id -> attack_id of every task of the project, or None before the first sync finished."""
+        with self.store._transaction(write=False) as cur:
+            run = self.store._runner(cur)
+            if project_state(run, project_id).sync_done_at is None:
+                return None
+            rows = run("SELECT task, attack_id FROM ledger_tasks WHERE project = $1", (project_id,)).fetchall()
+        return dict(rows)
+
     def close(self) -> None:
         self.store.close()
