@@ -121,9 +121,14 @@ def summary_text(summary: dict) -> str:
         f"Check-ins: {summary['checkins']} due, {summary['delivered']} delivered, {summary['answered']} answered"
         f" (response rate {'-' if rate is None else f'{rate:.0%}'})",
     ]
-    other = {k: v for k, v in summary["by_status"].items() if k != "sent"}
+    other = {k: v for k, v in summary["by_status"].items() if k not in ("sent", "missed")}
     if other:
         lines.append("Not delivered: " + ", ".join(f"{v} {k}" for k, v in other.items()) + " (see --pending)")
+    if summary["by_status"].get("missed"):
+        lines.append(
+            f"Missed: {summary['by_status']['missed']} milestone(s) reached while the worker was not watching"
+            " or had no Slack; not sent (a reviewer gets at most one check-in for the latest)"
+        )
     lines += ["", f"{'Item':<11}{'mean':>7}{'paper':>7}{'n':>5}"]
     for row in summary["items"]:
         lines.append(f"{row['item']:<11}{_fmt(row['mean']):>7}{row['paper_mean']:>7.2f}{row['answers']:>5}")

@@ -99,3 +99,20 @@ def test_wellbeing_report_and_retry_without_click(answered_store, database_url):
     pending = workers.wellbeing_report(database_url, pending=True)
     assert [row["milestone"] for row in pending.data] == [30]
     assert workers.retry_failed_checkins(database_url) == 0
+
+
+def test_missed_milestones_are_shown_apart_from_undelivered_ones(store, database_url):
+    from review_project.shared import ANNOTATION_CREATED
+    from workers.store import MISSED
+    from workers.webhook import AnnotationSeen
+
+    events = [AnnotationSeen(1, 5000 + task, task, 7, False, "t", ANNOTATION_CREATED) for task in range(1, 26)]
+    store.record_events(events, 10, scheduling=MISSED)
+    result = CliRunner().invoke(cli, ["wellbeing"], env={"DATABASE_URL": database_url})
+    lines = result.output.splitlines()
+    assert lines[0] == "Check-ins: 2 due, 0 delivered, 0 answered (response rate -)"
+    assert lines[1] == (
+        "Missed: 2 milestone(s) reached while the worker was not watching or had no Slack; not sent"
+        " (a reviewer gets at most one check-in for the latest)"
+    )
+    assert "Not delivered" not in result.output
