@@ -3,9 +3,9 @@
 For scale measurements (the worker's ledger, exports, change feeds) on a real server on this
 machine. `build(folder)` makes it once, in about 2 minutes, and later calls reuse it in about 2 s:
 
-    .venv/bin/python benchmarks/scale_project.py build /work/scale-data   # build or reuse, leave it running
-    .venv/bin/python benchmarks/scale_project.py start /work/scale-data   # restart a built folder
-    .venv/bin/python benchmarks/scale_project.py stop /work/scale-data
+    .venv/bin/python benchmarks/scale_project.py build .bench-data/scale   # build or reuse, leave it running
+    .venv/bin/python benchmarks/scale_project.py start .bench-data/scale   # restart a built folder
+    .venv/bin/python benchmarks/scale_project.py stop .bench-data/scale
 
 `build` prints the server's URL, the admin's API key file and the project id; the same facts are
 in FOLDER/scale.json (readable by its owner only: it holds the reviewers' passwords).
