@@ -400,6 +400,7 @@ def agreement(source, project, manifest_path, threshold, reviewers_per_task, res
     """
     from review_project import lead_report
     from review_project.agreement import SourceError, agreement_report, open_source, write_reports
+    from review_project.agreement.sources import MANIFEST_FIELDS
 
     if (source is None) == (project is None):
         both = ", not both" if source else ""
@@ -410,7 +411,9 @@ def agreement(source, project, manifest_path, threshold, reviewers_per_task, res
     inputs = {os.path.abspath(p) for p in (source, manifest_path) if p}
     if any(os.path.abspath(p) in inputs for p in outputs) or len({os.path.abspath(p) for p in outputs}) < len(outputs):
         raise click.UsageError("--json, --html and --md must name different new files, not SOURCE or --manifest")
-    attacks = manifest.read_manifest(manifest_path) if manifest_path else None
+    # The report needs only a few fields of each attack; the transcripts only with --include-text.
+    fields = None if include_text else MANIFEST_FIELDS
+    attacks = manifest.read_manifest(manifest_path, fields) if manifest_path else None
     try:
         with ledger_for(database_url, from_label_studio or source is not None) as ledger, byte_progress("Label Studio's export", silent) as progress:
             reviewed = open_source(

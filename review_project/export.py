@@ -104,8 +104,32 @@ def read_export_tasks(
     return tables_from_rows(rows, task_rows)
 
 
+_WHOLE_NUMBERS = ("attack_id", "task_id", "annotation_id", "reviewer_id", "success", "updated_by")
+_FLAGS = ("skipped", "edited_by_other", "valid")
+_TEXTS = ("reviewer_email", "created_at", "updated_at", "invalid_reason")
+
+
 def tables_from_rows(annotations: list, tasks: list[tuple[int, int | None]]) -> ProjectTables:
-    """ProjectTables from plain rows: annotations as dicts or tuples in COLUMNS order, tasks as (task_id, attack_id)."""
+    """ProjectTables from rows a reader already checked: annotations as dicts or tuples in COLUMNS
+    order (ints, bools, str or None, topics as lists), tasks as (task_id, attack_id).
+
+    Each column is built with its type at once, so 155,844 rows take a fraction of a second;
+    files from elsewhere go through read_table's checks instead.
+    """
+    if annotations and isinstance(annotations[0], dict):
+        values = {column: [row[column] for row in annotations] for column in COLUMNS}
+    else:
+        values = dict(zip(COLUMNS, map(list, zip(*annotations)))) if annotations else {c: [] for c in COLUMNS}
+    columns = {}
+    for column in COLUMNS:
+        if column in _WHOLE_NUMBERS:
+            columns[column] = pd.array(values[column], dtype="Int64")
+        elif column in _FLAGS:
+            columns[column] = np.array(values[column], dtype=bool)
+        elif column == "lead_time":
+            columns[column] = np.array([np.nan if v is None else v for v in values[column]], dtype=float)
+        else:  # texts and topics stay Python objects (None, not NaN, where missing)
+            columns[column] = pd.Series(values[column], dtype=object)
     return ProjectTables(
         tasks=pd.DataFrame(
             {
@@ -113,7 +137,7 @@ def tables_from_rows(annotations: list, tasks: list[tuple[int, int | None]]) -> 
                 "attack_id": pd.array([a for _, a in tasks], dtype="Int64"),
             }
         ),
-        annotations=_typed(pd.DataFrame(annotations, columns=COLUMNS)),
+        annotations=pd.DataFrame(columns),
     )
 
 
@@ -137,12 +161,12 @@ def _typed(table: pd.DataFrame, source: str | None = None) -> pd.DataFrame:
         except (TypeError, ValueError, OverflowError):
             raise ExportError(f"{source}: column {column} holds a value that is not {kind}") from None
 
-    for column in ("attack_id", "task_id", "annotation_id", "reviewer_id", "success", "updated_by"):
+    for column in _WHOLE_NUMBERS:
         table[column] = converted(column, lambda values: pd.array(values, dtype="Int64"), "a whole number")
-    for column in ("skipped", "edited_by_other", "valid"):
+    for column in _FLAGS:
         table[column] = converted(column, _booleans, "true or false")
     table["lead_time"] = pd.to_numeric(table["lead_time"], errors="coerce").astype(float)
-    for column in ("reviewer_email", "created_at", "updated_at", "invalid_reason"):
+    for column in _TEXTS:
         # Built as a list: Series.map would infer pandas' string dtype and turn None into NaN.
         table[column] = pd.Series([_text_or_none(v) for v in table[column]], index=table.index, dtype=object)
     return table

@@ -9,6 +9,7 @@ from __future__ import annotations
 import json
 import os
 import tempfile
+from collections.abc import Iterable
 
 from review_project.records import read_input_file, record_problem
 from review_project.shared import ManifestError
@@ -60,43 +61,59 @@ def write_atomically(path: str | os.PathLike, text: str) -> None:
         raise
 
 
-def read_manifest(path: str | os.PathLike) -> list[dict]:
+def read_manifest(path: str | os.PathLike, fields: Iterable[str] | None = None) -> list[dict]:
     """Read and check a manifest; raises ManifestError naming the file and line of the first problem.
 
     Each line must be a valid red-team record (see `records.record_problem`) with a unique
-    non-negative int attack_id. Blank lines are ignored.
+    non-negative int attack_id. Blank lines are ignored. fields : keep only these keys (and
+    attack_id) of each record once it is checked; a whole-dataset manifest is 100 MB of
+    transcripts, which a report that does not show them need not hold. The file is read a line
+    at a time.
     """
     name = os.fspath(path)
-    raw = read_input_file(name, ManifestError, "manifest")
-    try:
-        text = raw.decode("utf-8")
-    except UnicodeDecodeError as error:
-        raise ManifestError(f"{name}: not UTF-8 text (byte {error.start})") from None
+    keep = None if fields is None else {"attack_id", *fields}
     records: list[dict] = []
     seen: dict[int, int] = {}
-    for number, line in enumerate(text.split("\n"), start=1):
-        if not line.strip():
-            continue
-        try:
-            record = json.loads(line)
-        except json.JSONDecodeError as error:
-            raise ManifestError(f"{name}: line {number}: not JSON (column {error.colno}): {error.msg}") from None
-        problem = record_problem(record)
-        if problem is None:
-            attack_id = record.get("attack_id")
-            if "attack_id" not in record:
-                problem = '"attack_id" is missing'
-            elif not _is_attack_id(attack_id):
-                problem = '"attack_id" is not a non-negative integer'
-            elif attack_id in seen:
-                problem = f"attack_id {attack_id} is also on line {seen[attack_id]}"
-        if problem is not None:
-            raise ManifestError(f"{name}: line {number}: {problem}")
-        seen[record["attack_id"]] = number
-        records.append(record)
+    offset = 0
+    try:
+        file = open(name, "rb")
+    except OSError:
+        read_input_file(name, ManifestError, "manifest")  # raises the one-line error that fits
+        raise
+    with file:
+        for number, raw in enumerate(file, start=1):
+            try:
+                line = raw.decode("utf-8").removesuffix("\n")
+            except UnicodeDecodeError as error:
+                raise ManifestError(f"{name}: not UTF-8 text (byte {offset + error.start})") from None
+            offset += len(raw)
+            if not line.strip():
+                continue
+            record = _checked(name, number, line, seen)
+            seen[record["attack_id"]] = number
+            records.append(record if keep is None else {k: v for k, v in record.items() if k in keep})
     if not records:
         raise ManifestError(f"{name}: no attacks (the manifest is empty)")
     return records
+
+
+def _checked(name: str, number: int, line: str, seen: dict[int, int]) -> dict:
+    try:
+        record = json.loads(line)
+    except json.JSONDecodeError as error:
+        raise ManifestError(f"{name}: line {number}: not JSON (column {error.colno}): {error.msg}") from None
+    problem = record_problem(record)
+    if problem is None:
+        attack_id = record.get("attack_id")
+        if "attack_id" not in record:
+            problem = '"attack_id" is missing'
+        elif not _is_attack_id(attack_id):
+            problem = '"attack_id" is not a non-negative integer'
+        elif attack_id in seen:
+            problem = f"attack_id {attack_id} is also on line {seen[attack_id]}"
+    if problem is not None:
+        raise ManifestError(f"{name}: line {number}: {problem}")
+    return record
 
 
 def _is_attack_id(value: object) -> bool:

@@ -140,3 +140,14 @@ def test_write_into_a_missing_folder(tmp_path):
     with pytest.raises(ManifestError) as raised:
         manifest.write_manifest(path, sampled(1))
     assert str(raised.value) == f"{path}: cannot be written (No such file or directory)"
+
+
+def test_read_can_keep_only_some_fields_after_checking_the_whole_record(tmp_path):
+    rows = sampled(2)
+    path = tmp_path / "m.jsonl"
+    manifest.write_manifest(path, rows)
+    lean = manifest.read_manifest(path, fields=("rating", "model_type"))
+    assert lean == [{"attack_id": r["attack_id"], "rating": r["rating"], "model_type": r["model_type"]} for r in rows]
+    path.write_text(_line(ROW, transcript=7) + "\n")
+    with pytest.raises(ManifestError, match='line 1: "transcript" is not a string'):
+        manifest.read_manifest(path, fields=("rating",))

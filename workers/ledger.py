@@ -133,8 +133,10 @@ def read(run: Run, project: int) -> LedgerRows:
         " updated_at, updated_by, valid, invalid_reason FROM ledger WHERE project = $1 ORDER BY task, annotation_id",
         (project,),
     ).fetchall()
+    # A few hundred distinct topic pairs among 155,844 rows: parse each once.
+    parsed = {text: tuple(json.loads(text)) for text in {row[5] for row in rows}}
     annotations = [
-        (attack_id, task, annotation_id, reviewer, None, success, json.loads(topics), bool(skipped), lead_time,
+        (attack_id, task, annotation_id, reviewer, None, success, list(parsed[topics]), bool(skipped), lead_time,
          created_at, updated_at, updated_by,
          updated_by is not None and reviewer is not None and updated_by != reviewer, bool(valid), invalid_reason)
         for (attack_id, task, annotation_id, reviewer, success, topics, skipped, lead_time, created_at, updated_at,
