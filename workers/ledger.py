@@ -127,7 +127,7 @@ class LedgerRows:
 
 
 def read(run: Run, project: int) -> LedgerRows:
-    """Every annotation and task the ledger holds for a project, in one snapshot."""
+    """Every annotation and task the ledger holds for a project."""
     rows = run(
         "SELECT attack_id, task, annotation_id, reviewer, success, topics, skipped, lead_time, created_at,"
         " updated_at, updated_by, valid, invalid_reason FROM ledger WHERE project = $1 ORDER BY task, annotation_id",
@@ -146,6 +146,11 @@ def read(run: Run, project: int) -> LedgerRows:
     return LedgerRows(annotations, [tuple(t) for t in tasks], project_state(run, project))
 
 
+def task_attack_ids(run: Run, project: int) -> dict[int, int | None]:
+    """Task id -> attack_id of every task the ledger knows in the project."""
+    return dict(run("SELECT task, attack_id FROM ledger_tasks WHERE project = $1", (project,)).fetchall())
+
+
 class StoreLedger:
     """The ledger as the lead's commands read it (review_project.live_project.Ledger)."""
 
@@ -158,24 +163,17 @@ class StoreLedger:
         from review_project.export import tables_from_rows
         from review_project.live_project import LedgerRead
 
-        with self.store._transaction(write=False) as cur:
-            rows = read(self.store._runner(cur), project_id)
-        state = rows.state
+        rows = self.store.read_ledger(project_id)
         return LedgerRead(
             tables=tables_from_rows(rows.annotations, rows.tasks),
-            complete=state.sync_done_at is not None,
-            last_webhook_at=state.last_webhook_at,
-            last_catch_up_at=state.last_catch_up_at,
+            complete=rows.state.sync_done_at is not None,
+            last_webhook_at=rows.state.last_webhook_at,
+            last_catch_up_at=rows.state.last_catch_up_at,
         )
 
     def task_attack_ids(self, project_id: int) -> dict[int, int | None] | None:
         """Task id -> attack_id of every task of the project, or None before the first sync finished."""
-        with self.store._transaction(write=False) as cur:
-            run = self.store._runner(cur)
-            if project_state(run, project_id).sync_done_at is None:
-                return None
-            rows = run("SELECT task, attack_id FROM ledger_tasks WHERE project = $1", (project_id,)).fetchall()
-        return dict(rows)
+        return self.store.ledger_task_attack_ids(project_id)
 
     def close(self) -> None:
         self.store.close()

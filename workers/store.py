@@ -316,6 +316,19 @@ class Store:
                 removed += len(gone)
         return removed
 
+    def read_ledger(self, project: int) -> ledger.LedgerRows:
+        """The project's ledger (annotations, tasks, how current), read in one transaction."""
+        with self._transaction(write=False) as cur:
+            return ledger.read(self._runner(cur), project)
+
+    def ledger_task_attack_ids(self, project: int) -> dict[int, int | None] | None:
+        """Task id -> attack_id of every task, or None until the project's first sync finished."""
+        with self._transaction(write=False) as cur:
+            run = self._runner(cur)
+            if ledger.project_state(run, project).sync_done_at is None:
+                return None
+            return ledger.task_attack_ids(run, project)
+
     def ledger_task_ids(self, project: int) -> set[int]:
         """The ids of every task the ledger knows in the project."""
         with self._transaction(write=False) as cur:
