@@ -11,6 +11,7 @@ import contextlib
 import itertools
 import json
 import socket
+import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -47,6 +48,16 @@ def user_token(url: str, email: str, password: str) -> str:
     """A user's own legacy API token, read after logging in as them."""
     with logged_in(url, email, password) as browser:
         return browser.get("/api/current-user/token").json()["token"]
+
+
+def wait_until(condition, timeout: float = 30.0, what: str = "the condition", every: float = 0.05) -> None:
+    """Poll `condition()` until it is true; fail the test after `timeout` seconds."""
+    deadline = time.time() + timeout
+    while time.time() < deadline:
+        if condition():
+            return
+        time.sleep(every)
+    raise AssertionError(f"timed out after {timeout} s waiting for {what}")
 
 
 def free_port() -> int:

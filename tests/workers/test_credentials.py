@@ -8,18 +8,10 @@ import time
 import httpx
 import pytest
 
+from tests.conftest import wait_until
 from tests.workers.conftest import ALL_SCOPES, BOT_TOKEN, annotation
 from tests.workers.test_service import start_worker, submit
 from tests.workers.test_slack_delivery import reach, sender_for
-
-
-def _wait(condition, timeout=20.0, what="condition"):
-    deadline = time.time() + timeout
-    while time.time() < deadline:
-        if condition():
-            return
-        time.sleep(0.05)
-    raise AssertionError(f"{what} not met within {timeout} s")
 
 
 def break_credentials(slack, code):
@@ -55,7 +47,7 @@ def test_bad_credentials_stop_delivery_loudly_then_it_resumes(store, slack, slac
         health = f"{running.url}/healthz"
         for task in range(10):
             submit(running.url, 1, annotation(1, task, 7))
-        _wait(lambda: httpx.get(health).status_code == 503, what="/healthz 503")
+        wait_until(lambda: httpx.get(health).status_code == 503, what="/healthz 503")
         assert httpx.get(health).json() == {"ok": False, "slack": code}
         for task in range(10, 20):  # the webhook still works; the new check-in waits too
             submit(running.url, 1, annotation(1, task, 7))
@@ -69,8 +61,8 @@ def test_bad_credentials_stop_delivery_loudly_then_it_resumes(store, slack, slac
 
         fix_credentials(slack)
         slack.wait_for("chat.postMessage", 2)
-        _wait(lambda: httpx.get(health).status_code == 200, what="/healthz 200")
-        _wait(lambda: [c.status for c in store.checkins()] == ["sent", "sent"], what="both check-ins sent")
+        wait_until(lambda: httpx.get(health).status_code == 200, what="/healthz 200")
+        wait_until(lambda: [c.status for c in store.checkins()] == ["sent", "sent"], what="both check-ins sent")
     assert slack.checkin_messages() == {"DUADA": [c.id for c in store.checkins()]}
     stopped = [r for r in caplog.records if "Slack delivery stopped" in r.getMessage()]
     resumed = [r for r in caplog.records if "Slack delivery resumed" in r.getMessage()]
@@ -92,7 +84,7 @@ def test_a_missing_scope_on_any_delivery_call_stops_delivery(store, slack, deliv
         slack.drop("chat.postMessage", record=False)
         sender.send_next()
         due = store.checkins()[0].next_attempt_at
-        _wait(lambda: time.time() > due, what="the retry time")
+        wait_until(lambda: time.time() > due, what="the retry time")
     slack.scopes.discard(scope)
     assert sender.send_all_due() == 0  # the pass ends at the first credentials error
     [checkin] = store.checkins()

@@ -13,6 +13,7 @@ import types
 
 import pytest
 
+from tests.conftest import wait_until
 from tests.workers.conftest import BOT_TOKEN, POST_TIMEOUT
 from tests.workers.test_slack_delivery import reach, sender_for
 from workers.slack_delivery import CheckInSender, SlackDirectory, make_delivery_clients
@@ -177,14 +178,6 @@ def _worker_process(url, slack_url, stop, post_timeout, claim_timeout):
     store.close()
 
 
-def _wait(condition, timeout=30.0, what="condition"):
-    deadline = time.time() + timeout
-    while time.time() < deadline:
-        if condition():
-            return
-        time.sleep(0.05)
-    raise AssertionError(f"{what} not met within {timeout} s")
-
 
 def test_kill_9_mid_post_then_a_restarted_worker_sends_nothing_twice(database_url, slack):
     store = _prepared(database_url)
@@ -195,7 +188,7 @@ def test_kill_9_mid_post_then_a_restarted_worker_sends_nothing_twice(database_ur
     doomed = context.Process(target=_worker_process, args=(database_url, slack.url, stop, 10.0, 600.0))
     doomed.start()
     try:
-        _wait(lambda: slack.messages_in("DUADA"), what="Slack has the post")
+        wait_until(lambda: slack.messages_in("DUADA"), what="Slack has the post")
         os.kill(doomed.pid, signal.SIGKILL)
         doomed.join(10)
         assert doomed.exitcode == -signal.SIGKILL
@@ -204,7 +197,7 @@ def test_kill_9_mid_post_then_a_restarted_worker_sends_nothing_twice(database_ur
         # The restarted worker (claim timeout 1.5 s here, 600 s by default) takes the claim over.
         restarted = context.Process(target=_worker_process, args=(database_url, slack.url, stop, 0.5, 1.5))
         restarted.start()
-        _wait(lambda: store.checkin(checkin.id).status == "sent", what="the check-in recorded as sent")
+        wait_until(lambda: store.checkin(checkin.id).status == "sent", what="the check-in recorded as sent")
         stop.set()
         restarted.join(30)
         assert restarted.exitcode == 0
@@ -228,9 +221,9 @@ def test_a_slow_send_past_the_claim_timeout_with_two_processes_posts_once(databa
     first.start()
     second = context.Process(target=_worker_process, args=(database_url, slack.url, stop, 0.5, 1.5))
     try:
-        _wait(lambda: slack.of(slow), what=f"the first worker's {slow}")
+        wait_until(lambda: slack.of(slow), what=f"the first worker's {slow}")
         second.start()
-        _wait(lambda: store.checkin(checkin.id).status == "sent", what="the check-in recorded as sent")
+        wait_until(lambda: store.checkin(checkin.id).status == "sent", what="the check-in recorded as sent")
     finally:
         # Each process finishes the pass it is in: the first worker's slow attempt ends before join returns.
         stop.set()
@@ -283,7 +276,7 @@ def test_a_429_on_a_lookup_is_the_checkins_not_before_time(
         slack.drop("chat.postMessage", record=True)
         sender.send_next()
         due = store.checkin(ada.id).next_attempt_at
-        _wait(lambda: time.time() > due, what="the retry time")
+        wait_until(lambda: time.time() > due, what="the retry time")
     slack.fail(method, 429, retry_after=30)
     before = time.time()
     sender.send_all_due()

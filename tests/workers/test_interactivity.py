@@ -33,14 +33,6 @@ def interact(client, payload, **sign):
     return client.post("/slack/events", content=body, headers=headers)
 
 
-def wait_until(condition, timeout=10.0):
-    deadline = time.time() + timeout
-    while time.time() < deadline:
-        if condition():
-            return
-        time.sleep(0.02)
-    raise AssertionError("condition not met in time")
-
 
 def test_start_opens_the_modal_with_the_papers_ten_items(client, slack, sent_checkin):
     response = interact(client, button_payload(messages.START, sent_checkin.id))

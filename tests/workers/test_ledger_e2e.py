@@ -20,7 +20,7 @@ from review_project.cli import cli
 from review_project.export import read_table
 from review_project.manifest import write_manifest
 from review_project.sampling import sample_attacks
-from tests.conftest import on_a_free_port, success_result, topics_result
+from tests.conftest import on_a_free_port, success_result, topics_result, wait_until
 from tests.workers.conftest import WEBHOOK_SECRET
 from tests.workers.test_e2e_label_studio import WorkerProcess
 from workers.store import open_store
@@ -44,14 +44,6 @@ def close(a, b, path="") -> list[str]:
         return [] if math.isclose(a, b, rel_tol=0, abs_tol=1e-12) else [f"{path}: {a} != {b}"]
     return [] if a == b else [f"{path}: {a!r} != {b!r}"]
 
-
-def wait_until(condition, timeout: float = 60.0, what: str = "") -> None:
-    deadline = time.time() + timeout
-    while time.time() < deadline:
-        if condition():
-            return
-        time.sleep(0.3)
-    raise AssertionError(f"timed out waiting for {what}")
 
 
 def ledger_state(database_url: str, project: int):
@@ -103,7 +95,7 @@ def test_agreement_status_and_export_from_the_ledger_equal_those_from_the_export
             made[(task, reviewer)] = rate(task, reviewer, str((n + r) % 5), skip=(n, r) == (2, 3))
     rate(tasks[8], ids[0], "2", topics=("Theft", "Weapons", "Other"))
     rate(tasks[8], ids[1], "9")
-    wait_until(lambda: ledger_state(database_url, project.id).sync_done_at is not None, what="the first sync")
+    wait_until(lambda: ledger_state(database_url, project.id).sync_done_at is not None, timeout=60, what="the first sync")
     as_reviewer[ids[0]].annotations.update(id=made[(tasks[0], ids[0])].id, result=[success_result("4"), topics_result("Weapons")])
     as_reviewer[ids[2]].annotations.delete(id=made[(tasks[1], ids[2])].id)
 
@@ -116,7 +108,7 @@ def test_agreement_status_and_export_from_the_ledger_equal_those_from_the_export
     rate(tasks[1], ids[2], "1")  # the reviewer whose annotation was deleted rates the task again
     down_until = time.time()
     worker.start()
-    wait_until(lambda: (ledger_state(database_url, project.id).last_catch_up_at or 0) > down_until + 1, what="a catch-up")
+    wait_until(lambda: (ledger_state(database_url, project.id).last_catch_up_at or 0) > down_until + 1, timeout=60, what="a catch-up")
     worker.stop()
     log = (tmp_path / "worker.log").read_text()
     assert "no Slack settings (SLACK_BOT_TOKEN): keeping the ledger, sending no check-ins" in log
