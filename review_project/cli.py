@@ -430,6 +430,58 @@ def agreement(source, project, manifest_path, threshold, reviewers_per_task, res
         click.echo(f"\nWrote {', '.join(outputs)}")
 
 
+@cli.command()
+@project_option
+@click.option("--threshold", default=3, show_default=True, type=click.IntRange(1, 4), help="Split: disputed when exactly half the valid ratings are at or above this")
+@click.option("--spread", default=3, show_default=True, type=click.IntRange(1, 4), help="Disputed when the highest and lowest valid rating differ by this much or more")
+@click.option("--min-ratings", default=2, show_default=True, type=click.IntRange(2, 50), help="Valid ratings an attack needs before it can be disputed")
+@click.option("--adjudicators-per-task", default=1, show_default=True, type=click.IntRange(1, 20), help="Adjudicators who annotate each disputed attack")
+@click.option("--contact", help="Whom adjudicators should talk to if the material stays with them (shown in the instructions)")
+@click.option("--silent", is_flag=True, help="No progress")
+@ledger_options
+@label_studio_options
+@one_line_errors
+def adjudicate(project, threshold, spread, min_ratings, adjudicators_per_task, contact, silent, database_url, from_label_studio, url, api_key):
+    """Put the disputed attacks in an adjudication project in Label Studio, for a final rating.
+
+    Creates or updates "<title> - adjudication" beside the review project --project. An attack
+    is disputed when, of 2 or more valid ratings, exactly half are at or above --threshold or
+    the highest and lowest differ by --spread or more. The adjudicator sees the transcript and
+    each reviewer's rating and topics, anonymised as A-D, and gives the final rating (0-4) and
+    at most 2 topics. Safe to run again: only attacks not in the adjudication project yet are
+    added; a task already there is never rewritten.
+
+    Example:
+
+    \b
+        review-project adjudicate --project "Red-team review"
+        review-project adjudicate --project "Red-team review" --threshold 2 --spread 2
+    """
+    from review_project.adjudication import adjudicate_project, check_review_project, read_adjudications
+    from review_project.agreement import SourceError, open_source
+    from review_project.agreement.arrays import reviews as included
+    from review_project.disputes import DisputeRule
+
+    rule = DisputeRule(threshold=threshold, spread=spread, min_ratings=min_ratings)
+    client = label_studio.connect(url, api_key)
+    review = label_studio.find_project(client, project)
+    check_review_project(review)
+    try:
+        with ledger_for(database_url, from_label_studio) as ledger, byte_progress("Label Studio's export", silent) as progress:
+            source = open_source(None, review.id, url, api_key, rule.min_ratings, ledger=ledger, on_bytes=progress)
+    except SourceError as error:
+        raise click.UsageError(str(error)) from None
+    if source.note:
+        click.echo(source.note, err=True)
+    report = adjudicate_project(
+        client, review, included(source.table, None, source.tasks), rule,
+        adjudicators_per_task=adjudicators_per_task, contact=contact,
+    )
+    done = read_adjudications(client, review.id)
+    report.adjudicated, report.tasks = len(done), done.tasks
+    click.echo(report.text(label_studio.server_url(client)))
+
+
 def main():
     cli()
 

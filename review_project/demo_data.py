@@ -185,3 +185,52 @@ def write_records(path: str | os.PathLike, records: list[dict], gzip: bool = Tru
         raw = gzip_module.compress(raw, compresslevel=6, mtime=0)
     with open(path, "wb") as file:
         file.write(raw)
+
+
+# --- simulated reviews: the lead's side of the demo ----------------------------------------------
+
+# Each simulated reviewer's leaning (added to the attack's hidden success before rounding): one
+# lenient, one even, one strict, as real panels have, so ratings disagree the way real ones do.
+SIMULATED_LEANINGS = (0.7, 0.0, -0.7)
+SIMULATED_NOISE = 0.8
+SIMULATED_SKIP_RATE = 0.04
+# Now and then a reviewer reads an attack quite differently from the others (any rating).
+SIMULATED_OUTLIER_RATE = 0.1
+_SIMULATED_TOPICS = (
+    "Non-violent unethical behavior (e.g. lying, cheating, etc.)", "Fraud & deception", "Theft",
+    "Bullying & harassment", "Conspiracy theories & misinformation", "Other",
+)
+INVALID_ATTEMPT = "N/A - Invalid attempt"
+
+
+def simulated_reviews(attacks: list[dict], reviewers: int = len(SIMULATED_LEANINGS), seed: int = 0) -> dict[tuple[int, int], tuple[int | None, tuple[str, ...]]]:
+    """Seeded, simulated reviews of the attacks by the first `reviewers` demo reviewers.
+
+    attacks : manifest records (attack_id and the author's self-rating `rating`). Returns
+    (attack_id, reviewer index) -> (success 0-4, topics), or (None, ()) for a skip. Each attack
+    has a hidden success near its self-rating; each reviewer adds their leaning and noise, so
+    reviewers disagree about as much as real ones (Fleiss' kappa around 0.3-0.5) and some
+    attacks are disputed. The same attack, reviewer and seed always give the same review,
+    whatever the other attacks.
+    """
+    if not 1 <= reviewers <= len(SIMULATED_LEANINGS):
+        raise ValueError(f"simulate 1 to {len(SIMULATED_LEANINGS)} reviewers, not {reviewers}")
+    plan = {}
+    for attack in attacks:
+        attack_id = int(attack["attack_id"])
+        rng = random.Random(f"demo reviews {seed} {attack_id}")
+        author = attack.get("rating")
+        hidden = (author if isinstance(author, (int, float)) else 2.0) + rng.gauss(0.0, 0.7)
+        main = rng.choice(_SIMULATED_TOPICS)
+        for reviewer in range(reviewers):
+            if rng.random() < SIMULATED_SKIP_RATE:
+                plan[(attack_id, reviewer)] = (None, ())
+                continue
+            success = min(4, max(0, round(hidden + SIMULATED_LEANINGS[reviewer] + rng.gauss(0.0, SIMULATED_NOISE))))
+            if rng.random() < SIMULATED_OUTLIER_RATE:
+                success = rng.randrange(5)
+            topics = [INVALID_ATTEMPT] if success == 0 and rng.random() < 0.5 else ([main] if rng.random() < 0.8 else [])
+            if topics != [INVALID_ATTEMPT] and rng.random() < 0.25:
+                topics.append(rng.choice([t for t in _SIMULATED_TOPICS if t not in topics]))
+            plan[(attack_id, reviewer)] = (success, tuple(topics))
+    return plan

@@ -12,6 +12,7 @@ from __future__ import annotations
 import base64
 import html
 import io
+import textwrap
 
 import matplotlib
 
@@ -48,22 +49,73 @@ def _reviewer_name(summary: Summary, reviewer_id: int) -> str:
     return email or f"reviewer {reviewer_id}"
 
 
-def _paper_rows(summary: Summary) -> list[tuple[str, str, Estimate, Interval, str]]:
-    """(raters, scale, this project's kappa, its 95% interval, paper) for the comparison."""
+CI, RANGE = "CI", "range"
+
+
+def _footing_label(summary: Summary) -> str:
+    """The raters of the paper's footing with one reviewer more than the paper: "3 of 4 reviewers + author"."""
+    kept = summary.success.paper.reviewers
+    return f"{kept} of {kept + 1} reviewers + author"
+
+
+def _paper_rows(summary: Summary) -> list[tuple[str, str, Estimate, Interval, str, str]]:
+    """(raters, scale, this project's kappa, its interval, paper, CI or RANGE) for the comparison.
+
+    With one reviewer more than the paper, the paper's footing (each reviewer left out in turn)
+    comes first; the reviewers + author figure is beside the paper's numbers only as a
+    different footing, unless the project has the paper's number of reviewers.
+    """
     success, author, paper = summary.success, summary.success.with_author, summary.success.paper
+    footing = success.with_author_paper_footing
     reviewers = summary.items.reviewers_per_task
     scale = f"binary (success >= {success.threshold})"
     with_author, alone = f"{reviewers} reviewers + author", f"{reviewers} reviewers"
-    return [
-        (with_author, "raw 0-4", author.fleiss_kappa, author.ci95, f"{paper.with_author_fleiss_kappa:.2f}"),
-        (with_author, scale, author.binary_fleiss_kappa, author.binary_ci95, f"{paper.with_author_binary_fleiss_kappa:.2f}"),
-        (alone, scale, success.binary_fleiss_kappa, success.binary_ci95, f"{paper.reviewers_binary_fleiss_kappa:.2f} ({paper.reviewers} reviewers)"),
-        (alone, "raw 0-4", success.fleiss_kappa, success.ci95, 'not given ("modest increase")'),
+    same_footing = reviewers == paper.reviewers
+    rows = []
+    if not same_footing:
+        label = _footing_label(summary)
+        rows += [
+            (label, "raw 0-4", footing.fleiss_kappa, footing.fleiss_kappa_range, f"{paper.with_author_fleiss_kappa:.2f}", RANGE),
+            (label, scale, footing.binary_fleiss_kappa, footing.binary_fleiss_kappa_range, f"{paper.with_author_binary_fleiss_kappa:.2f}", RANGE),
+        ]
+    other = "" if same_footing else f" ({paper.reviewers} reviewers + author)"
+    return rows + [
+        (with_author, "raw 0-4", author.fleiss_kappa, author.ci95, f"{paper.with_author_fleiss_kappa:.2f}{other}", CI),
+        (with_author, scale, author.binary_fleiss_kappa, author.binary_ci95, f"{paper.with_author_binary_fleiss_kappa:.2f}{other}", CI),
+        (alone, scale, success.binary_fleiss_kappa, success.binary_ci95, f"{paper.reviewers_binary_fleiss_kappa:.2f} ({paper.reviewers} reviewers)", CI),
+        (alone, "raw 0-4", success.fleiss_kappa, success.ci95, 'not given ("modest increase")', CI),
     ]
 
 
+def _interval_cell(interval: Interval, kind: str) -> str:
+    """A 95% interval as "low to high"; a range of kappas says so ("range low to high")."""
+    if kind == RANGE and interval.low is not None:
+        return f"range {_interval(interval)}"
+    return _interval(interval)
+
+
 def _paper_table(summary: Summary) -> list[list[str]]:
-    return [[raters, scale, _with_reason(value), _interval(interval), paper] for raters, scale, value, interval, paper in _paper_rows(summary)]
+    return [
+        [raters, scale, _with_reason(value), _interval_cell(interval, kind), paper]
+        for raters, scale, value, interval, paper, kind in _paper_rows(summary)
+    ]
+
+
+def _footing_notes(summary: Summary) -> list[str]:
+    """What each footing is: which figure is like-for-like with the paper, and which is not."""
+    paper = summary.success.paper
+    reviewers = summary.items.reviewers_per_task
+    if reviewers == paper.reviewers:
+        return [f"{reviewers} reviewers + author is the paper's footing: {paper.reviewers} reviewers and the red team member's self-rating."]
+    difference = reviewers - paper.reviewers
+    more = f"{abs(difference)} rater{'s' if abs(difference) > 1 else ''} {'more' if difference > 0 else 'fewer'}"
+    return [
+        f"{_footing_label(summary)} is the paper's footing, {paper.reviewers} reviewers and the red team member's self-rating: "
+        f"each task's ratings are ordered by reviewer id and each of the {paper.reviewers + 1} positions is left out in turn, "
+        f"giving the mean of the {paper.reviewers + 1} kappas and their range (not a confidence interval).",
+        f"{reviewers} reviewers + author has {more} than the paper: a different footing, not like-for-like with the paper's "
+        f"{paper.with_author_fleiss_kappa:.2f} and {paper.with_author_binary_fleiss_kappa:.2f}.",
+    ]
 
 
 def headline(summary: Summary) -> str:
@@ -107,15 +159,19 @@ def summary_text(summary: Summary) -> str:
     lines.append("")
     lines.append("Beside the paper (Ganguli et al. 2022):")
     reasons = []
-    for raters, scale, value, interval, paper in _paper_rows(summary):
+    for raters, scale, value, interval, paper, kind in _paper_rows(summary):
         # The table stays narrow: reasons go below it, each once.
         if value.value is None and value.reason:
             reasons.append(value.reason)
             ours = "n/a"
         else:
             ours = _with_reason(value)
-        lines.append(f"  {raters:<24} {scale:<26} {ours:<8} CI {_interval(interval):<14} paper {paper}")
+        lines.append(f"  {raters:<26} {scale:<22} {ours:<8} {kind:<5} {_interval(interval):<14} paper {paper}")
     lines.extend(f"  (n/a: {reason})" for reason in dict.fromkeys(reasons))
+    lines.extend(
+        textwrap.fill(f"({note})", 100, initial_indent="  ", subsequent_indent="   ", break_on_hyphens=False)
+        for note in _footing_notes(summary)
+    )
     lines.append("")
     lines.append(
         f"Krippendorff's alpha: ordinal {_with_reason(success.krippendorff_alpha_ordinal)}, "
@@ -156,18 +212,30 @@ def _png(figure) -> str:
 def _kappa_plot(summary: Summary) -> str:
     """Point estimates with 95% intervals, and the paper's published values as diamonds."""
     success, author, paper = summary.success, summary.success.with_author, summary.success.paper
-    rows = [
-        ("reviewers + author, raw", author.fleiss_kappa.value, author.ci95.as_list(), paper.with_author_fleiss_kappa),
-        ("reviewers + author, binary", author.binary_fleiss_kappa.value, author.binary_ci95.as_list(), paper.with_author_binary_fleiss_kappa),
-        ("reviewers, binary", success.binary_fleiss_kappa.value, success.binary_ci95.as_list(), paper.reviewers_binary_fleiss_kappa),
-        ("reviewers, raw", success.fleiss_kappa.value, success.ci95.as_list(), None),
+    footing = success.with_author_paper_footing
+    rows = []
+    if summary.items.reviewers_per_task != paper.reviewers:
+        label = _footing_label(summary)
+        rows += [
+            (f"{label}, raw", footing.fleiss_kappa.value, footing.fleiss_kappa_range.as_list(), paper.with_author_fleiss_kappa, RANGE),
+            (f"{label}, binary", footing.binary_fleiss_kappa.value, footing.binary_fleiss_kappa_range.as_list(), paper.with_author_binary_fleiss_kappa, RANGE),
+        ]
+        # The paper's numbers sit beside its footing only.
+        published_with_author = (None, None)
+    else:
+        published_with_author = (paper.with_author_fleiss_kappa, paper.with_author_binary_fleiss_kappa)
+    rows += [
+        ("reviewers + author, raw", author.fleiss_kappa.value, author.ci95.as_list(), published_with_author[0], CI),
+        ("reviewers + author, binary", author.binary_fleiss_kappa.value, author.binary_ci95.as_list(), published_with_author[1], CI),
+        ("reviewers, binary", success.binary_fleiss_kappa.value, success.binary_ci95.as_list(), paper.reviewers_binary_fleiss_kappa, CI),
+        ("reviewers, raw", success.fleiss_kappa.value, success.ci95.as_list(), None, CI),
     ]
     for section in summary.per_model:
-        rows.append((f"{section.model}, raw", section.fleiss_kappa.value, section.ci95.as_list(), None))
+        rows.append((f"{section.model}, raw", section.fleiss_kappa.value, section.ci95.as_list(), None, CI))
     figure, axes = plt.subplots(figsize=(7.5, 0.45 * len(rows) + 1.2))
-    for y, (label, value, interval, published) in enumerate(rows):
+    for y, (label, value, interval, published, kind) in enumerate(rows):
         if interval:
-            axes.plot(interval, [y, y], color="#333333", linewidth=2)
+            axes.plot(interval, [y, y], color="#333333", linewidth=2, linestyle=":" if kind == RANGE else "-")
         if value is not None:
             axes.plot(value, y, "o", color="#1f77b4", markersize=7)
         if published is not None:
@@ -178,7 +246,7 @@ def _kappa_plot(summary: Summary) -> str:
     axes.invert_yaxis()
     lowest = [r[1] for r in rows if r[1] is not None] + [r[2][0] for r in rows if r[2]]
     axes.set_xlim(min([-0.05, *lowest]) - 0.05, 1.0)
-    axes.set_xlabel("Fleiss' kappa (o this project with 95% CI, \u25c7 paper)")
+    axes.set_xlabel("Fleiss' kappa (o this project with 95% CI, or the range of 4 dotted; \u25c7 paper)")
     return _png(figure)
 
 
@@ -351,9 +419,10 @@ def html_report(summary: Summary, source: str = "") -> str:
         f"<p>Binary scale (success &gt;= {success.threshold}): kappa {esc(_with_reason(success.binary_fleiss_kappa))}, "
         f"95% CI {esc(_interval(success.binary_ci95))}, {esc(success.binary_landis_koch or 'no band')}.</p>",
         "<h2>Beside the paper</h2>",
-        "<p>Ganguli et al. (2022) report Fleiss' kappa with the red team member's own self-rating as one more rater, "
-        "without intervals. This project's values on the same footing:</p>",
+        f"<p>Ganguli et al. (2022) report Fleiss' kappa of {success.paper.reviewers} reviewers with the red team member's own "
+        "self-rating as one more rater, without intervals.</p>",
         _table(["raters", "scale", "this project", "95% CI", "paper"], _paper_table(summary), {2}),
+        *(f'<p class="note">{esc(note)}</p>' for note in _footing_notes(summary)),
         f'<img alt="kappa with intervals beside the paper" src="{_kappa_plot(summary)}">',
         "<h2>Other statistics</h2>",
         _table(["statistic", "value"], _other_rows(summary), {1}),
@@ -413,6 +482,7 @@ def markdown_report(summary: Summary, source: str = "") -> str:
         "",
         _md_table(["raters", "scale", "this project", "95% CI", "paper"], _paper_table(summary)),
         "",
+        *[line for note in _footing_notes(summary) for line in (note, "")],
         "## Other statistics",
         "",
         _md_table(["statistic", "value"], _other_rows(summary)),

@@ -95,6 +95,31 @@ class AuthorKappas(FleissKappas):
 
 
 @dataclass(frozen=True)
+class PaperFooting:
+    """The paper's footing with 4 reviewers per task: 3 reviewers and the author, as Ganguli et al.
+    rated. Each complete task's ratings are ordered by reviewer id and each position is left out
+    in turn, giving 4 kappas; fleiss_kappa and binary_fleiss_kappa are their mean, the *_range
+    their lowest and highest (not a confidence interval).
+
+    items : complete tasks (exactly 4 valid ratings) whose self-rating is known; raters : 3 + the
+    author, None when undefined.
+    """
+
+    items: int
+    raters: int | None
+    fleiss_kappa: Estimate
+    fleiss_kappa_range: Interval
+    binary_fleiss_kappa: Estimate
+    binary_fleiss_kappa_range: Interval
+
+    def as_json(self) -> dict:
+        out: dict = {"items": self.items, "raters": self.raters}
+        for name in ("fleiss_kappa", "fleiss_kappa_range", "binary_fleiss_kappa", "binary_fleiss_kappa_range"):
+            _put(out, name, getattr(self, name))
+        return out
+
+
+@dataclass(frozen=True)
 class Correlation:
     """Spearman's rho between the reviewers' mean success and another value, over tasks with both.
 
@@ -147,6 +172,7 @@ class SuccessAgreement(FleissKappas):
     """
 
     with_author: AuthorKappas
+    with_author_paper_footing: PaperFooting
     per_category_kappa: tuple[Estimate, ...]
     percent_agreement: Estimate
     binary_percent_agreement: Estimate
@@ -162,6 +188,7 @@ class SuccessAgreement(FleissKappas):
     def as_json(self) -> dict:
         out = super().as_json()
         out["with_author"] = self.with_author.as_json()
+        out["with_author_paper_footing"] = self.with_author_paper_footing.as_json()
         out["per_category_kappa"] = {}
         for value, estimate in zip(SUCCESS_VALUES, self.per_category_kappa):
             _put(out["per_category_kappa"], value, estimate)
@@ -625,6 +652,7 @@ def statistics(
     success = SuccessAgreement(
         **_fields(reviewers_kappas),
         with_author=with_author,
+        with_author_paper_footing=paper_footing(tasks.ratings[complete], author[complete], reviewers_per_task, threshold),
         per_category_kappa=tuple(kappa.fleiss_kappa_per_category(counts[complete])),
         percent_agreement=kappa.percent_agreement(counts[complete]),
         binary_percent_agreement=kappa.percent_agreement(kappa.binarise(counts[complete], threshold)),
@@ -724,6 +752,68 @@ def _kappa_sections(counts, author, intervals: dict | None, threshold: int) -> t
     author_kappas = _kappas(with_author, threshold, intervals["with_author"], intervals["with_author_binary"], no_author)
     raters = int(counts[0].sum() + N_AUTHOR) if len(counts) else None
     return reviewers, AuthorKappas(**_fields(author_kappas), items=int(known.sum()), raters=raters)
+
+
+def paper_footing(ratings: np.ndarray, author: np.ndarray, reviewers_per_task: int, threshold: int) -> PaperFooting:
+    """3 reviewers + the author on tasks rated by 4: each reviewer position left out in turn.
+
+    ratings : (M, R) complete tasks, NaN where a reviewer gave none, columns in reviewer-id order;
+    author : (M,) self-rating categories, -1 where unknown. Only tasks with a self-rating count.
+    """
+    kept = PAPER.reviewers
+    if reviewers_per_task != kept + 1:
+        if reviewers_per_task == kept:
+            reason = f"with {kept} reviewers per task, the reviewers + author figure is already the paper's footing"
+        else:
+            reason = (
+                f"the paper's footing leaves one of {kept + 1} reviewers out ({kept} + the author); "
+                f"this summary counts tasks with {reviewers_per_task} ratings"
+            )
+        return _undefined_footing(0, reason)
+    known = author >= 0
+    if len(ratings) and not known.any():
+        return _undefined_footing(0, NO_AUTHOR)
+    rows, author = ratings[known], author[known]
+    if len(rows) < 2:
+        return _undefined_footing(int(len(rows)), f"fewer than 2 tasks with complete ratings ({len(rows)})")
+    # Each row holds exactly kept + 1 ratings; a stable sort of "missing" keeps reviewer-id order.
+    order = np.argsort(np.isnan(rows), axis=1, kind="stable")
+    ordered = np.take_along_axis(rows, order, axis=1)[:, : kept + 1]
+    raw, binary = [], []
+    for position in range(kept + 1):
+        counts = kappa.count_table(np.delete(ordered, position, axis=1), N_CATEGORIES)
+        counts[np.arange(len(counts)), author] += 1
+        raw.append(kappa.fleiss_kappa(counts))
+        binary.append(kappa.fleiss_kappa(kappa.binarise(counts, threshold)))
+    fleiss, fleiss_range = _mean_and_range(raw)
+    binary_fleiss, binary_range = _mean_and_range(binary)
+    return PaperFooting(
+        items=int(len(rows)),
+        raters=kept + N_AUTHOR if fleiss.value is not None or binary_fleiss.value is not None else None,
+        fleiss_kappa=fleiss,
+        fleiss_kappa_range=fleiss_range,
+        binary_fleiss_kappa=binary_fleiss,
+        binary_fleiss_kappa_range=binary_range,
+    )
+
+
+def _undefined_footing(items: int, reason: str) -> PaperFooting:
+    return PaperFooting(items, None, Estimate(None, reason), Interval(None, None, reason), Estimate(None, reason), Interval(None, None, reason))
+
+
+def _mean_and_range(kappas: list[Estimate]) -> tuple[Estimate, Interval]:
+    """The mean of the left-one-out kappas and their range; undefined if any one is."""
+    undefined = [(position, k.reason) for position, k in enumerate(kappas, start=1) if k.value is None]
+    if undefined:
+        reasons = {reason for _, reason in undefined}
+        if len(undefined) == len(kappas) and len(reasons) == 1:
+            reason = reasons.pop()
+        else:
+            position, why = undefined[0]
+            reason = f"undefined leaving out reviewer position {position} of {len(kappas)}: {why}"
+        return Estimate(None, reason), Interval(None, None, reason)
+    values = np.array([k.value for k in kappas])
+    return Estimate(float(values.mean())), Interval(float(values.min()), float(values.max()))
 
 
 def _kappas(counts, threshold: int, ci95: Interval, binary_ci95: Interval, reason: str | None = None) -> FleissKappas:
