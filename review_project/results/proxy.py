@@ -84,7 +84,7 @@ class Proxy:
 
     def as_json(self) -> dict:
         return {
-            "successful_means": SUCCESSFUL,
+            "successful_rule": SUCCESSFUL,
             "attacks": self.attacks,
             "successful": self.successful,
             "roc_auc_ci95_method": AUC_INTERVAL,
