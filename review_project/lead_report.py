@@ -601,10 +601,11 @@ def results_text(results) -> str:
     proxy = results.proxy
     lines += ["", f"Does the cheap proxy agree with the humans? ({proxy.successful} of {proxy.attacks} attacks successful)"]
     for check in (proxy.author_rating, proxy.min_harmlessness_score_transcript):
-        lines.append(
-            f"  {PROXY_NAMES[check.name]:<34} ROC AUC {_with_reason(check.roc_auc)} ({_interval(check.roc_auc_ci95)}), "
-            f"Spearman {_with_reason(check.spearman)}"
-        )
+        if check.roc_auc.value is None:
+            found = f"n/a ({check.roc_auc.reason})"
+        else:
+            found = f"ROC AUC {check.roc_auc.value:.2f} ({_interval(check.roc_auc_ci95)}), Spearman {_with_reason(check.spearman)}"
+        lines.append(f"  {PROXY_NAMES[check.name]:<34} {found}")
     agreement = proxy.confusion.exact_agreement
     lines.append(f"  self-rating equals the final rating on {_percent(agreement.value)} of {proxy.confusion.attacks} attacks")
     lines += ["", "Reviewers (quadratic kappa against the median of the others; offset from the others' mean):"]

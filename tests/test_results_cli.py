@@ -147,6 +147,28 @@ def test_options_reach_the_results(tmp_path):
     assert "By model: n/a (no model known" in result.stdout
 
 
+def test_an_empty_export_or_one_with_only_skips_is_reported_not_a_crash(tmp_path):
+    empty = tmp_path / "empty.json"
+    empty.write_text("[]")
+    files = [tmp_path / name for name in ("e.parquet", "e.json", "e.html", "e.md")]
+    result = run("results", empty, "-o", files[0], "--json", files[1], "--html", files[2], "--md", files[3], "--resamples", 100)
+    assert result.exit_code == 0, result.output
+    assert "0 attacks with a valid rating" in result.stdout
+    assert len(pd.read_parquet(files[0])) == 0 and json.loads(files[1].read_text())["attacks"] == 0
+    skips = json.loads(EXPORT.read_text())
+    for task in skips:
+        task["annotations"] = [a for a in task["annotations"] if a["was_cancelled"]]
+    only_skips = tmp_path / "skips.json"
+    only_skips.write_text(json.dumps(skips))
+    result = run("results", only_skips, "--manifest", MANIFEST, "-o", tmp_path / "s.csv", "--json", files[1], "--html", files[2], "--resamples", 100)
+    assert result.exit_code == 0, result.output
+    found = json.loads(files[1].read_text())
+    assert found["attacks"] == 0 and found["final_ratings"]["no valid rating"] == 12
+    assert found["model_differences"]["context distillation 52B - rlhf 52B"]["test"]["log_odds_ratio_reason"] == (
+        "fewer than 2 models with a rated attack"
+    )
+
+
 @pytest.mark.parametrize(
     "args, message",
     [

@@ -233,7 +233,9 @@ def write_attack_table(table: pd.DataFrame, path: str | os.PathLike) -> None:
         import pyarrow as pa
         import pyarrow.parquet as pq
 
-        arrow = pa.Table.from_pandas(table, schema=_arrow_schema(pa), preserve_index=False)
+        schema = _arrow_schema(pa)
+        # An empty table has no values to say its list columns hold lists: the schema says it.
+        arrow = schema.empty_table() if table.empty else pa.Table.from_pandas(table, schema=schema, preserve_index=False)
         temporary = path.with_name(f".{path.name}.partial")
         try:
             pq.write_table(arrow, temporary)
