@@ -166,3 +166,11 @@ def test_without_models_or_with_one_the_reasons_are_given():
     assert a.attacks == 0 and a.unrated_attacks == 1 and a.mean_rating.value is None
     assert a.mean_rating.reason == "no attack of this model has a valid rating"
     assert unrated.differences[0].mean_rating.value is None and unrated.differences[0].test.p_value is None
+    # With a third model, the two rated ones are still compared; the unrated one is left out of the fit.
+    three = model_results(np.array([[0, 0, 0, 0, 0], [0, 0, 2, 2, 0], [1, 0, 0, 3, 0], [0, 3, 1, 0, 0], [2, 2, 0, 0, 0]]),
+                          np.zeros((5, len(TOPICS)), bool), np.array(["a 52B", "b 52B", "b 52B", "c 52B", "c 52B"], dtype=object),
+                          np.zeros(5, bool), n_resamples=100)
+    tests = {d.name: d.test for d in three.differences}
+    assert three.fit.models == ("b 52B", "c 52B")
+    assert tests["a 52B - b 52B"].log_odds_ratio.reason == "a model without a rated attack"
+    assert tests["b 52B - c 52B"].p_value is not None and tests["b 52B - c 52B"].log_odds_ratio.value > 0

@@ -156,6 +156,9 @@ class OrdinalFit:
     def contrast(self, first: str, second: str) -> OrdinalContrast:
         if self.params is None:
             return OrdinalContrast(Estimate(None, self.reason), Interval(None, None, self.reason), None, None)
+        if first not in self.models or second not in self.models:
+            reason = "a model without a rated attack"
+            return OrdinalContrast(Estimate(None, reason), Interval(None, None, reason), None, None)
         weights = np.zeros(len(self.params))
         for model, sign in ((first, 1.0), (second, -1.0)):
             index = self.models.index(model)
@@ -314,21 +317,21 @@ def ordinal_fit(counts, code, models: list[str]) -> OrdinalFit:
     """The proportional-odds regression of every valid rating on the model, clustered by attack.
 
     counts : int (n, 5), each rated attack's ratings of each value; code : int (n,), its model
-    (an index into models; the first model is the reference).
+    (an index into models). Models without a rated attack are left out; the first of the others
+    is the reference.
     """
     counts = np.asarray(counts, dtype=np.int64)
-    code = np.asarray(code, dtype=np.int64)
-    n_models = len(models)
     n_ratings = int(counts.sum())
     n_attacks = int(len(counts))
-    used_models = np.unique(code) if n_attacks else np.array([], dtype=np.int64)
+    # Only the models with a rated attack enter the fit (the first of them is the reference).
+    used, code = np.unique(np.asarray(code, dtype=np.int64), return_inverse=True)
+    models = [models[i] for i in used]
+    n_models = len(models)
     reason = None
-    if len(used_models) < 2:
+    if n_models < 2:
         reason = "fewer than 2 models with a rated attack"
     elif np.count_nonzero(counts.sum(axis=0)) < 2:
         reason = "every rating is the same"
-    elif len(used_models) < n_models:
-        reason = "a model without a rated attack"
     if reason:
         return OrdinalFit(tuple(models), None, None, n_ratings, n_attacks, reason)
 
