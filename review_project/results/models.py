@@ -45,7 +45,7 @@ import pandas as pd
 from scipy import stats
 
 from review_project.agreement.kappa import Estimate, Interval, percentile_interval, resample_tasks
-from review_project.results.values import finite, put
+from review_project.results.values import put
 from review_project.schema import SUCCESS_VALUES, TOPICS
 
 N_CATEGORIES = len(SUCCESS_VALUES)
