@@ -231,7 +231,7 @@ def test_another_rule_from_the_options(label_studio, disputed, tmp_path):
     open_store(database_url).close()
     result = CliRunner().invoke(
         cli,
-        ["adjudicate", "--project", str(disputed.project_id), "--threshold", "4", "--spread", "4", "--min-ratings", "3",
+        ["adjudicate", "--project", str(disputed.project_id), "--threshold", "4", "--dispute-spread", "4", "--dispute-min-ratings", "3",
          "--database-url", database_url, "--silent"],
         env=label_studio.env(),
     )

@@ -1,7 +1,7 @@
 """`pip install red-team-review` gives the lead's commands; the worker's service is the `worker` extra.
 
-Run in a fresh interpreter where the worker's dependencies (and statsmodels, which only the tests
-use) cannot be imported, as on a machine that installed the package without extras.
+Run in a fresh interpreter where the worker's dependencies cannot be imported, as on a machine
+that installed the package without extras.
 """
 
 import subprocess
@@ -9,7 +9,7 @@ import sys
 
 from tests.fixtures import FIXTURES
 
-WORKER_ONLY = ("starlette", "uvicorn", "httptools", "slack_sdk", "slack_bolt", "psycopg", "psycopg_pool", "statsmodels")
+WORKER_ONLY = ("starlette", "uvicorn", "httptools", "slack_sdk", "slack_bolt", "psycopg", "psycopg_pool")
 
 
 def run_without_extras(*args: str, cwd) -> subprocess.CompletedProcess:

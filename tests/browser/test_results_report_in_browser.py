@@ -1,0 +1,65 @@
+"""The lead's results report opened in chromium: it renders, its plots (by model, topics, ROC,
+drift) show and are not blank, and it asks nothing of the network."""
+
+from __future__ import annotations
+
+import pytest
+from click.testing import CliRunner
+from playwright.sync_api import expect
+
+from review_project.cli import cli
+from review_project.lead_report import RESULTS_TITLE
+from tests.browser.test_lead_report_in_browser import drawn_share
+
+pytestmark = [pytest.mark.browser, pytest.mark.label_studio]
+
+PLOTS = (
+    "mean rating and share successful per model",
+    "share of attacks per consensus topic and model",
+    "ROC curves of the proxies",
+    "reviewer agreement per block of tasks over time",
+)
+
+
+@pytest.fixture(scope="module")
+def report_path(label_studio, reviewed_project, tmp_path_factory):
+    """`review-project results --project ... --html F` on four reviewers' live project; blocks of 2 tasks for drift."""
+    path = tmp_path_factory.mktemp("results-report") / "results.html"
+    result = CliRunner().invoke(
+        cli,
+        ["results", "--project", str(reviewed_project.project_id), "--manifest", str(reviewed_project.manifest_path),
+         "--html", str(path), "--resamples", "200", "--block-size", "2"],
+        env=label_studio.env(),
+    )
+    assert result.exit_code == 0, result.output
+    return path
+
+
+def test_the_results_report_renders_its_plots_without_the_network(report_path, reviewed_project, page, screenshots):
+    requests = []
+    page.on("request", lambda request: requests.append(request.url))
+    page.goto(report_path.as_uri())
+    page.wait_for_load_state("load")
+
+    assert page.title() == RESULTS_TITLE
+    expect(page.get_by_role("heading", name=RESULTS_TITLE, level=1)).to_be_visible()
+    for section in ("Final labels", "By model", "Does the cheap proxy agree with the humans?", "Reviewers", "Disputed attacks"):
+        expect(page.get_by_role("heading", name=section, exact=True, level=2)).to_be_visible()
+    for section in ("Topics by model", "Differences between models", "Drift"):
+        expect(page.get_by_role("heading", name=section, exact=True, level=3)).to_be_visible()
+    for email in reviewed_project.reviewer_emails:
+        expect(page.get_by_role("cell", name=email, exact=True)).to_be_visible()
+
+    plots = page.locator("img")
+    assert [plot.get_attribute("alt") for plot in plots.all()] == list(PLOTS)
+    for plot in plots.all():
+        assert plot.get_attribute("src").startswith("data:image/png;base64,")
+        plot.scroll_into_view_if_needed()
+        expect(plot).to_be_visible()
+        assert plot.evaluate("img => img.complete && img.naturalWidth > 100 && img.naturalHeight > 100"), plot.get_attribute("alt")
+        # Not a blank box: axes, points, bars and lines cover a good share of the pixels.
+        assert drawn_share(plot.screenshot()) > 0.05, plot.get_attribute("alt")
+    page.screenshot(path=screenshots / "results-report.png", full_page=True)
+
+    assert requests and requests[0] == report_path.as_uri()
+    assert [url for url in requests if not url.startswith(("file:", "data:"))] == []
