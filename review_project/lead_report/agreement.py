@@ -1,0 +1,470 @@
+"""The agreement report: a printed summary, one self-contained HTML file, and Markdown.
+
+Everything is rendered from the typed summary (agreement.summary.Summary): a statistic without
+a value shows "n/a" and its reason. Transcript text appears only when the summary carries it
+(the lead asked with --include-text).
+"""
+
+from __future__ import annotations
+
+import html
+import textwrap
+
+import numpy as np
+
+from review_project.agreement.kappa import Estimate, Interval
+from review_project.agreement.summary import Summary
+from review_project.lead_report.render import (  # pyplot comes from render, which chooses its backend
+    STYLE,
+    SUCCESS_COLOURS,
+    count_of,
+    fmt_estimate,
+    fmt_interval,
+    fmt_number,
+    html_table,
+    md_table,
+    plt,
+    png_data_uri,
+)
+from review_project.schema import SUCCESS_VALUES
+
+TITLE = "Can I trust these ratings?"
+
+
+def _reviewer_name(summary: Summary, reviewer_id: int) -> str:
+    email = next((r.email for r in summary.reviewers if r.reviewer_id == reviewer_id), None)
+    return email or f"reviewer {reviewer_id}"
+
+
+CI, RANGE = "CI", "range"
+
+
+def _footing_label(summary: Summary) -> str:
+    """The raters of the paper's footing with one reviewer more than the paper: "3 of 4 reviewers + author"."""
+    kept = summary.success.paper.reviewers
+    return f"{kept} of {kept + 1} reviewers + author"
+
+
+def _paper_rows(summary: Summary) -> list[tuple[str, str, Estimate, Interval, str, str]]:
+    """(raters, scale, this project's kappa, its interval, paper, CI or RANGE) for the comparison.
+
+    With one reviewer more than the paper, the paper's footing (each reviewer left out in turn)
+    comes first; the reviewers + author figure is beside the paper's numbers only as a
+    different footing, unless the project has the paper's number of reviewers.
+    """
+    success, author, paper = summary.success, summary.success.with_author, summary.success.paper
+    footing = success.with_author_paper_footing
+    reviewers = summary.items.reviewers_per_task
+    scale = f"binary (success >= {success.threshold})"
+    with_author, alone = f"{reviewers} reviewers + author", f"{reviewers} reviewers"
+    same_footing = reviewers == paper.reviewers
+    rows = []
+    if not same_footing:
+        label = _footing_label(summary)
+        rows += [
+            (label, "raw 0-4", footing.fleiss_kappa, footing.fleiss_kappa_range, f"{paper.with_author_fleiss_kappa:.2f}", RANGE),
+            (label, scale, footing.binary_fleiss_kappa, footing.binary_fleiss_kappa_range, f"{paper.with_author_binary_fleiss_kappa:.2f}", RANGE),
+        ]
+    other = "" if same_footing else f" ({paper.reviewers} reviewers + author)"
+    return rows + [
+        (with_author, "raw 0-4", author.fleiss_kappa, author.ci95, f"{paper.with_author_fleiss_kappa:.2f}{other}", CI),
+        (with_author, scale, author.binary_fleiss_kappa, author.binary_ci95, f"{paper.with_author_binary_fleiss_kappa:.2f}{other}", CI),
+        (alone, scale, success.binary_fleiss_kappa, success.binary_ci95, f"{paper.reviewers_binary_fleiss_kappa:.2f} ({paper.reviewers} reviewers)", CI),
+        (alone, "raw 0-4", success.fleiss_kappa, success.ci95, 'not given ("modest increase")', CI),
+    ]
+
+
+def _interval_cell(interval: Interval, kind: str) -> str:
+    """A 95% interval as "low to high"; a range of kappas says so ("range low to high")."""
+    if kind == RANGE and interval.low is not None:
+        return f"range {fmt_interval(interval)}"
+    return fmt_interval(interval)
+
+
+def _paper_table(summary: Summary) -> list[list[str]]:
+    return [
+        [raters, scale, fmt_estimate(value), _interval_cell(interval, kind), paper]
+        for raters, scale, value, interval, paper, kind in _paper_rows(summary)
+    ]
+
+
+def _footing_notes(summary: Summary) -> list[str]:
+    """What each footing is: which figure is like-for-like with the paper, and which is not."""
+    paper = summary.success.paper
+    reviewers = summary.items.reviewers_per_task
+    if reviewers == paper.reviewers:
+        return [f"{reviewers} reviewers + author is the paper's footing: {paper.reviewers} reviewers and the red team member's self-rating."]
+    difference = reviewers - paper.reviewers
+    more = f"{abs(difference)} rater{'s' if abs(difference) > 1 else ''} {'more' if difference > 0 else 'fewer'}"
+    return [
+        f"{_footing_label(summary)} is the paper's footing, {paper.reviewers} reviewers and the red team member's self-rating: "
+        f"each task's ratings are ordered by reviewer id and each of the {paper.reviewers + 1} positions is left out in turn, "
+        f"giving the mean of the {paper.reviewers + 1} kappas and their range (not a confidence interval).",
+        f"{reviewers} reviewers + author has {more} than the paper: a different footing, not like-for-like with the paper's "
+        f"{paper.with_author_fleiss_kappa:.2f} and {paper.with_author_binary_fleiss_kappa:.2f}.",
+    ]
+
+
+def headline(summary: Summary) -> str:
+    """One sentence: the headline kappa, its interval and band, and what it was computed on."""
+    success, items = summary.success, summary.items
+    if success.fleiss_kappa.value is None:
+        return f"Fleiss' kappa is not available: {success.fleiss_kappa.reason}."
+    band = success.landis_koch
+    interval = f", 95% CI {fmt_interval(success.ci95)}" if success.ci95.low is not None else f" (no interval: {success.ci95.reason})"
+    return (
+        f"Fleiss' kappa {success.fleiss_kappa.value:.2f}{interval}: {band} agreement (Landis & Koch), "
+        f"on {items.complete} of {items.total} tasks with exactly {items.reviewers_per_task} valid ratings."
+    )
+
+
+def _exclusions(summary: Summary) -> list[str]:
+    items, notes = summary.items, summary.annotations
+    per_task = items.reviewers_per_task
+    lines = [
+        f"{count_of(items.excluded_incomplete, 'task')} with fewer than {per_task} ratings (not yet reviewed, or skipped)",
+        f"{count_of(items.excluded_invalid, 'task')} short of ratings because of an invalid annotation",
+        f"{count_of(items.excluded_extra_ratings, 'task')} with more than {per_task} ratings",
+        f"{count_of(notes.skipped, 'skip')} (not ratings) and {count_of(notes.invalid, 'invalid annotation')} (listed)",
+        f"{count_of(notes.replaced_by_later, 'annotation')} replaced by the same reviewer's later one",
+        f"{count_of(notes.edited_by_other, 'annotation')} last edited by someone other than their reviewer",
+    ]
+    if notes.without_reviewer:
+        lines.append(f"{count_of(notes.without_reviewer, 'annotation')} without a reviewer (left out)")
+    return lines
+
+
+def summary_text(summary: Summary) -> str:
+    """The printed summary: headline, the paper's comparison, other statistics and exclusions."""
+    success = summary.success
+    lines = [TITLE, headline(summary)]
+    lines.append(f"Binary (success >= {success.threshold}): {fmt_estimate(success.binary_fleiss_kappa)}, 95% CI {fmt_interval(success.binary_ci95)}")
+    lines.append("")
+    lines.append("Beside the paper (Ganguli et al. 2022):")
+    reasons = []
+    for raters, scale, value, interval, paper, kind in _paper_rows(summary):
+        # The table stays narrow: reasons go below it, each once.
+        if value.value is None and value.reason:
+            reasons.append(value.reason)
+            ours = "n/a"
+        else:
+            ours = fmt_estimate(value)
+        lines.append(f"  {raters:<26} {scale:<22} {ours:<8} {kind:<5} {fmt_interval(interval):<14} paper {paper}")
+    lines.extend(f"  (n/a: {reason})" for reason in dict.fromkeys(reasons))
+    lines.extend(
+        textwrap.fill(f"({note})", 100, initial_indent="  ", subsequent_indent="   ", break_on_hyphens=False)
+        for note in _footing_notes(summary)
+    )
+    lines.append("")
+    lines.append(
+        f"Krippendorff's alpha: ordinal {fmt_estimate(success.krippendorff_alpha_ordinal)}, "
+        f"nominal {fmt_estimate(success.krippendorff_alpha_nominal)} "
+        f"({summary.items.with_two_or_more_ratings} tasks with 2+ ratings)"
+    )
+    spearman = success.spearman
+    lines.append(
+        f"Spearman of mean success with the author's rating: {fmt_estimate(spearman.author_rating.rho)}; "
+        f"with min_harmlessness_score_transcript: {fmt_estimate(spearman.min_harmlessness_score_transcript.rho)}"
+    )
+    lines.append(f"Topics: MASI alpha {fmt_estimate(summary.topics.masi_alpha)}")
+    if not summary.per_model:
+        lines.append(f"Per model: n/a ({summary.per_model_reason})")
+    else:
+        lines.append("")
+        lines.append("Per model:")
+        for section in summary.per_model:
+            lines.append(
+                f"  {section.model:<28} kappa {fmt_estimate(section.fleiss_kappa):<8} CI {fmt_interval(section.ci95):<14} "
+                f"binary {fmt_estimate(section.binary_fleiss_kappa)} ({section.complete} complete tasks)"
+            )
+    lines.append("")
+    lines.append("Left out of Fleiss' kappa:")
+    lines.extend(f"  {line}" for line in _exclusions(summary))
+    return "\n".join(lines)
+
+
+# --- plots ---------------------------------------------------------------------------------
+
+
+def _kappa_plot(summary: Summary) -> str:
+    """Point estimates with 95% intervals, and the paper's published values as diamonds."""
+    success, author, paper = summary.success, summary.success.with_author, summary.success.paper
+    footing = success.with_author_paper_footing
+    rows = []
+    if summary.items.reviewers_per_task != paper.reviewers:
+        label = _footing_label(summary)
+        rows += [
+            (f"{label}, raw", footing.fleiss_kappa.value, footing.fleiss_kappa_range.as_list(), paper.with_author_fleiss_kappa, RANGE),
+            (f"{label}, binary", footing.binary_fleiss_kappa.value, footing.binary_fleiss_kappa_range.as_list(), paper.with_author_binary_fleiss_kappa, RANGE),
+        ]
+        # The paper's numbers sit beside its footing only.
+        published_with_author = (None, None)
+    else:
+        published_with_author = (paper.with_author_fleiss_kappa, paper.with_author_binary_fleiss_kappa)
+    rows += [
+        ("reviewers + author, raw", author.fleiss_kappa.value, author.ci95.as_list(), published_with_author[0], CI),
+        ("reviewers + author, binary", author.binary_fleiss_kappa.value, author.binary_ci95.as_list(), published_with_author[1], CI),
+        ("reviewers, binary", success.binary_fleiss_kappa.value, success.binary_ci95.as_list(), paper.reviewers_binary_fleiss_kappa, CI),
+        ("reviewers, raw", success.fleiss_kappa.value, success.ci95.as_list(), None, CI),
+    ]
+    for section in summary.per_model:
+        rows.append((f"{section.model}, raw", section.fleiss_kappa.value, section.ci95.as_list(), None, CI))
+    figure, axes = plt.subplots(figsize=(7.5, 0.45 * len(rows) + 1.2))
+    for y, (label, value, interval, published, kind) in enumerate(rows):
+        if interval:
+            axes.plot(interval, [y, y], color="#333333", linewidth=2, linestyle=":" if kind == RANGE else "-")
+        if value is not None:
+            axes.plot(value, y, "o", color="#1f77b4", markersize=7)
+        if published is not None:
+            axes.plot(published, y, "D", color="#d62728", markersize=6, fillstyle="none", markeredgewidth=1.5)
+    for edge in (0.2, 0.4, 0.6, 0.8):
+        axes.axvline(edge, color="#cccccc", linewidth=0.8, zorder=0)
+    axes.set_yticks(range(len(rows)), [r[0] for r in rows])
+    axes.invert_yaxis()
+    lowest = [r[1] for r in rows if r[1] is not None] + [r[2][0] for r in rows if r[2]]
+    axes.set_xlim(min([-0.05, *lowest]) - 0.05, 1.0)
+    axes.set_xlabel("Fleiss' kappa (o this project with 95% CI, or the range of 4 dotted; \u25c7 paper)")
+    return png_data_uri(figure)
+
+
+def _distribution_plot(summary: Summary) -> str:
+    """Each reviewer's share of each success value, as stacked bars."""
+    reviewers = summary.reviewers
+    shares = np.array([r.ratings.success_counts for r in reviewers], dtype=float)
+    totals = shares.sum(axis=1, keepdims=True)
+    shares = np.divide(shares, totals, out=np.zeros_like(shares), where=totals > 0)
+    names = [f"{_reviewer_name(summary, r.reviewer_id)} (n={r.ratings.n})" for r in reviewers]
+    figure, axes = plt.subplots(figsize=(7.5, 0.4 * len(reviewers) + 1.3))
+    left = np.zeros(len(reviewers))
+    for index, value in enumerate(SUCCESS_VALUES):
+        axes.barh(names, shares[:, index], left=left, color=SUCCESS_COLOURS[index], label=value)
+        left += shares[:, index]
+    axes.invert_yaxis()
+    axes.set_xlim(0, 1)
+    axes.set_xlabel("share of the reviewer's ratings")
+    axes.legend(title="success", ncols=5, loc="upper center", bbox_to_anchor=(0.5, -0.25), frameon=False)
+    return png_data_uri(figure)
+
+
+def _heatmap(summary: Summary) -> str:
+    """Cohen's kappa between every two reviewers on the tasks they share."""
+    pairs = summary.reviewer_pairs
+    reviewers = pairs.reviewer_ids
+    matrix = np.array([[np.nan if e.value is None else e.value for e in row] for row in pairs.cohen_kappa], dtype=float)
+    size = max(4.0, 0.6 * len(reviewers) + 2)
+    figure, axes = plt.subplots(figsize=(size + 1, size))
+    colours = plt.colormaps["RdYlGn"].with_extremes(bad="#dddddd")
+    image = axes.imshow(np.ma.masked_invalid(matrix), cmap=colours, vmin=-0.2, vmax=1.0)
+    names = [_reviewer_name(summary, r) for r in reviewers]
+    axes.set_xticks(range(len(names)), names, rotation=45, ha="right")
+    axes.set_yticks(range(len(names)), names)
+    if len(reviewers) <= 15:
+        for i in range(len(reviewers)):
+            for j in range(len(reviewers)):
+                if not np.isnan(matrix[i, j]):
+                    axes.text(j, i, f"{matrix[i, j]:.2f}\n({pairs.shared_tasks[i][j]})", ha="center", va="center", fontsize=8)
+    figure.colorbar(image, ax=axes, label="Cohen's kappa (shared tasks)")
+    return png_data_uri(figure)
+
+
+def _tag_plot(summary: Summary) -> str:
+    """Per-tag Fleiss' kappa (did the reviewer pick this tag?), with each tag's prevalence."""
+    tags = summary.topics.per_tag
+    names = [tag.topic for tag in tags]
+    values = [tag.fleiss_kappa.value for tag in tags]
+    figure, axes = plt.subplots(figsize=(8, 0.32 * len(names) + 1.2))
+    shown = [0.0 if v is None else v for v in values]
+    axes.barh(range(len(names)), shown, color=["#bbbbbb" if v is None else "#1f77b4" for v in values])
+    for y, tag in enumerate(tags):
+        note = f"{tag.prevalence * 100:.1f}%" + ("" if values[y] is not None else f" - {tag.fleiss_kappa.reason}")
+        axes.text(max(shown[y], 0) + 0.01, y, note, va="center", fontsize=8)
+    axes.set_yticks(range(len(names)), [n if len(n) < 45 else n[:42] + "..." for n in names], fontsize=8)
+    axes.invert_yaxis()
+    axes.set_xlim(min([-0.1, *shown]) - 0.05, 1.15)
+    axes.axvline(0, color="#333333", linewidth=0.8)
+    axes.set_xlabel("Fleiss' kappa per tag (label: share of ratings with the tag)")
+    return png_data_uri(figure)
+
+
+# --- HTML ------------------------------------------------------------------------------------
+
+
+def _reviewer_rows(summary: Summary) -> list[list]:
+    rows = []
+    for reviewer in summary.reviewers:
+        ratings, activity = reviewer.ratings, reviewer.activity
+        rows.append([
+            _reviewer_name(summary, reviewer.reviewer_id), ratings.n, fmt_number(ratings.mean_success.value),
+            f"{activity.skip_rate * 100:.1f}%", activity.invalid,
+            fmt_estimate(ratings.cohen_kappa_vs_others), fmt_estimate(ratings.quadratic_kappa_vs_others),
+            fmt_number(activity.median_lead_time.value, 1),
+        ])
+    return rows
+
+
+REVIEWER_HEADER = ["reviewer", "ratings", "mean success", "skip rate", "invalid", "Cohen's kappa vs others", "quadratic kappa vs others", "median seconds"]
+MODEL_HEADER = ["model", "tasks", "complete", "kappa", "95% CI", "binary kappa", "binary 95% CI", "kappa with author", "alpha (ordinal)", "mean success", "mean author rating"]
+DISPUTE_HEADER = ["attack_id", "task", "ratings (reviewer: value)", "author", "model", "disagreement"]
+INVALID_HEADER = ["attack_id", "task", "annotation", "reviewer", "reason"]
+
+
+def _model_rows(summary: Summary) -> list[list]:
+    return [
+        [
+            s.model, s.items, s.complete, fmt_estimate(s.fleiss_kappa), fmt_interval(s.ci95),
+            fmt_estimate(s.binary_fleiss_kappa), fmt_interval(s.binary_ci95),
+            fmt_estimate(s.with_author.fleiss_kappa), fmt_estimate(s.krippendorff_alpha_ordinal),
+            fmt_number(s.mean_success.value), fmt_number(s.mean_author_rating.value),
+        ]
+        for s in summary.per_model
+    ]
+
+
+def _dispute_rows(summary: Summary) -> list[list]:
+    return [
+        [
+            d.attack_id, d.task_id,
+            ", ".join(f"{_reviewer_name(summary, r)}: {v}" for r, v in d.ratings),
+            "n/a" if d.author_rating is None else d.author_rating, d.model or "n/a", f"{d.disagreement:.2f}",
+        ]
+        for d in summary.disagreement
+    ]
+
+
+def _invalid_rows(summary: Summary) -> list[list]:
+    return [
+        [i.attack_id, i.task_id, i.annotation_id, i.reviewer_email or f"reviewer {i.reviewer}", i.reason]
+        for i in summary.invalid_annotations
+    ]
+
+
+def _other_rows(summary: Summary) -> list[list]:
+    success, spearman = summary.success, summary.success.spearman
+    rows = [
+        ["Krippendorff's alpha, ordinal (tasks with 2+ ratings)", fmt_estimate(success.krippendorff_alpha_ordinal, 3)],
+        ["Krippendorff's alpha, nominal", fmt_estimate(success.krippendorff_alpha_nominal, 3)],
+        [f"Krippendorff's alpha, binary (>= {success.threshold})", fmt_estimate(success.krippendorff_alpha_binary, 3)],
+        ["Percent agreement (share of agreeing reviewer pairs)", fmt_estimate(success.percent_agreement, 3)],
+        ["Percent agreement, binary", fmt_estimate(success.binary_percent_agreement, 3)],
+        [f"Spearman: mean success vs author's self-rating (n={spearman.author_rating.n})", fmt_estimate(spearman.author_rating.rho, 3)],
+        [
+            f"Spearman: mean success vs min_harmlessness_score_transcript (n={spearman.min_harmlessness_score_transcript.n})",
+            fmt_estimate(spearman.min_harmlessness_score_transcript.rho, 3),
+        ],
+        ["Topics: Krippendorff's alpha over tag sets (MASI)", fmt_estimate(summary.topics.masi_alpha, 3)],
+    ]
+    rows += [
+        [f"Kappa of success = {value} against the rest", fmt_estimate(estimate, 3)]
+        for value, estimate in zip(SUCCESS_VALUES, success.per_category_kappa)
+    ]
+    return rows
+
+
+def html_report(summary: Summary, source: str = "") -> str:
+    """The whole report as one self-contained HTML document."""
+    esc = html.escape
+    success = summary.success
+    parts = [
+        "<!DOCTYPE html><html lang=\"en\"><head><meta charset=\"utf-8\">",
+        f"<title>{esc(TITLE)}</title><style>{STYLE}</style></head><body>",
+        f"<h1>{esc(TITLE)}</h1>",
+        f'<p class="note">{esc(source)} - {esc(success.ci_method)}.</p>' if source else f'<p class="note">{esc(success.ci_method)}.</p>',
+        f'<p class="headline">{esc(headline(summary))}</p>',
+        f"<p>Binary scale (success &gt;= {success.threshold}): kappa {esc(fmt_estimate(success.binary_fleiss_kappa))}, "
+        f"95% CI {esc(fmt_interval(success.binary_ci95))}, {esc(success.binary_landis_koch or 'no band')}.</p>",
+        "<h2>Beside the paper</h2>",
+        f"<p>Ganguli et al. (2022) report Fleiss' kappa of {success.paper.reviewers} reviewers with the red team member's own "
+        "self-rating as one more rater, without intervals.</p>",
+        html_table(["raters", "scale", "this project", "95% CI", "paper"], _paper_table(summary), {2}),
+        *(f'<p class="note">{esc(note)}</p>' for note in _footing_notes(summary)),
+        f'<img alt="kappa with intervals beside the paper" src="{_kappa_plot(summary)}">',
+        "<h2>Other statistics</h2>",
+        html_table(["statistic", "value"], _other_rows(summary), {1}),
+        "<h2>Reviewers</h2>",
+        f'<img alt="success distribution per reviewer" src="{_distribution_plot(summary)}">' if summary.reviewers else "<p>No ratings yet.</p>",
+        html_table(REVIEWER_HEADER, _reviewer_rows(summary), {1, 2, 3, 4, 5, 6, 7}),
+        "<h3>Reviewer by reviewer</h3>",
+        f'<img alt="Cohen kappa between reviewers" src="{_heatmap(summary)}">' if len(summary.reviewers) >= 2 else "<p>Fewer than 2 reviewers.</p>",
+        "<h2>Topics</h2>",
+        f"<p>Agreement on each tag as a yes/no question over complete tasks; {fmt_number((summary.topics.no_topic_share.value or 0) * 100, 1)}% "
+        "of ratings carry no tag.</p>",
+        f'<img alt="agreement per tag" src="{_tag_plot(summary)}">',
+        "<h2>Per model</h2>",
+        html_table(MODEL_HEADER, _model_rows(summary), set(range(1, 11))) if summary.per_model
+        else f"<p>{esc(summary.per_model_reason or 'no models')}</p>",
+        "<h2>Most disputed attacks</h2>",
+        "<p>Tasks with 2 or more ratings, by the mean squared difference between two reviewers' ratings.</p>",
+        html_table(DISPUTE_HEADER, _dispute_rows(summary), {5}) if summary.disagreement else "<p>No task with disagreement.</p>",
+    ]
+    for entry in summary.disagreement:
+        if entry.text:
+            parts.append(f"<details><summary>attack {entry.attack_id}: transcript</summary><pre>{esc(entry.text)}</pre></details>")
+    parts += [
+        "<h2>Invalid annotations</h2>",
+        html_table(INVALID_HEADER, _invalid_rows(summary)) if summary.invalid_annotations else "<p>None.</p>",
+        "<h2>What was left out</h2><ul>",
+        "".join(f"<li>{esc(line)}</li>" for line in _exclusions(summary)),
+        "</ul></body></html>",
+    ]
+    return "\n".join(parts)
+
+
+# --- Markdown --------------------------------------------------------------------------------
+
+
+def markdown_report(summary: Summary, source: str = "") -> str:
+    """The report as Markdown: the same tables as the HTML; the plots are in the HTML only."""
+    success = summary.success
+    parts = [f"# {TITLE}", ""]
+    if source:
+        parts += [f"_{source} - {success.ci_method}._", ""]
+    parts += [f"**{headline(summary)}**", ""]
+    parts += [
+        f"Binary scale (success >= {success.threshold}): kappa {fmt_estimate(success.binary_fleiss_kappa)}, "
+        f"95% CI {fmt_interval(success.binary_ci95)}.",
+        "",
+        "## Beside the paper",
+        "",
+        md_table(["raters", "scale", "this project", "95% CI", "paper"], _paper_table(summary)),
+        "",
+        *[line for note in _footing_notes(summary) for line in (note, "")],
+        "## Other statistics",
+        "",
+        md_table(["statistic", "value"], _other_rows(summary)),
+        "",
+        "## Reviewers",
+        "",
+        md_table(REVIEWER_HEADER, _reviewer_rows(summary)),
+        "",
+        "## Topics",
+        "",
+        md_table(
+            ["tag", "share of ratings", "kappa"],
+            [[tag.topic, f"{tag.prevalence * 100:.1f}%", fmt_estimate(tag.fleiss_kappa)] for tag in summary.topics.per_tag],
+        ),
+        "",
+        "## Per model",
+        "",
+        md_table(MODEL_HEADER, _model_rows(summary)) if summary.per_model else summary.per_model_reason or "",
+        "",
+        "## Most disputed attacks",
+        "",
+        "Tasks with 2 or more ratings, by the mean squared difference between two reviewers' ratings.",
+        "",
+        md_table(DISPUTE_HEADER, _dispute_rows(summary)) if summary.disagreement else "No task with disagreement.",
+        "",
+    ]
+    for entry in summary.disagreement:
+        if entry.text:
+            parts += [f"<details><summary>attack {entry.attack_id}: transcript</summary>", "", "```", entry.text, "```", "</details>", ""]
+    parts += [
+        "## Invalid annotations",
+        "",
+        md_table(INVALID_HEADER, _invalid_rows(summary)) if summary.invalid_annotations else "None.",
+        "",
+        "## What was left out",
+        "",
+        *[f"- {line}" for line in _exclusions(summary)],
+        "",
+    ]
+    return "\n".join(parts)

@@ -1,0 +1,406 @@
+"""The results report (review-project results): printed, one self-contained HTML file, Markdown.
+
+Rendered from results.report.Results. Never any transcript text: the results carry none.
+"""
+
+from __future__ import annotations
+
+import html
+
+import numpy as np
+import pandas as pd
+
+from review_project.lead_report.render import (  # pyplot comes from render, which chooses its backend
+    STYLE,
+    count_of,
+    fmt_estimate,
+    fmt_interval,
+    html_table,
+    md_table,
+    plt,
+    png_data_uri,
+)
+from review_project.results.attacks import FINAL_RULE
+from review_project.schema import SUCCESS_VALUES
+
+RESULTS_TITLE = "What did the review find?"
+DISPUTED_SHOWN = 100
+PROXY_NAMES = {"author_rating": "author's self-rating", "min_harmlessness_score_transcript": "min_harmlessness_score_transcript"}
+
+
+def _signed(value, digits: int = 2) -> str:
+    """A difference with its sign; one that rounds to zero shows as +0.00, not -0.00."""
+    return "n/a" if value is None else f"{value + 0.0 if round(value, digits) else 0.0:+.{digits}f}"
+
+
+def _p_value(value: float | None) -> str:
+    if value is None:
+        return "n/a"
+    return "< 0.001" if value < 0.001 else f"{value:.3f}"
+
+
+def _percent(value: float | None) -> str:
+    return "n/a" if value is None else f"{value * 100:.1f}%"
+
+
+def _results_reviewer_name(reviewer) -> str:
+    return reviewer.email or f"reviewer {reviewer.reviewer_id}"
+
+
+def results_headline(results) -> str:
+    """One sentence: attacks rated, disputed (and why), adjudicated, and how many have a final rating."""
+    disputes, finals = results.dispute_counts(), results.final_counts()
+    reasons = ", ".join(f"{n} {why.replace('; ', ' and ')}" for why, n in disputes.items() if n)
+    adjudicated = int(results.table["adjudicated_rating"].notna().sum())
+    final = finals["adjudicated"] + finals["median of the valid ratings"]
+    return (
+        f"{count_of(results.rated, 'attack')} with a valid rating; {results.disputed} disputed"
+        f"{f' ({reasons})' if reasons else ''}, {adjudicated} adjudicated; "
+        f"{final} of {count_of(len(results.table), 'attack')} have a final rating "
+        f"({finals['disputed, not adjudicated']} disputed, not adjudicated; {finals['no valid rating']} without a valid rating)."
+    )
+
+
+def _results_model_rows(results) -> list[list]:
+    return [
+        [
+            m.model, m.attacks, m.ratings, m.disputed, fmt_estimate(m.mean_rating), fmt_interval(m.mean_rating_ci95),
+            fmt_estimate(m.share_successful), fmt_interval(m.share_successful_ci95),
+        ]
+        for m in results.models.per_model
+    ]
+
+
+def _results_difference_rows(results) -> list[list]:
+    rows = []
+    for d in results.models.differences:
+        test = d.test
+        rows.append([
+            d.name, _signed(d.mean_rating.value), fmt_interval(d.mean_rating_ci95), _signed(d.share_successful.value),
+            fmt_interval(d.share_successful_ci95),
+            _signed(test.log_odds_ratio.value) if test.log_odds_ratio.value is not None else f"n/a ({test.log_odds_ratio.reason})",
+            fmt_interval(test.ci95), _p_value(test.p_value),
+        ])
+    return rows
+
+
+def _results_proxy_rows(results) -> list[list]:
+    rows = []
+    for check in (results.proxy.author_rating, results.proxy.min_harmlessness_score_transcript):
+        rows.append([
+            PROXY_NAMES[check.name], check.attacks, check.successful, fmt_estimate(check.roc_auc), fmt_interval(check.roc_auc_ci95),
+            fmt_estimate(check.spearman), _p_value(check.spearman_p_value),
+        ])
+    return rows
+
+
+def _results_reviewer_rows(results) -> list[list]:
+    return [
+        [
+            _results_reviewer_name(r), r.ratings, r.shared_tasks, fmt_estimate(r.quadratic_kappa), fmt_interval(r.quadratic_kappa_ci95),
+            _signed(r.mean_offset.value), fmt_interval(r.mean_offset_ci95), _percent(r.skip_rate), len(r.drift),
+            "FLAGGED: " + r.flag_reason if r.flagged else "no",
+        ]
+        for r in results.reviewers.reviewers
+    ]
+
+
+def _results_disputed_rows(results) -> list[list]:
+    disputed = results.table[results.table["disputed"]].head(DISPUTED_SHOWN)
+    return [
+        [
+            row.attack_id, row.task_id, row.model or "n/a", ", ".join(str(v) for v in row.ratings), row.dispute_reason,
+            "n/a" if _missing(row.adjudicated_rating) else int(row.adjudicated_rating),
+            "n/a" if _missing(row.final_rating) else int(row.final_rating), row.final_reason,
+        ]
+        for row in disputed.itertuples()
+    ]
+
+
+def _missing(value) -> bool:
+    return value is None or bool(pd.isna(value))
+
+
+def _confusion_rows(results) -> list[list]:
+    return [[f"self-rating {i}", *row] for i, row in enumerate(results.proxy.confusion.counts)]
+
+
+RESULTS_MODEL_HEADER = ["model", "rated attacks", "ratings", "disputed", "mean rating", "95% CI", "share successful", "95% CI"]
+RESULTS_DIFFERENCE_HEADER = [
+    "first - second", "mean rating", "95% CI", "share successful", "95% CI", "ordinal log odds ratio", "95% CI", "p",
+]
+RESULTS_PROXY_HEADER = ["proxy", "attacks", "successful", "ROC AUC", "95% CI (DeLong)", "Spearman rho (mean rating)", "p"]
+RESULTS_REVIEWER_HEADER = [
+    "reviewer", "ratings", "shared tasks", "quadratic kappa vs others", "95% CI", "mean offset", "95% CI", "skip rate", "drift blocks", "flag",
+]
+RESULTS_DISPUTED_HEADER = ["attack_id", "task", "model", "valid ratings", "reason", "adjudicated", "final", "final rule"]
+CONFUSION_HEADER = ["", *[f"final {v}" for v in SUCCESS_VALUES]]
+
+
+def results_text(results) -> str:
+    """The printed results: headline, by model, differences, the proxy, the reviewers."""
+    threshold = results.settings.rule.threshold
+    lines = [RESULTS_TITLE, results_headline(results), ""]
+    if not results.models.per_model:
+        lines.append(f"By model: n/a ({results.models.reason})")
+    else:
+        lines.append(f"By model (mean of each attack's mean rating 0-4; share of ratings >= {threshold}; 95% CI):")
+        for m in results.models.per_model:
+            lines.append(
+                f"  {m.model:<28} {m.attacks:>6} attacks  mean {fmt_estimate(m.mean_rating)} ({fmt_interval(m.mean_rating_ci95)})  "
+                f"successful {fmt_estimate(m.share_successful)} ({fmt_interval(m.share_successful_ci95)})"
+            )
+        for d in results.models.differences:
+            test = d.test
+            ordinal = (
+                f"log odds ratio {test.log_odds_ratio.value:+.2f} ({fmt_interval(test.ci95)}), p {_p_value(test.p_value)}"
+                if test.log_odds_ratio.value is not None else f"ordinal test n/a ({test.log_odds_ratio.reason})"
+            )
+            lines.append(
+                f"  {d.name}: mean {_signed(d.mean_rating.value)} ({fmt_interval(d.mean_rating_ci95)}), "
+                f"successful {_signed(d.share_successful.value)} ({fmt_interval(d.share_successful_ci95)}); {ordinal}"
+            )
+    proxy = results.proxy
+    lines += ["", f"Does the cheap proxy agree with the humans? ({proxy.successful} of {proxy.attacks} attacks successful)"]
+    for check in (proxy.author_rating, proxy.min_harmlessness_score_transcript):
+        if check.roc_auc.value is None:
+            found = f"n/a ({check.roc_auc.reason})"
+        else:
+            found = f"ROC AUC {check.roc_auc.value:.2f} ({fmt_interval(check.roc_auc_ci95)}), Spearman {fmt_estimate(check.spearman)}"
+        lines.append(f"  {PROXY_NAMES[check.name]:<34} {found}")
+    agreement = proxy.confusion.exact_agreement
+    lines.append(f"  self-rating equals the final rating on {_percent(agreement.value)} of {proxy.confusion.attacks} attacks")
+    lines += ["", "Reviewers (quadratic kappa against the median of the others; offset from the others' mean):"]
+    for r in results.reviewers.reviewers:
+        lines.append(
+            f"  {_results_reviewer_name(r):<28} kappa {fmt_estimate(r.quadratic_kappa)} ({fmt_interval(r.quadratic_kappa_ci95)})  "
+            f"offset {_signed(r.mean_offset.value)}  skips {_percent(r.skip_rate)}{'  FLAGGED' if r.flagged else ''}"
+        )
+    flagged = [r for r in results.reviewers.reviewers if r.flagged]
+    lines.append(f"  Flagged: {', '.join(_results_reviewer_name(r) for r in flagged) if flagged else 'none'}")
+    return "\n".join(lines)
+
+
+# --- results plots ---
+
+_MODEL_COLOURS = ("#1f77b4", "#d62728", "#2ca02c", "#9467bd", "#ff7f0e", "#8c564b", "#17becf", "#7f7f7f")
+
+
+def _results_model_plot(results) -> str:
+    """Each model's mean rating and share successful, with 95% intervals."""
+    models = results.models.per_model
+    figure, (left, right) = plt.subplots(1, 2, figsize=(9, 0.55 * len(models) + 1.6), sharey=True)
+    for axes, name, limit, label in (
+        (left, "mean_rating", 4, "mean rating (0-4)"),
+        (right, "share_successful", 1, f"share of ratings >= {results.settings.rule.threshold}"),
+    ):
+        for y, m in enumerate(models):
+            value, interval = getattr(m, name).value, getattr(m, f"{name}_ci95").as_list()
+            colour = _MODEL_COLOURS[y % len(_MODEL_COLOURS)]
+            if interval:
+                axes.plot(interval, [y, y], color=colour, linewidth=3, alpha=0.6)
+            if value is not None:
+                axes.plot(value, y, "o", color=colour, markersize=8)
+        axes.set_xlim(0, limit)
+        axes.set_xlabel(label)
+        axes.grid(axis="x", color="#dddddd")
+    left.set_yticks(range(len(models)), [f"{m.model} (n={m.attacks})" for m in models])
+    left.invert_yaxis()
+    figure.suptitle("By model: o estimate, bar 95% bootstrap interval", fontsize=10)
+    return png_data_uri(figure)
+
+
+def _results_topic_plot(results) -> str | None:
+    """The share of each model's attacks carrying each consensus topic (topics some attack carries)."""
+    models = results.models.per_model
+    shown = [t for t in range(len(models[0].topics)) if any(m.topics[t].attacks for m in models)] if models else []
+    if not shown:
+        return None
+    figure, axes = plt.subplots(figsize=(9, 0.38 * len(shown) * max(1, len(models)) ** 0.5 + 1.5))
+    height = 0.8 / len(models)
+    for index, m in enumerate(models):
+        ys = np.arange(len(shown)) + index * height
+        shares = [m.topics[t].share.value or 0.0 for t in shown]
+        errors = np.array([
+            [share - (m.topics[t].ci95.low or share), (m.topics[t].ci95.high or share) - share]
+            for share, t in zip(shares, shown)
+        ]).T
+        axes.barh(ys, shares, height=height, color=_MODEL_COLOURS[index % len(_MODEL_COLOURS)], label=m.model)
+        axes.errorbar(shares, ys, xerr=errors, fmt="none", elinewidth=0.8, ecolor="#333333")
+    names = [models[0].topics[t].topic for t in shown]
+    axes.set_yticks(np.arange(len(shown)) + 0.4 - height / 2, [n if len(n) < 45 else n[:42] + "..." for n in names], fontsize=8)
+    axes.invert_yaxis()
+    axes.set_xlim(0, 1)
+    axes.set_xlabel("share of the model's rated attacks with the consensus topic (bar: 95% CI)")
+    axes.legend(fontsize=8, loc="lower right")
+    return png_data_uri(figure)
+
+
+def _results_roc_plot(results) -> str | None:
+    """ROC curves of the two proxies for "successful"."""
+    checks = [c for c in (results.proxy.author_rating, results.proxy.min_harmlessness_score_transcript) if c.roc is not None]
+    if not checks:
+        return None
+    figure, axes = plt.subplots(figsize=(5.2, 5))
+    for colour, check in zip(("#1f77b4", "#d62728"), checks):
+        fpr, tpr = check.roc
+        axes.plot(fpr, tpr, color=colour, linewidth=2, drawstyle="default", label=f"{PROXY_NAMES[check.name]} (AUC {check.roc_auc.value:.2f})")
+    axes.plot([0, 1], [0, 1], color="#999999", linestyle="--", linewidth=1, label="chance")
+    axes.set_xlim(0, 1)
+    axes.set_ylim(0, 1)
+    axes.set_xlabel("false positive rate")
+    axes.set_ylabel("true positive rate")
+    axes.legend(fontsize=8, loc="lower right")
+    return png_data_uri(figure)
+
+
+def _drift_plot(results) -> str | None:
+    """Each reviewer's quadratic kappa against the others per block of tasks, in the order they rated."""
+    reviewers = [r for r in results.reviewers.reviewers if r.drift]
+    if not reviewers:
+        return None
+    figure, axes = plt.subplots(figsize=(9, 4.2))
+    colours = plt.colormaps["tab20"]
+    for index, r in enumerate(reviewers):
+        blocks = [b.block for b in r.drift]
+        values = [np.nan if b.quadratic_kappa.value is None else b.quadratic_kappa.value for b in r.drift]
+        style = {"linewidth": 3, "color": "#d62728"} if r.flagged else {"linewidth": 1.5, "color": colours(index % 20)}
+        axes.plot(blocks, values, marker="o", markersize=5, label=_results_reviewer_name(r) + (" (flagged)" if r.flagged else ""), **style)
+    axes.axhline(0, color="#333333", linewidth=0.8)
+    axes.set_ylim(min(-0.2, *[b.quadratic_kappa.value for r in reviewers for b in r.drift if b.quadratic_kappa.value is not None], 0) - 0.05, 1.05)
+    most = max(len(r.drift) for r in reviewers)
+    axes.set_xlim(0.5, most + 0.5)
+    axes.set_xticks(range(1, most + 1) if most <= 30 else np.linspace(1, most, 10).round().astype(int))
+    axes.set_xlabel(f"block of {results.reviewers.block_size} shared tasks, in the order the reviewer rated them")
+    axes.set_ylabel("quadratic kappa vs the others' median")
+    axes.grid(color="#eeeeee")
+    axes.legend(fontsize=7, ncols=2 if len(reviewers) > 6 else 1, loc="upper left", bbox_to_anchor=(1.01, 1.0), frameon=False)
+    return png_data_uri(figure)
+
+
+def _image(alt: str, source: str | None, missing: str) -> str:
+    return f'<img alt="{html.escape(alt)}" src="{source}">' if source else f"<p>{html.escape(missing)}</p>"
+
+
+def results_section_html(results) -> str:
+    """The results section of the lead's report (h2 headings and below), HTML."""
+    esc = html.escape
+    threshold = results.settings.rule.threshold
+    rule = results.settings.rule
+    finals = results.final_counts()
+    parts = [
+        f'<p class="headline">{esc(results_headline(results))}</p>',
+        "<h2>Final labels</h2>",
+        f"<p>Disputed: {rule.min_ratings} or more valid ratings and either exactly half of them at or above {threshold}, "
+        f"or a spread of {rule.spread} or more. Final rating: {esc(FINAL_RULE)}.</p>",
+        html_table(["final rating set by", "attacks"], [[k, v] for k, v in finals.items()], {1}),
+        "<h2>By model</h2>",
+    ]
+    if results.models.per_model:
+        parts += [
+            html_table(RESULTS_MODEL_HEADER, _results_model_rows(results), {1, 2, 3, 4, 6}),
+            _image("mean rating and share successful per model", _results_model_plot(results), ""),
+            "<h3>Topics by model</h3>",
+            _image("share of attacks per consensus topic and model", _results_topic_plot(results), "No attack has a consensus topic."),
+            "<h3>Differences between models</h3>",
+            f'<p class="note">{esc(results.settings.as_json()["model_test"])}.</p>',
+            html_table(RESULTS_DIFFERENCE_HEADER, _results_difference_rows(results), {1, 3, 5, 7})
+            if results.models.differences else "<p>Only one model.</p>",
+        ]
+    else:
+        parts.append(f"<p>{esc(results.models.reason or 'no models')}</p>")
+    parts += [
+        "<h2>Does the cheap proxy agree with the humans?</h2>",
+        f"<p>Successful: at least half of an attack's valid ratings at or above {threshold} "
+        f"({results.proxy.successful} of {results.proxy.attacks} attacks). A lower min_harmlessness_score_transcript "
+        "should predict success: its AUC is of the negated score, its Spearman rho of the score itself.</p>",
+        html_table(RESULTS_PROXY_HEADER, _results_proxy_rows(results), {1, 2, 3, 5}),
+        _image("ROC curves of the proxies", _results_roc_plot(results), "No proxy is known (give --manifest)."),
+        f"<h3>Self-rating against the final rating ({results.proxy.confusion.attacks} attacks)</h3>",
+        html_table(CONFUSION_HEADER, _confusion_rows(results), {1, 2, 3, 4, 5}),
+        "<h2>Reviewers</h2>",
+        f'<p class="note">Flag rule: {esc(results.reviewers.rule)}.</p>',
+        html_table(RESULTS_REVIEWER_HEADER, _results_reviewer_rows(results), {1, 2, 3, 5, 7, 8}),
+        "<h3>Drift</h3>",
+        _image("reviewer agreement per block of tasks over time", _drift_plot(results), "No reviewer shares a task with another yet."),
+        "<h2>Disputed attacks</h2>",
+    ]
+    disputed = results.disputed
+    if disputed:
+        shown = min(DISPUTED_SHOWN, int(results.table["disputed"].sum()))
+        parts += [
+            f"<p>{shown} of {int(results.table['disputed'].sum())} shown; the attack table (-o) lists every one.</p>",
+            html_table(RESULTS_DISPUTED_HEADER, _results_disputed_rows(results), {0, 1, 5, 6}),
+        ]
+    else:
+        parts.append("<p>No attack is disputed.</p>")
+    return "\n".join(parts)
+
+
+def results_html_report(results, source: str = "") -> str:
+    """The results as one self-contained HTML document (plots inlined, no requests)."""
+    esc = html.escape
+    method = results.settings.as_json()["ci_method"]
+    return "\n".join([
+        "<!DOCTYPE html><html lang=\"en\"><head><meta charset=\"utf-8\">",
+        f"<title>{esc(RESULTS_TITLE)}</title><style>{STYLE}</style></head><body>",
+        f"<h1>{esc(RESULTS_TITLE)}</h1>",
+        f'<p class="note">{esc(source)} - {esc(method)}.</p>' if source else f'<p class="note">{esc(method)}.</p>',
+        results_section_html(results),
+        "</body></html>",
+    ])
+
+
+def results_markdown_report(results, source: str = "") -> str:
+    """The results as Markdown: the same tables as the HTML; the plots are in the HTML only."""
+    threshold = results.settings.rule.threshold
+    parts = [f"# {RESULTS_TITLE}", ""]
+    if source:
+        parts += [f"_{source} - {results.settings.as_json()['ci_method']}._", ""]
+    parts += [
+        f"**{results_headline(results)}**",
+        "",
+        "## Final labels",
+        "",
+        f"Final rating: {FINAL_RULE}.",
+        "",
+        md_table(["final rating set by", "attacks"], [[k, v] for k, v in results.final_counts().items()]),
+        "",
+        "## By model",
+        "",
+    ]
+    if results.models.per_model:
+        parts += [
+            md_table(RESULTS_MODEL_HEADER, _results_model_rows(results)),
+            "",
+            "### Differences between models",
+            "",
+            md_table(RESULTS_DIFFERENCE_HEADER, _results_difference_rows(results)) if results.models.differences else "Only one model.",
+            "",
+        ]
+    else:
+        parts += [results.models.reason or "", ""]
+    parts += [
+        "## Does the cheap proxy agree with the humans?",
+        "",
+        f"Successful: at least half of an attack's valid ratings at or above {threshold} "
+        f"({results.proxy.successful} of {results.proxy.attacks} attacks).",
+        "",
+        md_table(RESULTS_PROXY_HEADER, _results_proxy_rows(results)),
+        "",
+        f"Self-rating against the final rating ({results.proxy.confusion.attacks} attacks):",
+        "",
+        md_table(CONFUSION_HEADER, _confusion_rows(results)),
+        "",
+        "## Reviewers",
+        "",
+        f"Flag rule: {results.reviewers.rule}.",
+        "",
+        md_table(RESULTS_REVIEWER_HEADER, _results_reviewer_rows(results)),
+        "",
+        "## Disputed attacks",
+        "",
+        md_table(RESULTS_DISPUTED_HEADER, _results_disputed_rows(results)) if results.disputed else "No attack is disputed.",
+        "",
+    ]
+    return "\n".join(parts)
