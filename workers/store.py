@@ -32,7 +32,7 @@ from dataclasses import dataclass
 from urllib.parse import urlsplit
 
 from review_project.shared import WorkerError
-from workers import ledger
+from workers import ledger, pacing
 from workers.milestones import milestones_crossed
 from workers.store_migrations import migrate
 from workers.survey import ITEMS, SurveyAnswer, column
@@ -61,6 +61,8 @@ class Recorded:
     new_event: bool
     counted: bool
     milestones: tuple[int, ...]
+    # Pacing nudges (pacing.NUDGES) this event made due.
+    nudges: tuple[str, ...] = ()
 
 
 @dataclass(frozen=True)
@@ -82,6 +84,8 @@ class CheckIn:
     declined_at: float | None
     # When chat.postMessage was first attempted: set means the DM may already be in Slack.
     post_started_at: float | None = None
+    # pacing.MILESTONE, or a nudge (pacing.NUDGES) whose milestone is the task count at its trigger.
+    kind: str = pacing.MILESTONE
 
 
 @dataclass(frozen=True)
@@ -94,6 +98,7 @@ class StoredAnswer:
     milestone: int
     answered_at: float
     answer: SurveyAnswer
+    kind: str = pacing.MILESTONE
 
 
 @dataclass(frozen=True)
@@ -107,8 +112,9 @@ class Reviewer:
 
 _CHECKIN_COLUMNS = (
     "id, project, reviewer, milestone, status, attempts, due_at, next_attempt_at, last_error, "
-    "slack_user_id, channel, sent_at, declined_at, post_started_at"
+    "slack_user_id, channel, sent_at, declined_at, post_started_at, kind"
 )
+_PACING_COLUMNS = "session_started_at, last_seen_at, break_clock_from, severe_run, day, day_tasks"
 _ITEM_COLUMNS = ", ".join(column(item) for item in ITEMS)
 
 
@@ -151,9 +157,12 @@ class Store:
             self._run(cur, "SELECT 1 FROM checkins LIMIT 1")
 
     # -- ingestion -------------------------------------------------------------------------------
-    def record_annotation(self, seen: AnnotationSeen, every: int, now: float | None = None, *, scheduling: str = LIVE) -> Recorded:
+    def record_annotation(
+        self, seen: AnnotationSeen, every: int, now: float | None = None, *, scheduling: str = LIVE,
+        rules: pacing.PacingRules = pacing.NO_NUDGES,
+    ) -> Recorded:
         """Store one annotation event; count its task once per reviewer; create check-ins newly due."""
-        return self.record_events([seen], every, now, scheduling=scheduling)[0]
+        return self.record_events([seen], every, now, scheduling=scheduling, rules=rules)[0]
 
     def record_events(
         self,
@@ -162,6 +171,7 @@ class Store:
         now: float | None = None,
         *,
         scheduling: str = LIVE,
+        rules: pacing.PacingRules = pacing.NO_NUDGES,
     ) -> list[Recorded]:
         """Record several events in ONE transaction (one fsync): exposures, check-ins and the ledger.
 
@@ -170,6 +180,8 @@ class Store:
         `scheduling` (LIVE, LATEST, MISSED) says which milestones become pending check-ins; while
         a project's first sync runs, all of its milestones are missed (the sync promotes the
         latest per reviewer when it ends). Returned milestones are the pending ones only.
+        Every counted task advances its reviewer's pacing state; `rules` say which nudges that
+        makes due, and only for LIVE events (a nudge about work nobody watched happen is stale).
         """
         if scheduling not in SCHEDULINGS:
             raise ValueError(f"scheduling must be one of {SCHEDULINGS}")
@@ -196,7 +208,7 @@ class Store:
                     self._lock_reviewer(cur, event.project, event.reviewer)
                     locked.add((event.project, event.reviewer))
                 how = "syncing" if event.project in syncing else scheduling
-                results[i] = self._record_annotation(cur, event, every, now, how)
+                results[i] = self._record_annotation(cur, event, every, now, how, rules)
                 if how == LIVE:
                     due_now[i] = results[i].milestones
                 elif how == LATEST and results[i].milestones:
@@ -207,7 +219,7 @@ class Store:
                 due_now[i] = (milestone,)
             for project in {e.project for e in events if getattr(e, "action", None) != CAUGHT_UP}:
                 ledger.note(run, project, "last_webhook_at", now)
-        return [Recorded(r.new_event, r.counted, due_now[i]) for i, r in enumerate(results)]
+        return [Recorded(r.new_event, r.counted, due_now[i], r.nudges) for i, r in enumerate(results)]
 
     def _runner(self, cur):
         """`run(sql, params)` on this transaction, for the ledger's and the migrations' functions."""
@@ -216,7 +228,7 @@ class Store:
     def _promote(self, run, project: int, reviewer: int, milestone: int, now: float) -> None:
         run(
             "UPDATE checkins SET status = 'pending', last_error = NULL, next_attempt_at = $4"
-            " WHERE project = $1 AND reviewer = $2 AND milestone = $3 AND status = 'missed'",
+            " WHERE project = $1 AND reviewer = $2 AND milestone = $3 AND status = 'missed' AND kind = 'milestone'",
             (project, reviewer, milestone, now),
         )
 
@@ -231,7 +243,9 @@ class Store:
             ).rowcount
         return new
 
-    def _insert_event_and_exposure(self, cur, seen: AnnotationSeen, now: float) -> tuple[bool, bool, int]:
+    def _insert_event_and_exposure(
+        self, cur, seen: AnnotationSeen, now: float, reviewed: float, severe: bool
+    ) -> tuple[bool, bool, int]:
         """Insert the event and, if it is new, the exposure; return (new event, counted, count after)."""
         inserted = self._run(
             cur,
@@ -244,9 +258,9 @@ class Store:
             return False, False, 0
         counted = self._run(
             cur,
-            "INSERT INTO exposures (project, reviewer, task, annotation_id, skipped, seen_at)"
-            " VALUES ($1, $2, $3, $4, $5, $6) ON CONFLICT DO NOTHING",
-            (seen.project, seen.reviewer, seen.task, seen.annotation_id, int(seen.skipped), now),
+            "INSERT INTO exposures (project, reviewer, task, annotation_id, skipped, seen_at, reviewed_at, severe)"
+            " VALUES ($1, $2, $3, $4, $5, $6, $7, $8) ON CONFLICT DO NOTHING",
+            (seen.project, seen.reviewer, seen.task, seen.annotation_id, int(seen.skipped), now, reviewed, int(severe)),
         ).rowcount
         if counted != 1:
             return True, False, 0
@@ -255,9 +269,14 @@ class Store:
         ).fetchone()[0]
         return True, True, count
 
-    def _record_annotation(self, cur, seen: AnnotationSeen, every: int, now: float, how: str) -> Recorded:
+    def _record_annotation(
+        self, cur, seen: AnnotationSeen, every: int, now: float, how: str, rules: pacing.PacingRules
+    ) -> Recorded:
         # The caller holds this reviewer's lock (record_events).
-        new_event, counted, count = self._insert_event_and_exposure(cur, seen, now)
+        record = seen.record
+        reviewed = pacing.reviewed_at(record.created_at if record else None, now)
+        severe = pacing.is_severe(record.rating if record else None, rules.severe_topics)
+        new_event, counted, count = self._insert_event_and_exposure(cur, seen, now, reviewed, severe)
         if not new_event:
             return Recorded(new_event=False, counted=False, milestones=())
         if seen.record is not None:
@@ -273,7 +292,40 @@ class Store:
                 " VALUES ($1, $2, $3, $4, $5, $6, $6) ON CONFLICT DO NOTHING",
                 (seen.project, seen.reviewer, milestone, status, reason, now),
             )
-        return Recorded(new_event=True, counted=True, milestones=tuple(due))
+        nudges = self._pace(cur, seen, count, reviewed, severe, now, how, rules)
+        return Recorded(new_event=True, counted=True, milestones=tuple(due), nudges=nudges)
+
+    def _pace(
+        self, cur, seen: AnnotationSeen, count: int, reviewed: float, severe: bool, now: float, how: str,
+        rules: pacing.PacingRules,
+    ) -> tuple[str, ...]:
+        """Advance the reviewer's pacing state by one task; insert the nudges it triggers (LIVE only)."""
+        row = self._run(
+            cur, f"SELECT {_PACING_COLUMNS} FROM pacing WHERE project = $1 AND reviewer = $2",
+            (seen.project, seen.reviewer),
+        ).fetchone()
+        lead_time = seen.record.lead_time if seen.record else None
+        state, nudges = pacing.advance(pacing.PacingState(*row) if row else pacing.PacingState(), rules,
+                                       reviewed, severe, lead_time)
+        self._run(
+            cur,
+            f"INSERT INTO pacing (project, reviewer, {_PACING_COLUMNS}) VALUES ($1, $2, $3, $4, $5, $6, $7, $8)"
+            " ON CONFLICT (project, reviewer) DO UPDATE SET session_started_at = excluded.session_started_at,"
+            " last_seen_at = excluded.last_seen_at, break_clock_from = excluded.break_clock_from,"
+            " severe_run = excluded.severe_run, day = excluded.day, day_tasks = excluded.day_tasks",
+            (seen.project, seen.reviewer, state.session_started_at, state.last_seen_at, state.break_clock_from,
+             state.severe_run, state.day, state.day_tasks),
+        )
+        if how != LIVE:
+            return ()
+        for kind in nudges:
+            self._run(
+                cur,
+                "INSERT INTO checkins (project, reviewer, milestone, kind, status, due_at, next_attempt_at)"
+                " VALUES ($1, $2, $3, $4, 'pending', $5, $5) ON CONFLICT DO NOTHING",
+                (seen.project, seen.reviewer, count, kind, now),
+            )
+        return nudges
 
     # -- the ledger's upkeep (catch_up.py) --------------------------------------------------------
     def ledger_state(self, project: int) -> ledger.ProjectState:
@@ -352,11 +404,25 @@ class Store:
                 cur,
                 "UPDATE checkins SET status = 'pending', last_error = NULL, next_attempt_at = $3"
                 " WHERE id IN (SELECT c.id FROM checkins c WHERE c.project = $1 AND c.status = 'missed'"
-                " AND c.due_at >= $2 AND c.milestone = (SELECT max(m.milestone) FROM checkins m"
-                " WHERE m.project = c.project AND m.reviewer = c.reviewer)"
+                " AND c.kind = 'milestone' AND c.due_at >= $2 AND c.milestone = (SELECT max(m.milestone)"
+                " FROM checkins m WHERE m.project = c.project AND m.reviewer = c.reviewer AND m.kind = 'milestone')"
                 ")",
                 (project, since, now),
             ).rowcount
+
+    def exposure_log(self) -> list[tuple[int, int, float, bool]]:
+        """(project, reviewer, when reviewed, severe) of every task a reviewer has seen, by time.
+
+        Stores written before pacing have no review time or severity on older rows: the time the
+        worker saw the task and "not severe" stand in for them.
+        """
+        with self._transaction(write=False) as cur:
+            rows = self._run(
+                cur,
+                "SELECT project, reviewer, coalesce(reviewed_at, seen_at), coalesce(severe, 0) FROM exposures"
+                " ORDER BY project, reviewer, coalesce(reviewed_at, seen_at)",
+            ).fetchall()
+        return [(row[0], row[1], row[2], bool(row[3])) for row in rows]
 
     def known_projects(self) -> list[int]:
         """Projects the worker has heard of through a webhook or catch-up."""
@@ -561,13 +627,15 @@ class Store:
         with self._transaction(write=False) as cur:
             rows = self._run(
                 cur,
-                f"SELECT a.checkin_id, c.project, c.reviewer, c.milestone, a.answered_at, {_ITEM_COLUMNS}, a.comment"
+                f"SELECT a.checkin_id, c.project, c.reviewer, c.milestone, a.answered_at, {_ITEM_COLUMNS}, a.comment,"
+                " c.kind"
                 " FROM answers a JOIN checkins c ON c.id = a.checkin_id ORDER BY a.answered_at, a.checkin_id",
             ).fetchall()
         return [
             StoredAnswer(
                 checkin_id=row[0], project=row[1], reviewer=row[2], milestone=row[3], answered_at=row[4],
                 answer=SurveyAnswer(scores=dict(zip(ITEMS, row[5:5 + len(ITEMS)])), comment=row[5 + len(ITEMS)]),
+                kind=row[6 + len(ITEMS)],
             )
             for row in rows
         ]
@@ -783,7 +851,9 @@ class PostgresStore(Store):
                 with connection.cursor() as cursor:
                     yield cursor
 
-    def _insert_event_and_exposure(self, cur, seen: AnnotationSeen, now: float) -> tuple[bool, bool, int]:
+    def _insert_event_and_exposure(
+        self, cur, seen: AnnotationSeen, now: float, reviewed: float, severe: bool
+    ) -> tuple[bool, bool, int]:
         # The same three steps as the base class in one round trip. Every part of the statement
         # shares one snapshot, taken after the reviewer lock, so the count is the committed count
         # plus this exposure.
@@ -791,12 +861,13 @@ class PostgresStore(Store):
             cur,
             "WITH e AS (INSERT INTO events (project, annotation_id, action, updated_at, task, reviewer, skipped,"
             " received_at) VALUES ($1, $2, $3, $4, $5, $6, $7, $8) ON CONFLICT DO NOTHING RETURNING 1),"
-            " x AS (INSERT INTO exposures (project, reviewer, task, annotation_id, skipped, seen_at)"
-            " SELECT $1, $6, $5, $2, $7, $8 WHERE EXISTS (SELECT 1 FROM e) ON CONFLICT DO NOTHING RETURNING 1)"
+            " x AS (INSERT INTO exposures (project, reviewer, task, annotation_id, skipped, seen_at, reviewed_at,"
+            " severe) SELECT $1, $6, $5, $2, $7, $8, $9, $10 WHERE EXISTS (SELECT 1 FROM e)"
+            " ON CONFLICT DO NOTHING RETURNING 1)"
             " SELECT (SELECT count(*) FROM e), (SELECT count(*) FROM x),"
             " (SELECT count(*) FROM exposures WHERE project = $1 AND reviewer = $6)",
             (seen.project, seen.annotation_id, seen.action, seen.updated_at, seen.task, seen.reviewer,
-             int(seen.skipped), now),
+             int(seen.skipped), now, reviewed, int(severe)),
         ).fetchone()
         new_event, counted = row[0] == 1, row[1] == 1
         return new_event, counted, row[2] + row[1] if counted else 0

@@ -194,11 +194,84 @@ def _v3_post_intent_and_delivery_stop(run: Run, dialect: str) -> None:
     run("INSERT INTO slack_delivery (id) VALUES (1)")
 
 
+def _v4_pacing_and_digest(run: Run, dialect: str) -> None:
+    """Exposure-aware pacing (workers/pacing.py) and the lead's daily digest (workers/digest.py).
+
+    - checkins.kind: 'milestone' (the survey every N tasks) or a nudge ('break', 'severe',
+      'daily_cap'); a nudge's milestone is the reviewer's task count at its trigger, and the
+      uniqueness becomes (project, reviewer, kind, milestone): one row per trigger, ever.
+    - exposures.reviewed_at (Label Studio's created_at, epoch seconds) and exposures.severe: what
+      the reviewer saw and when, for pacing and `wellbeing`. NULL on rows written before.
+    - pacing: one row per (project, reviewer), the state pacing.advance reads and writes.
+    - digests: one row per local day; the process that inserts it posts that day's digest.
+    """
+    real, big = _TYPES[dialect]["real"], _TYPES[dialect]["bigint"]
+    kinds = "'milestone', 'break', 'severe', 'daily_cap'"
+    if dialect == "postgresql":
+        run(f"ALTER TABLE checkins ADD COLUMN kind TEXT NOT NULL DEFAULT 'milestone' CHECK (kind IN ({kinds}))")
+        run("ALTER TABLE checkins DROP CONSTRAINT checkins_project_reviewer_milestone_key")
+        run("ALTER TABLE checkins ADD CONSTRAINT checkins_once UNIQUE (project, reviewer, kind, milestone)")
+    else:
+        # SQLite cannot change a table's UNIQUE constraint: copy into the new shape, spelled out in
+        # full so that this migration means the same thing whatever the old text looked like.
+        pk = _TYPES[dialect]["pk"]
+        statuses = "'pending', 'sending', 'sent', 'failed', 'paused', 'missed'"
+        run(f"""CREATE TABLE checkins_v4 (
+  id {pk},
+  project INTEGER NOT NULL,
+  reviewer INTEGER NOT NULL,
+  milestone INTEGER NOT NULL,
+  kind TEXT NOT NULL DEFAULT 'milestone' CHECK (kind IN ({kinds})),
+  status TEXT NOT NULL DEFAULT 'pending' CHECK (status IN ({statuses})),
+  due_at {real} NOT NULL,
+  next_attempt_at {real} NOT NULL,
+  attempts INTEGER NOT NULL DEFAULT 0,
+  claimed_by TEXT,
+  claimed_at {real},
+  last_error TEXT,
+  slack_user_id TEXT,
+  channel TEXT,
+  message_ts TEXT,
+  sent_at {real},
+  declined_at {real},
+  post_started_at {real},
+  UNIQUE (project, reviewer, kind, milestone))""")
+        names = (
+            "id, project, reviewer, milestone, status, due_at, next_attempt_at, attempts, claimed_by, claimed_at,"
+            " last_error, slack_user_id, channel, message_ts, sent_at, declined_at, post_started_at"
+        )
+        run(f"INSERT INTO checkins_v4 ({names}) SELECT {names} FROM checkins")
+        run("DROP TABLE checkins")
+        run("ALTER TABLE checkins_v4 RENAME TO checkins")
+        run("CREATE INDEX checkins_due ON checkins (status, next_attempt_at)")
+    run(f"ALTER TABLE exposures ADD COLUMN reviewed_at {real}")
+    run("ALTER TABLE exposures ADD COLUMN severe INTEGER")
+    run(f"""CREATE TABLE pacing (
+  project {big} NOT NULL,
+  reviewer {big} NOT NULL,
+  session_started_at {real},
+  last_seen_at {real},
+  break_clock_from {real},
+  severe_run INTEGER NOT NULL DEFAULT 0,
+  day TEXT,
+  day_tasks INTEGER NOT NULL DEFAULT 0,
+  PRIMARY KEY (project, reviewer))""")
+    run(f"""CREATE TABLE digests (
+  day TEXT PRIMARY KEY,
+  claimed_by TEXT NOT NULL,
+  claimed_at {real} NOT NULL,
+  channel TEXT,
+  message_ts TEXT,
+  posted_at {real},
+  last_error TEXT)""")
+
+
 # In order: the migration at index i moves a store from version i to version i + 1.
 MIGRATIONS: list[Callable[[Run, str], None]] = [
     _v1_initial_schema,
     _v2_ledger,
     _v3_post_intent_and_delivery_stop,
+    _v4_pacing_and_digest,
 ]
 
 
