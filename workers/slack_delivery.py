@@ -387,7 +387,7 @@ class CheckInSender:
     def message(self, checkin: CheckIn) -> tuple[str, list[dict]]:
         """The DM for a check-in or a nudge, by its kind."""
         if checkin.kind == pacing.BREAK:
-            return messages.break_dm(checkin.id, round((self.rules.break_after_seconds or 3600) / 60))
+            return messages.break_dm(checkin.id, max(1, round((self.rules.break_after_seconds or 3600) / 60)))
         if checkin.kind == pacing.SEVERE:
             return messages.severe_dm(checkin.id, self.rules.severe_streak or pacing.PacingRules.severe_streak)
         if checkin.kind == pacing.DAILY_CAP:
