@@ -46,8 +46,9 @@ def test_agreement_report_without_click_gives_the_golden_summary(name, tmp_path)
     arguments = case_arguments(name, tmp_path)
     with contextlib.chdir(tmp_path):
         summary = library_report(arguments)
+    # Every key, type and null as the CLI wrote it, numbers to 1e-12: the last digit of a float may
+    # differ between numpy/scipy builds, so bytes are compared only where numbers are rounded.
     assert differences(json.loads(golden(name)), summary.as_json()) == []
-    assert json.dumps(summary.as_json(), indent=2, allow_nan=False, ensure_ascii=False) + "\n" == golden(name)
     assert summary_text(summary) + "\n" == golden(name, "summary.txt").removesuffix("\nWrote summary.json, report.html, report.md\n")
     assert markdown_report(summary, summary.settings.source) == golden(name, "report.md")
 
