@@ -6,12 +6,17 @@ Secrets are excluded from repr() so a logged or printed Settings never shows the
 from __future__ import annotations
 
 import os
+import re
 from collections.abc import Mapping
 from dataclasses import dataclass, field
+from datetime import time
 
 from review_project.shared import DEFAULT_DATABASE_URL, WorkerError
 
 DEFAULT_SLACK_API_URL = "https://slack.com/api/"
+# The lead's daily digest: posted at this local time when LEAD_SLACK_CHANNEL is set (DIGEST_AT=off: never).
+DEFAULT_DIGEST_AT = time(9, 0)
+DEFAULT_REVIEWERS_PER_TASK = 4
 
 
 @dataclass(frozen=True)
@@ -30,6 +35,10 @@ class Settings:
     lead_slack_channel: str | None = None
     slack_app_token: str | None = field(default=None, repr=False)
     reviewers_csv: str | None = None
+    # The lead's daily digest: when (the worker's local time; None: off), and how many reviewers
+    # make a task fully reviewed (setup's --reviewers-per-task).
+    digest_at: time | None = DEFAULT_DIGEST_AT
+    reviewers_per_task: int = DEFAULT_REVIEWERS_PER_TASK
 
     @property
     def slack_enabled(self) -> bool:
@@ -49,6 +58,19 @@ def _positive_number(environ: Mapping[str, str], name: str, default: float, kind
     if value <= 0:
         raise WorkerError(f"{name}={raw!r} must be positive")
     return value
+
+
+def digest_at_from_env(environ: Mapping[str, str]) -> time | None:
+    """DIGEST_AT as a local time of day (HH:MM, 24-hour), None for "off", DEFAULT_DIGEST_AT when unset."""
+    raw = environ.get("DIGEST_AT", "").strip()
+    if not raw:
+        return DEFAULT_DIGEST_AT
+    if raw.lower() == "off":
+        return None
+    found = re.fullmatch(r"([01]?\d|2[0-3]):([0-5]\d)", raw)
+    if not found:
+        raise WorkerError(f"DIGEST_AT={raw!r} is not a time: use HH:MM (24-hour, the worker's local time) or off")
+    return time(int(found[1]), int(found[2]))
 
 
 def database_url_from_env(environ: Mapping[str, str] | None = None) -> str:
@@ -94,4 +116,14 @@ def settings_from_env(
         lead_slack_channel=environ.get("LEAD_SLACK_CHANNEL", "").strip() or None,
         slack_app_token=environ.get("SLACK_APP_TOKEN", "").strip() or None,
         reviewers_csv=reviewers_csv or environ.get("REVIEWERS_CSV", "").strip() or None,
+        digest_at=digest_at_from_env(environ),
+        reviewers_per_task=_reviewers_per_task(environ),
     )
+
+
+def _reviewers_per_task(environ: Mapping[str, str]) -> int:
+    value = int(_positive_number(environ, "REVIEWERS_PER_TASK", DEFAULT_REVIEWERS_PER_TASK, int))
+    if value < 2:
+        # Agreement (Fleiss' kappa) needs two ratings of a task.
+        raise WorkerError(f"REVIEWERS_PER_TASK={value} must be 2 or more")
+    return value
