@@ -11,7 +11,8 @@ agreement.summary.statistics, same resamples and seed), disputed attacks by `adj
 
 Well-being is one section across projects, since a reviewer is one person in every project:
 - the response rate of the survey check-ins (kind 'milestone', as `wellbeing` counts them) and the
-  negative-affect mean (the mean of the 5 negative items' means) beside the paper's;
+  negative-affect mean (the mean of the 5 negative items' means) beside the paper's, shown only
+  once MIN_REVIEWERS_FOR_MEAN reviewers have answered: a mean of one person's answers is theirs;
 - who may want a check-in, names only (MAY_WANT_CHECKIN_RULE); never an answer or a score;
 - the nudges sent (every other kind of check-in, status 'sent'), by kind, since the last digest
   and in total.
@@ -39,6 +40,7 @@ from workers.survey import NEGATIVE_ITEMS, PAPER_MEANS
 FIRST_DIGEST_LOOKS_BACK = 24 * 3600
 PAPER_NEGATIVE_MEAN = fmean(PAPER_MEANS[item] for item in NEGATIVE_ITEMS)
 UNANSWERED_IN_A_ROW = 2
+MIN_REVIEWERS_FOR_MEAN = 3
 MAY_WANT_CHECKIN_RULE = (
     "their latest answer's negative-affect mean (the negative items they answered) is above the paper's"
     f" ({PAPER_NEGATIVE_MEAN:.2f}); or their last {UNANSWERED_IN_A_ROW} check-ins delivered are both unanswered;"
@@ -89,7 +91,9 @@ class WellbeingFacts:
     delivered: int
     answered: int
     response_rate: float | None
+    # None until MIN_REVIEWERS_FOR_MEAN reviewers have answered (answering_reviewers).
     negative_mean: float | None
+    answering_reviewers: int
     may_want_checkin: tuple[str, ...]
     nudges_since: dict[str, int]
     nudges_total: dict[str, int]
@@ -203,12 +207,14 @@ def wellbeing_facts(
     surveys = [c for c in checkins if c.kind == pacing.MILESTONE]
     summary = wellbeing.summarize(surveys, answers, reviewers)
     means = [row["mean"] for row in summary["items"] if row["negative"] and row["mean"] is not None]
+    answering = len({a.reviewer for a in answers})
     since_counts, total_counts = nudges_sent(checkins, since)
     names = sorted({reviewer_name(reviewers, r) for r in may_want_checkin(checkins, answers, since)},
                    key=lambda name: (name.lower(), name))
     return WellbeingFacts(
         delivered=summary["delivered"], answered=summary["answered"], response_rate=summary["response_rate"],
-        negative_mean=fmean(means) if means else None, may_want_checkin=tuple(names),
+        negative_mean=fmean(means) if means and answering >= MIN_REVIEWERS_FOR_MEAN else None,
+        answering_reviewers=answering, may_want_checkin=tuple(names),
         nudges_since=since_counts, nudges_total=total_counts,
     )
 
@@ -273,11 +279,16 @@ def digest_text(digest: Digest) -> str:
         lines += ["No project in the ledger yet.", ""]
     w = digest.wellbeing
     rate = "-" if w.response_rate is None else f"{w.response_rate:.0%}"
-    negative = "-" if w.negative_mean is None else f"{w.negative_mean:.2f}"
+    if w.negative_mean is not None:
+        negative = f"mean {w.negative_mean:.2f}"
+    elif w.answering_reviewers:
+        negative = f"shown once {MIN_REVIEWERS_FOR_MEAN} reviewers have answered, {w.answering_reviewers} so far"
+    else:
+        negative = "no answer yet"
     lines += [
         "Well-being (every project)",
         f"- Check-ins: {w.delivered} delivered, {w.answered} answered (response rate {rate})",
-        f"- Negative affect: mean {negative} (the paper's {PAPER_NEGATIVE_MEAN:.2f})",
+        f"- Negative affect: {negative} (the paper's {PAPER_NEGATIVE_MEAN:.2f})",
         f"- May want a check-in: {', '.join(w.may_want_checkin) or 'nobody, by the digest rule'}",
         f"- Nudges sent since {_when(digest.since)}: {_nudges(w.nudges_since)}; in total: {_nudges(w.nudges_total)}",
     ]

@@ -157,6 +157,15 @@ def test_the_wellbeing_section_names_only():
     assert unknown == ("Label Studio user 10", "Label Studio user 8", "Label Studio user 9")
 
 
+def test_the_negative_mean_waits_for_three_reviewers_answers():
+    """A mean of one or two people's answers would show their scores."""
+    two = [a for a in ANSWERS if a.reviewer != 10]  # Ada twice, Bo once
+    w = wellbeing_facts(CHECKINS, two, NAMES, SINCE)
+    assert (w.negative_mean, w.answering_reviewers) == (None, 2)
+    text = digest_text(Digest("2026-11-28", SINCE, (), w))
+    assert "- Negative affect: shown once 3 reviewers have answered, 2 so far (the paper's 0.24)" in text
+
+
 def test_the_text_shows_names_and_counts_never_an_answer():
     facts = digest_facts("2026-11-28", SINCE, {1: rows(RATINGS)}, CHECKINS, ANSWERS, NAMES, 4)
     text = digest_text(facts)
@@ -186,7 +195,7 @@ def test_no_project_and_no_checkin_yet():
     text = digest_text(digest_facts("2026-11-28", SINCE, {}, [], [], {}, 4))
     assert "No project in the ledger yet." in text
     assert "- Check-ins: 0 delivered, 0 answered (response rate -)" in text
-    assert "- Negative affect: mean - (the paper's 0.24)" in text
+    assert "- Negative affect: no answer yet (the paper's 0.24)" in text
     assert "- May want a check-in: nobody, by the digest rule" in text
     assert text.endswith("; in total: none")
 
