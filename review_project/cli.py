@@ -343,7 +343,8 @@ def worker(host, port, reviewers_path, socket_mode):
 @click.option("--retry-failed", is_flag=True, help="Return failed check-ins to pending once their cause is fixed")
 @one_line_errors
 def wellbeing(database_url, as_json, show_pending, include_comments, retry_failed):
-    """Summarise the well-being check-ins: response rate, item means beside the paper's, trend.
+    """Summarise the well-being check-ins: response rate, item means beside the paper's, trend,
+    and each reviewer's exposure (tasks per day, longest session, severe tasks, nudges sent).
 
     Example:
 

@@ -53,7 +53,9 @@ def wellbeing_report(database_url: str, *, pending: bool = False, include_commen
         if pending:
             rows = wellbeing.pending(checkins, reviewers)
             return WellbeingReport(rows, wellbeing.pending_text(rows))
-        summary = wellbeing.summarize(checkins, store.answers(), reviewers, include_comments=include_comments)
+        summary = wellbeing.summarize(
+            checkins, store.answers(), reviewers, include_comments=include_comments, exposures=store.exposure_log()
+        )
         return WellbeingReport(summary, wellbeing.summary_text(summary))
     finally:
         store.close()

@@ -23,6 +23,7 @@ from starlette.routing import Route
 
 from workers.ingest import GroupCommitter
 from workers.interactivity import check_interaction, check_slack_request
+from workers.pacing import NO_NUDGES, PacingRules
 from workers.store import LIVE, Store
 from workers.webhook import (
     MAX_BODY_BYTES,
@@ -75,11 +76,13 @@ def build_app(
     slack_signing_secret: str | None = None,
     service=None,
     scheduling: str = LIVE,
+    rules: PacingRules = NO_NUDGES,
 ) -> Starlette:
     """The ASGI app. `slack_app` (Bolt) is None in Socket Mode or without Slack; `service` runs the
-    background threads; `scheduling` is how webhooks' milestones become check-ins (store.record_events)."""
+    background threads; `scheduling` is how webhooks' milestones become check-ins and `rules` which
+    nudges they trigger (store.record_events)."""
 
-    committer = GroupCommitter(store, checkin_every, scheduling=scheduling)
+    committer = GroupCommitter(store, checkin_every, scheduling=scheduling, rules=rules)
 
     async def label_studio_webhook(request: Request) -> Response:
         try:
@@ -92,7 +95,7 @@ def build_app(
         except Exception as error:  # the store is down: Label Studio will not retry, catch-up will
             log.error("webhook not stored (%s); catch-up will pick it up", error.__class__.__name__)
             return JSONResponse({"error": "store unavailable; the event will be caught up later"}, status_code=503)
-        if recorded.milestones and service is not None:
+        if (recorded.milestones or recorded.nudges) and service is not None:
             service.wake()
         return JSONResponse({"stored": recorded.new_event, "checkins_due": list(recorded.milestones)})
 

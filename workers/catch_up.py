@@ -21,6 +21,7 @@ import time
 from collections.abc import Iterable
 from dataclasses import dataclass
 
+from workers.pacing import NO_NUDGES, PacingRules
 from workers.label_studio_api import LabelStudioTask, time_filter_value
 from workers.store import LATEST, MISSED, Store
 from workers.webhook import CAUGHT_UP, RequestRefused, annotation_seen
@@ -52,18 +53,22 @@ def projects_to_watch(store: Store, label_studio, webhook_secret: str) -> list[i
     return sorted(set(store.known_projects()) | label_studio.watched_projects(webhook_secret))
 
 
-def catch_up(store: Store, label_studio, projects: Iterable[int], every: int, scheduling: str = LATEST) -> CatchUpReport:
+def catch_up(
+    store: Store, label_studio, projects: Iterable[int], every: int, scheduling: str = LATEST,
+    rules: PacingRules = NO_NUDGES,
+) -> CatchUpReport:
     """One pass over `projects`: the first sync where it has not finished, else the changes since
-    the last pass. `scheduling` is store.LATEST, or store.MISSED for a worker without Slack.
+    the last pass. `scheduling` is store.LATEST, or store.MISSED for a worker without Slack;
+    `rules` say which tasks are severe (catch-up advances pacing but sends no nudge).
     LabelStudioUnavailable propagates (the next pass goes on from where this one stopped)."""
     projects = tuple(projects)
     totals = CatchUpReport(projects)
     for project in projects:
         state = store.ledger_state(project)
         if state.sync_done_at is None:
-            report = full_sync(store, label_studio, project, every, scheduling)
+            report = full_sync(store, label_studio, project, every, scheduling, rules)
         else:
-            report = changes_since(store, label_studio, project, state.changed_after, every, scheduling)
+            report = changes_since(store, label_studio, project, state.changed_after, every, scheduling, rules)
         totals = CatchUpReport(
             projects,
             totals.tasks_read + report.tasks_read,
@@ -74,7 +79,9 @@ def catch_up(store: Store, label_studio, projects: Iterable[int], every: int, sc
     return totals
 
 
-def full_sync(store: Store, label_studio, project: int, every: int, scheduling: str = LATEST) -> CatchUpReport:
+def full_sync(
+    store: Store, label_studio, project: int, every: int, scheduling: str = LATEST, rules: PacingRules = NO_NUDGES
+) -> CatchUpReport:
     """Read every task of the project into the ledger, resuming where an earlier sync stopped.
 
     While it runs, the store records every milestone as missed; at the end each reviewer's latest
@@ -92,7 +99,7 @@ def full_sync(store: Store, label_studio, project: int, every: int, scheduling: 
     tasks_read = new = removed = 0
     logged = time.monotonic()
     for page in label_studio.tasks(project, after_task=state.sync_after_task or 0):
-        page_new, page_removed, _ = _record_tasks(store, project, page, every, time.time(), scheduling)
+        page_new, page_removed, _ = _record_tasks(store, project, page, every, time.time(), scheduling, rules)
         store.note_ledger(project, sync_after_task=page[-1].id)
         tasks_read, new, removed = tasks_read + len(page), new + page_new, removed + page_removed
         if time.monotonic() - logged > PROGRESS_SECONDS:
@@ -106,13 +113,14 @@ def full_sync(store: Store, label_studio, project: int, every: int, scheduling: 
 
 
 def changes_since(
-    store: Store, label_studio, project: int, changed_after: str | None, every: int, scheduling: str = LATEST
+    store: Store, label_studio, project: int, changed_after: str | None, every: int, scheduling: str = LATEST,
+    rules: PacingRules = NO_NUDGES,
 ) -> CatchUpReport:
     """Record the tasks Label Studio changed after `changed_after`, and note the new watermark."""
     started = time.time()
     pages = list(label_studio.tasks(project, changed_after=changed_after))
     changed = [task for page in pages for task in page]
-    new, removed, due = _record_tasks(store, project, changed, every, started, scheduling) if changed else (0, 0, 0)
+    new, removed, due = _record_tasks(store, project, changed, every, started, scheduling, rules) if changed else (0, 0, 0)
     store.note_ledger(
         project, changed_after=time_filter_value(started - OVERLAP_SECONDS), last_catch_up_at=time.time()
     )
@@ -121,7 +129,8 @@ def changes_since(
 
 
 def _record_tasks(
-    store: Store, project: int, tasks: list[LabelStudioTask], every: int, read_at: float, scheduling: str
+    store: Store, project: int, tasks: list[LabelStudioTask], every: int, read_at: float, scheduling: str,
+    rules: PacingRules,
 ) -> tuple[int, int, int]:
     """Record a read of these tasks; returns (exposures new, rows removed, check-ins due)."""
     events, present = [], {}
@@ -133,7 +142,7 @@ def _record_tasks(
             except RequestRefused as error:
                 log.warning("project %s: an annotation from the API was not usable: %s", project, error)
     store.note_tasks(project, [(task.id, _attack_id(task)) for task in tasks])
-    recorded = store.record_events(events, every, scheduling=scheduling) if events else []
+    recorded = store.record_events(events, every, scheduling=scheduling, rules=rules) if events else []
     removed = store.forget_missing(project, present, read_at)
     return sum(r.counted for r in recorded), removed, sum(len(r.milestones) for r in recorded)
 

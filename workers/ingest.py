@@ -15,6 +15,7 @@ import queue
 import threading
 from concurrent.futures import Future
 
+from workers.pacing import NO_NUDGES, PacingRules
 from workers.store import LIVE, Recorded, Store
 from workers.webhook import AnnotationsDeleted, AnnotationSeen
 
@@ -30,10 +31,14 @@ class GroupCommitter:
     several (store.writers), and the store's lock order keeps their batches deadlock-free.
     """
 
-    def __init__(self, store: Store, every: int, max_batch: int = MAX_BATCH, scheduling: str = LIVE):
+    def __init__(
+        self, store: Store, every: int, max_batch: int = MAX_BATCH, scheduling: str = LIVE,
+        rules: PacingRules = NO_NUDGES,
+    ):
         self.store = store
         self.every = every
         self.scheduling = scheduling
+        self.rules = rules
         self.max_batch = max_batch
         self._queue: queue.SimpleQueue = queue.SimpleQueue()
         self._threads: list[threading.Thread] = []
@@ -87,7 +92,9 @@ class GroupCommitter:
 
     def _commit(self, batch: list) -> None:
         try:
-            results = self.store.record_events([event for event, _ in batch], self.every, scheduling=self.scheduling)
+            results = self.store.record_events(
+                [event for event, _ in batch], self.every, scheduling=self.scheduling, rules=self.rules
+            )
         except Exception as error:
             if len(batch) == 1:
                 log.error("an event was not stored: %s", error.__class__.__name__)

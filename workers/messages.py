@@ -51,20 +51,57 @@ def checkin_dm(checkin_id: int, milestone: int, every: int) -> tuple[str, list[d
         f"now may be a good moment to {break_idea(milestone, every)}. "
         "Would you answer a short, optional well-being check-in (10 quick items)?"
     )
+    return text, [{"type": "section", "text": {"type": "mrkdwn", "text": text}}, _checkin_actions(checkin_id)]
+
+
+def _checkin_actions(checkin_id: int) -> dict:
     value = str(checkin_id)
-    blocks = [
-        {"type": "section", "text": {"type": "mrkdwn", "text": text}},
-        {
-            "type": "actions",
-            "block_id": "checkin_actions",
-            "elements": [
-                _button("Start check-in", START, value, "primary"),
-                _button("Not now", NOT_NOW, value),
-                _button("Pause check-ins", PAUSE, value),
-            ],
-        },
-    ]
-    return text, blocks
+    return {
+        "type": "actions",
+        "block_id": "checkin_actions",
+        "elements": [
+            _button("Start check-in", START, value, "primary"),
+            _button("Not now", NOT_NOW, value),
+            _button("Pause check-ins", PAUSE, value),
+        ],
+    }
+
+
+def break_dm(checkin_id: int, minutes: int) -> tuple[str, list[dict]]:
+    """The time-box nudge: a break after `minutes` of continuous reviewing, with one of the paper's ideas."""
+    idea = BREAK_IDEAS[checkin_id % len(BREAK_IDEAS)]
+    text = (
+        f"You have been reviewing for about {minutes} minutes without a break. "
+        f"This is a good moment to stop for a while - perhaps {idea}."
+    )
+    return _plain(text, [_pause_only(checkin_id)])
+
+
+def severe_dm(checkin_id: int, streak: int) -> tuple[str, list[dict]]:
+    """The severe-streak nudge: an early check-in, and a suggestion to switch to lighter work."""
+    text = (
+        f"The last {streak} transcripts you reviewed were among the hardest in this set. "
+        "Consider switching to lighter work for a while, or taking a break. "
+        "Would you answer a short, optional well-being check-in (10 quick items)?"
+    )
+    return text, [{"type": "section", "text": {"type": "mrkdwn", "text": text}}, _checkin_actions(checkin_id)]
+
+
+def daily_cap_dm(checkin_id: int, cap: int) -> tuple[str, list[dict]]:
+    """The daily-cap nudge: the reviewer reached the lead's cap of tasks for today."""
+    text = (
+        f"You have reviewed {cap} transcripts today, the daily limit your lead set. "
+        "Thank you - please stop here for today. Your lead can see that the limit was reached, not what you rated."
+    )
+    return _plain(text, [_pause_only(checkin_id)])
+
+
+def _pause_only(checkin_id: int) -> dict:
+    return {
+        "type": "actions",
+        "block_id": "nudge_actions",
+        "elements": [_button("Pause check-ins and nudges", PAUSE, str(checkin_id))],
+    }
 
 
 def survey_modal(checkin_id: int) -> dict:
@@ -149,7 +186,7 @@ def thanks_for_answering() -> tuple[str, list[dict]]:
 def paused(checkin_id: int) -> tuple[str, list[dict]]:
     """After "Pause check-ins", with the way back."""
     return _plain(
-        "Check-ins are paused: you will get no more until you resume them.",
+        "Check-ins are paused: you will get no more check-ins or nudges until you resume them.",
         [{"type": "actions", "block_id": "resume_actions",
           "elements": [_button("Resume check-ins", RESUME, str(checkin_id))]}],
     )

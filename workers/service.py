@@ -20,6 +20,7 @@ import uuid
 from workers.catch_up import catch_up, projects_to_watch
 from workers.digest_delivery import DIGEST_POLL_SECONDS, DigestPoster
 from workers.label_studio_api import LabelStudioUnavailable
+from workers.pacing import NO_NUDGES, PacingRules
 from workers.slack_delivery import CheckInSender
 from workers.store import LATEST, LIVE, MISSED, Store
 
@@ -45,10 +46,12 @@ class WorkerService:
         checkin_every: int,
         reconcile_seconds: float,
         poll_seconds: float = POLL_SECONDS,
+        rules: PacingRules = NO_NUDGES,
         digest: DigestPoster | None = None,
         digest_poll_seconds: float = DIGEST_POLL_SECONDS,
     ):
         self.store = store
+        self.rules = rules
         self.sender = sender
         self.label_studio = label_studio
         self.webhook_secret = webhook_secret
@@ -107,7 +110,7 @@ class WorkerService:
     def catch_up_once(self):
         """One catch-up pass over every watched project."""
         projects = projects_to_watch(self.store, self.label_studio, self.webhook_secret)
-        report = catch_up(self.store, self.label_studio, projects, self.checkin_every, self.scheduling)
+        report = catch_up(self.store, self.label_studio, projects, self.checkin_every, self.scheduling, self.rules)
         self.catch_up_passes += 1
         if report.exposures_new or report.annotations_removed:
             log.info("catch-up: %d task(s) newly seen by their reviewer, %d annotation(s) gone from Label Studio,"
@@ -182,7 +185,7 @@ def build_worker(settings, *, socket_mode: bool = False, store: Store | None = N
         digest = DigestPoster(sender, settings.lead_slack_channel, settings.digest_at, settings.reviewers_per_task)
     service = WorkerService(
         store, sender, label_studio, settings.webhook_secret, settings.checkin_every, settings.reconcile_seconds,
-        poll_seconds=poll_seconds, digest=digest, digest_poll_seconds=digest_poll_seconds,
+        poll_seconds=poll_seconds, rules=settings.pacing, digest=digest, digest_poll_seconds=digest_poll_seconds,
     )
     app = build_app(
         store,
@@ -192,6 +195,7 @@ def build_worker(settings, *, socket_mode: bool = False, store: Store | None = N
         slack_signing_secret=settings.slack_signing_secret,
         service=service,
         scheduling=LIVE if settings.slack_enabled else MISSED,
+        rules=settings.pacing,
     )
     return app, {"store": store, "slack_app": slack_app, "service": service, "sender": sender,
                  "delivery_clients": delivery_clients, "digest": digest}
@@ -219,6 +223,7 @@ def _slack_parts(settings, store, label_studio, slack_client, delivery_clients, 
         directory=SlackDirectory(store, delivery_clients.lookup, label_studio, csv_ids),
         worker_id=worker_id(),
         checkin_every=settings.checkin_every,
+        rules=settings.pacing,
         retry_base_seconds=retry_base_seconds,
         **timings,
     )

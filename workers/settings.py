@@ -12,6 +12,7 @@ from dataclasses import dataclass, field
 from datetime import time
 
 from review_project.shared import DEFAULT_DATABASE_URL, WorkerError
+from workers.pacing import PacingRules
 
 DEFAULT_SLACK_API_URL = "https://slack.com/api/"
 # The lead's daily digest: posted at this local time when LEAD_SLACK_CHANNEL is set (DIGEST_AT=off: never).
@@ -35,6 +36,7 @@ class Settings:
     lead_slack_channel: str | None = None
     slack_app_token: str | None = field(default=None, repr=False)
     reviewers_csv: str | None = None
+    pacing: PacingRules = PacingRules()
     # The lead's daily digest: when (the worker's local time; None: off), and how many reviewers
     # make a task fully reviewed (setup's --reviewers-per-task).
     digest_at: time | None = DEFAULT_DIGEST_AT
@@ -60,6 +62,45 @@ def _positive_number(environ: Mapping[str, str], name: str, default: float, kind
     return value
 
 
+_OFF = ("off", "0", "none", "no", "false")
+
+
+def _optional_positive(environ: Mapping[str, str], name: str, default: float | None, kind: type) -> float | None:
+    """A positive number, the default when unset, or None when set to off (or 0)."""
+    if environ.get(name, "").strip().lower() in _OFF:
+        return None
+    return _positive_number(environ, name, default, kind) if (environ.get(name, "").strip() or default) else None
+
+
+def _severe_topics(environ: Mapping[str, str]) -> frozenset[str]:
+    from review_project.schema import TOPICS
+
+    raw = environ.get("SEVERE_TOPICS", "").strip()
+    if not raw:
+        return PacingRules.severe_topics
+    if raw.lower() in _OFF:
+        return frozenset()
+    chosen = [name.strip() for name in raw.split(",") if name.strip()]
+    unknown = [name for name in chosen if name not in TOPICS]
+    if unknown:
+        raise WorkerError(
+            f"SEVERE_TOPICS: {unknown[0]!r} is not one of the label config's topics (review_project/schema.py TOPICS);"
+            " separate names with commas"
+        )
+    return frozenset(chosen)
+
+
+def pacing_from_env(environ: Mapping[str, str]) -> PacingRules:
+    """BREAK_AFTER_MINUTES, SEVERE_STREAK, SEVERE_TOPICS and DAILY_TASK_CAP as pacing rules (docs/worker.md)."""
+    minutes = _optional_positive(environ, "BREAK_AFTER_MINUTES", 60.0, float)
+    streak = _optional_positive(environ, "SEVERE_STREAK", 5, int)
+    cap = _optional_positive(environ, "DAILY_TASK_CAP", None, int)
+    return PacingRules(
+        break_after_seconds=None if minutes is None else minutes * 60,
+        severe_streak=None if streak is None else int(streak),
+        severe_topics=_severe_topics(environ),
+        daily_task_cap=None if cap is None else int(cap),
+    )
 def digest_at_from_env(environ: Mapping[str, str]) -> time | None:
     """DIGEST_AT as a local time of day (HH:MM, 24-hour), None for "off", DEFAULT_DIGEST_AT when unset."""
     raw = environ.get("DIGEST_AT", "").strip()
@@ -116,6 +157,7 @@ def settings_from_env(
         lead_slack_channel=environ.get("LEAD_SLACK_CHANNEL", "").strip() or None,
         slack_app_token=environ.get("SLACK_APP_TOKEN", "").strip() or None,
         reviewers_csv=reviewers_csv or environ.get("REVIEWERS_CSV", "").strip() or None,
+        pacing=pacing_from_env(environ),
         digest_at=digest_at_from_env(environ),
         reviewers_per_task=_reviewers_per_task(environ),
     )

@@ -40,7 +40,7 @@ from slack_sdk.http_retry.builtin_interval_calculators import (
     FixedValueRetryIntervalCalculator,
 )
 
-from workers import messages
+from workers import messages, pacing
 from workers.label_studio_api import LabelStudioUnavailable, UnknownReviewer
 from workers.store import CheckIn, Store
 
@@ -278,6 +278,8 @@ class CheckInSender:
     retry_max_seconds: float = 1800.0
     claim_timeout_seconds: float = CLAIM_TIMEOUT_SECONDS
     credentials_probe_seconds: float = CREDENTIALS_PROBE_SECONDS
+    # The numbers the nudges' messages quote (the triggers themselves run in the store).
+    rules: pacing.PacingRules = pacing.PacingRules()
     _probed: bool = field(default=False, repr=False)
 
     def __post_init__(self) -> None:
@@ -362,8 +364,8 @@ class CheckInSender:
             log.warning("check-in %s stays pending (%s); next try in %.0f s", checkin.id, failure, retry_at - now)
             return True
         if outcome:
-            log.info("check-in %s %s (project %s, reviewer %s, milestone %s)", checkin.id, outcome, checkin.project,
-                     checkin.reviewer, checkin.milestone)
+            log.info("check-in %s %s (project %s, reviewer %s, %s %s)", checkin.id, outcome, checkin.project,
+                     checkin.reviewer, checkin.kind, checkin.milestone)
         return True
 
     def _deliver(self, checkin: CheckIn) -> str | None:
@@ -406,8 +408,18 @@ class CheckInSender:
         oldest = checkin.post_started_at - HISTORY_MARGIN_SECONDS
         return find_posted(self.clients.lookup, channel, oldest, CHECKIN_EVENT, "checkin_id", checkin.id)
 
+    def message(self, checkin: CheckIn) -> tuple[str, list[dict]]:
+        """The DM for a check-in or a nudge, by its kind."""
+        if checkin.kind == pacing.BREAK:
+            return messages.break_dm(checkin.id, max(1, round((self.rules.break_after_seconds or 3600) / 60)))
+        if checkin.kind == pacing.SEVERE:
+            return messages.severe_dm(checkin.id, self.rules.severe_streak or pacing.PacingRules.severe_streak)
+        if checkin.kind == pacing.DAILY_CAP:
+            return messages.daily_cap_dm(checkin.id, self.rules.daily_task_cap or checkin.milestone)
+        return messages.checkin_dm(checkin.id, checkin.milestone, self.checkin_every)
+
     def _post(self, checkin: CheckIn, channel: str) -> str:
-        text, blocks = messages.checkin_dm(checkin.id, checkin.milestone, self.checkin_every)
+        text, blocks = self.message(checkin)
         metadata = {"event_type": CHECKIN_EVENT, "event_payload": {"checkin_id": checkin.id}}
         return post_once(self.clients.post, channel, metadata, text=text, blocks=blocks)
 

@@ -4,8 +4,8 @@ Every guarantee the worker makes rests on a constraint here, not on process-loca
 - events are unique by (project, annotation id, action, updated_at): a replayed webhook adds nothing;
 - exposures are unique by (project, reviewer, task): updates and re-submissions count once,
   and deletions never remove one;
-- check-ins are unique by (project, reviewer, milestone): exactly one per milestone, whatever
-  the number of duplicate webhooks or worker processes;
+- check-ins (and pacing's nudges) are unique by (project, reviewer, kind, milestone): exactly one
+  per milestone or trigger, whatever the number of duplicate webhooks or worker processes;
 - a check-in is claimed by one atomic UPDATE before it is posted, so two workers never post it.
 
 A reviewer's count is read under a per-reviewer lock (SQLite: the database write lock taken by

@@ -216,7 +216,8 @@ def _v4_pacing_and_digest(run: Run, dialect: str) -> None:
         run("ALTER TABLE checkins ADD CONSTRAINT checkins_once UNIQUE (project, reviewer, kind, milestone)")
     else:
         # SQLite cannot change a table's UNIQUE constraint: copy into the new shape, spelled out in
-        # full so that this migration means the same thing whatever the old text looked like.
+        # full so that this migration means the same thing whatever the old text looked like. The
+        # new column comes last, where PostgreSQL's ADD COLUMN puts it.
         pk = _TYPES[dialect]["pk"]
         statuses = "'pending', 'sending', 'sent', 'failed', 'paused', 'missed'"
         run(f"""CREATE TABLE checkins_v4 (
@@ -224,7 +225,6 @@ def _v4_pacing_and_digest(run: Run, dialect: str) -> None:
   project INTEGER NOT NULL,
   reviewer INTEGER NOT NULL,
   milestone INTEGER NOT NULL,
-  kind TEXT NOT NULL DEFAULT 'milestone' CHECK (kind IN ({kinds})),
   status TEXT NOT NULL DEFAULT 'pending' CHECK (status IN ({statuses})),
   due_at {real} NOT NULL,
   next_attempt_at {real} NOT NULL,
@@ -238,6 +238,7 @@ def _v4_pacing_and_digest(run: Run, dialect: str) -> None:
   sent_at {real},
   declined_at {real},
   post_started_at {real},
+  kind TEXT NOT NULL DEFAULT 'milestone' CHECK (kind IN ({kinds})),
   UNIQUE (project, reviewer, kind, milestone))""")
         names = (
             "id, project, reviewer, milestone, status, due_at, next_attempt_at, attempts, claimed_by, claimed_at,"

@@ -1,5 +1,6 @@
 """The lead's view of the check-ins: response rate, item means beside the paper's, the trend over
-milestones, and who has not answered. Pure: rows in, a JSON-ready dict (and its text) out.
+milestones, who has not answered, and what each reviewer was exposed to (tasks per day, the
+longest session, severe tasks seen, nudges sent). Pure: rows in, a JSON-ready dict (and its text) out.
 
 Free-text comments appear only when asked for (`include_comments`); no single reviewer's
 scores are ever shown, only means.
@@ -7,13 +8,16 @@ scores are ever shown, only means.
 
 from __future__ import annotations
 
-from collections import defaultdict
+from collections import Counter, defaultdict
 from statistics import fmean
 
+from workers import pacing
 from workers.store import CheckIn, Reviewer, StoredAnswer
 from workers.survey import ITEMS, NEGATIVE_ITEMS, PAPER_MEANS
 
 POSITIVE_ITEMS = tuple(item for item in ITEMS if item not in NEGATIVE_ITEMS)
+# The kinds whose message offers the survey: the response rate counts these.
+SURVEY_KINDS = (pacing.MILESTONE, pacing.SEVERE)
 
 
 def _mean(values) -> float | None:
@@ -27,9 +31,18 @@ def _name(reviewers: dict[int, Reviewer], reviewer: int) -> str:
 
 
 def summarize(
-    checkins: list[CheckIn], answers: list[StoredAnswer], reviewers: dict[int, Reviewer], include_comments: bool = False
+    checkins: list[CheckIn],
+    answers: list[StoredAnswer],
+    reviewers: dict[int, Reviewer],
+    include_comments: bool = False,
+    exposures: list[tuple[int, int, float, bool]] | None = None,
 ) -> dict:
-    """Aggregate every check-in and answer into the lead's summary (see module docstring)."""
+    """Aggregate every check-in and answer into the lead's summary (see module docstring).
+
+    `exposures` is the store's exposure_log; with it the summary has an "exposure" list.
+    """
+    nudges = [c for c in checkins if c.kind in pacing.NUDGES]
+    checkins = [c for c in checkins if c.kind in SURVEY_KINDS]
     delivered = [c for c in checkins if c.status == "sent"]
     delivered_ids = {c.id for c in delivered}
     answered_ids = {a.checkin_id for a in answers}
@@ -46,12 +59,15 @@ def summarize(
         for item in ITEMS
     ]
 
+    # The trend follows the regular milestones; an early check-in (a severe streak) is off that scale.
     by_milestone: dict[int, list[StoredAnswer]] = defaultdict(list)
     for a in answers:
-        by_milestone[a.milestone].append(a)
+        if a.kind == pacing.MILESTONE:
+            by_milestone[a.milestone].append(a)
     sent_by_milestone: dict[int, int] = defaultdict(int)
     for c in delivered:
-        sent_by_milestone[c.milestone] += 1
+        if c.kind == pacing.MILESTONE:
+            sent_by_milestone[c.milestone] += 1
     trend = [
         {
             "milestone": milestone,
@@ -82,7 +98,10 @@ def summarize(
         "items": items,
         "trend": trend,
         "not_answered": not_answered,
+        "nudges_sent": dict(sorted(Counter(c.kind for c in nudges if c.status == "sent").items())),
     }
+    if exposures is not None:
+        summary["exposure"] = exposure(exposures, nudges, reviewers)
     if include_comments:
         summary["comments"] = [
             {"milestone": a.milestone, "reviewer": _name(reviewers, a.reviewer), "comment": a.answer.comment}
@@ -90,6 +109,46 @@ def summarize(
             if a.answer.comment
         ]
     return summary
+
+
+def exposure(
+    exposures: list[tuple[int, int, float, bool]], nudges: list[CheckIn], reviewers: dict[int, Reviewer]
+) -> list[dict]:
+    """Per reviewer, over every project: tasks per local day, the longest session, severe tasks
+    seen, nudges sent by kind, and the days the daily cap was reached (docs/worker.md, "Pacing")."""
+    times: dict[int, list[float]] = defaultdict(list)
+    in_project: dict[tuple[int, int], list[float]] = defaultdict(list)
+    severe: Counter = Counter()
+    for project, reviewer, reviewed_at, is_severe in exposures:
+        times[reviewer].append(reviewed_at)
+        in_project[project, reviewer].append(reviewed_at)
+        severe[reviewer] += is_severe
+    sent: dict[int, Counter] = defaultdict(Counter)
+    capped: dict[int, set[str]] = defaultdict(set)
+    for c in nudges:
+        if c.status == "sent":
+            sent[c.reviewer][c.kind] += 1
+        # Reached whether or not the DM went out (paused); the day is that of the task that reached it.
+        seen = in_project.get((c.project, c.reviewer), [])
+        if c.kind == pacing.DAILY_CAP and 0 < c.milestone <= len(seen):
+            capped[c.reviewer].add(pacing.local_day(seen[c.milestone - 1]))
+    rows = []
+    for reviewer in sorted(times, key=lambda r: _name(reviewers, r)):
+        per_day = Counter(pacing.local_day(t) for t in times[reviewer])
+        longest = max(pacing.sessions(times[reviewer]), key=lambda s: (s.seconds, s.tasks))
+        rows.append(
+            {
+                "reviewer": _name(reviewers, reviewer),
+                "tasks": len(times[reviewer]),
+                "tasks_per_day": dict(sorted(per_day.items())),
+                "longest_session_minutes": round(longest.seconds / 60, 1),
+                "longest_session_tasks": longest.tasks,
+                "severe_seen": severe[reviewer],
+                "nudges_sent": {kind: sent[reviewer][kind] for kind in pacing.NUDGES},
+                "daily_cap_reached_on": sorted(capped[reviewer]),
+            }
+        )
+    return rows
 
 
 def pending(checkins: list[CheckIn], reviewers: dict[int, Reviewer]) -> list[dict]:
@@ -100,6 +159,7 @@ def pending(checkins: list[CheckIn], reviewers: dict[int, Reviewer]) -> list[dic
             "project": c.project,
             "reviewer": _name(reviewers, c.reviewer),
             "milestone": c.milestone,
+            "kind": c.kind,
             "status": c.status,
             "attempts": c.attempts,
             "next_attempt_at": c.next_attempt_at,
@@ -142,6 +202,21 @@ def summary_text(summary: dict) -> str:
     if summary["not_answered"]:
         lines += ["", "Reviewers with unanswered check-ins:"]
         lines += [f"  {row['reviewer']}: answered {row['answered']} of {row['sent']}" for row in summary["not_answered"]]
+    if summary.get("exposure"):
+        lines += ["", f"{'Exposure':<24}{'tasks':>6}{'per day (max)':>15}{'longest session':>17}{'severe':>8}{'nudges':>8}"]
+        for row in summary["exposure"]:
+            busiest = max(row["tasks_per_day"].values())
+            session = f"{row['longest_session_minutes']:.0f} min/{row['longest_session_tasks']}"
+            lines.append(
+                f"{row['reviewer'][:23]:<24}{row['tasks']:>6}{busiest:>15}{session:>17}{row['severe_seen']:>8}"
+                f"{sum(row['nudges_sent'].values()):>8}"
+            )
+        capped = [f"{row['reviewer']} ({', '.join(row['daily_cap_reached_on'])})"
+                  for row in summary["exposure"] if row["daily_cap_reached_on"]]
+        if capped:
+            lines.append("Reached the daily task cap: " + "; ".join(capped))
+    if summary["nudges_sent"]:
+        lines.append("Nudges sent: " + ", ".join(f"{v} {k.replace('_', ' ')}" for k, v in summary["nudges_sent"].items()))
     if "comments" in summary:
         lines += ["", f"Comments ({len(summary['comments'])}):"]
         lines += [f"  [{c['reviewer']}, milestone {c['milestone']}] {c['comment']}" for c in summary["comments"]]
@@ -154,8 +229,9 @@ def pending_text(rows: list[dict]) -> str:
         return "No check-ins waiting: every due check-in was delivered (or skipped because its reviewer paused)."
     lines = [f"{len(rows)} check-in(s) not delivered:"]
     for row in rows:
+        what = f"milestone {row['milestone']}" if row["kind"] == pacing.MILESTONE else f"{row['kind']} nudge"
         lines.append(
-            f"  #{row['checkin']} project {row['project']}, {row['reviewer']}, milestone {row['milestone']}:"
+            f"  #{row['checkin']} project {row['project']}, {row['reviewer']}, {what}:"
             f" {row['status']} after {row['attempts']} attempt(s)"
             + (f" - {row['last_error']}" if row["last_error"] else "")
         )

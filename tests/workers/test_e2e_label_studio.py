@@ -65,7 +65,13 @@ class WorkerProcess:
 
 
 @pytest.fixture
-def e2e(label_studio, slack, tmp_path, demo_records, project_title):
+def worker_env() -> dict:
+    """Settings added to the worker's environment; a test overrides this with parametrize."""
+    return {}
+
+
+@pytest.fixture
+def e2e(label_studio, slack, tmp_path, demo_records, project_title, worker_env):
     """A project set up with the worker's webhook, one reviewer known to Slack, the worker running."""
     env = {k: v for k, v in os.environ.items() if "proxy" not in k.lower()}
     env.update(
@@ -73,6 +79,7 @@ def e2e(label_studio, slack, tmp_path, demo_records, project_title):
         SLACK_SIGNING_SECRET=SIGNING_SECRET, SLACK_API_URL=slack.url, WEBHOOK_SECRET=WEBHOOK_SECRET,
         DATABASE_URL=f"sqlite:///{tmp_path / 'worker.sqlite3'}", CHECKIN_EVERY="10", RECONCILE_SECONDS="3600",
     )
+    env.update(worker_env)
 
     def started(port: int) -> WorkerProcess:
         worker = WorkerProcess(env, port, tmp_path / "worker.log")
@@ -103,10 +110,11 @@ def e2e(label_studio, slack, tmp_path, demo_records, project_title):
     worker.stop()
 
 
-def submit(client, task_id: int, reviewer_id: int, skipped: bool = False) -> None:
+def submit(client, task_id: int, reviewer_id: int, skipped: bool = False, success: str = "2",
+           topic: str = "Theft", lead_time: float = 9.0) -> None:
     client.annotations.create(
-        id=task_id, result=[] if skipped else [success_result("2"), topics_result("Theft")],
-        completed_by=reviewer_id, was_cancelled=skipped, lead_time=9.0,
+        id=task_id, result=[] if skipped else [success_result(success), topics_result(topic)],
+        completed_by=reviewer_id, was_cancelled=skipped, lead_time=lead_time,
     )
 
 
@@ -165,3 +173,49 @@ def test_25_submits_2_dms_then_catch_up_after_downtime_and_replays_add_nothing(e
     assert (summary["checkins"], summary["delivered"], summary["by_status"]) == (3, 3, {"sent": 3})
     assert [row["milestone"] for row in summary["trend"]] == [10, 20, 30]
     assert summary["not_answered"] == [{"reviewer": "E2E Reviewer", "sent": 3, "answered": 0}]
+
+
+@pytest.mark.parametrize(
+    "worker_env",
+    [{"CHECKIN_EVERY": "100", "SEVERE_STREAK": "3", "DAILY_TASK_CAP": "5", "BREAK_AFTER_MINUTES": "0.25"}],
+)
+def test_each_pacing_trigger_through_real_webhooks_gives_one_dm_and_pause_stops_nudges(e2e, slack, label_studio):
+    """Severe streak (3 tasks rated 3+ or tagged Self-harm), the daily cap (5) and a break after 15 s
+    of continuous reviewing, each from Label Studio's own webhooks; then Pause silences the next one."""
+    from tests.workers.conftest import button_payload, signed_interaction
+    from workers import messages
+
+    worker, client, project_id, reviewer_id, tasks = e2e
+    started = time.time()
+    submit(client, tasks[0], reviewer_id, success="3", lead_time=1.0)
+    submit(client, tasks[1], reviewer_id, success="1", topic="Self-harm", lead_time=1.0)
+    submit(client, tasks[2], reviewer_id, success="4", lead_time=1.0)  # the third severe in a row
+    settle(slack, 1, seconds=0.5)
+    assert "last 3 transcripts" in slack.dms()[0].params["text"]
+    submit(client, tasks[3], reviewer_id, lead_time=1.0)
+    submit(client, tasks[4], reviewer_id, lead_time=1.0)  # the fifth today
+    settle(slack, 2, seconds=0.5)
+    assert "reviewed 5 transcripts today" in slack.dms()[1].params["text"]
+    assert time.time() - started < 13, "Label Studio was too slow for the break trigger to come last"
+    time.sleep(max(0.0, started + 15 - time.time()))
+    submit(client, tasks[5], reviewer_id, lead_time=1.0)  # 15 s after the first task was opened
+    settle(slack, 3)
+    assert "reviewing for about" in slack.dms()[2].params["text"]
+
+    # Pause from the last nudge's button: three more severe tasks make a nudge that is not sent.
+    checkin_id = slack.checkin_messages()["DUE2E"][-1]
+    body, headers = signed_interaction(button_payload(messages.PAUSE, checkin_id, user="UE2E", channel="DUE2E"))
+    assert httpx.post(f"{worker.url}/slack/events", content=body, headers=headers, timeout=10).status_code == 200
+    for task_id in tasks[6:9]:
+        submit(client, task_id, reviewer_id, success="4", lead_time=1.0)
+    time.sleep(3)
+    assert len(slack.checkin_messages()["DUE2E"]) == 3  # the nudges; the reply to Pause is not one
+    worker.stop()
+    result = CliRunner().invoke(cli, ["wellbeing", "--json"], env={"DATABASE_URL": worker.env["DATABASE_URL"]})
+    summary = json.loads(result.output)
+    [row] = summary["exposure"]
+    # Other tests' projects on this server carry the same webhook secret: the worker counts them too.
+    assert row["tasks"] >= 9 and row["severe_seen"] == 6
+    assert row["nudges_sent"] == {"break": 1, "severe": 1, "daily_cap": 1}
+    assert len(row["daily_cap_reached_on"]) == 1
+    assert summary["by_status"] == {"paused": 1, "sent": 1}  # the survey-bearing ones: two severe nudges

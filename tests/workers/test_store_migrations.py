@@ -68,6 +68,7 @@ def test_a_store_written_before_versions_is_stamped_and_keeps_every_row(v1_store
             (1, 7, 3, "sent", "UADA"), (2, 7, 6, "sent", "UADA"), (3, 8, 3, "failed", None),
         ]
         assert opened.checkin(2).declined_at == 1790000062.0
+        assert {c.kind for c in opened.checkins()} == {"milestone"}  # version 4: every earlier check-in is one
         assert opened.checkin(3).last_error == "users.lookupByEmail: users_not_found"
         [answer] = opened.answers()
         assert (answer.checkin_id, answer.project, answer.reviewer, answer.milestone, answer.answered_at) == (1, 1, 7, 3, 1790000050.0)
