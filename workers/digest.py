@@ -10,7 +10,8 @@ agreement.summary.statistics, same resamples and seed), disputed attacks by `adj
 (disputes.disputes with its defaults).
 
 Well-being is one section across projects, since a reviewer is one person in every project:
-- the response rate of the survey check-ins (kind 'milestone', as `wellbeing` counts them) and the
+- the response rate of the check-ins that offer the survey (wellbeing.SURVEY_KINDS: every N tasks,
+  and the severe-streak nudge's early check-in), as `wellbeing` counts it, and the
   negative-affect mean (the mean of the 5 negative items' means) beside the paper's, shown only
   once MIN_REVIEWERS_FOR_MEAN reviewers have answered: a mean of one person's answers is theirs;
 - who may want a check-in, names only (MAY_WANT_CHECKIN_RULE); never an answer or a score;
@@ -43,8 +44,8 @@ UNANSWERED_IN_A_ROW = 2
 MIN_REVIEWERS_FOR_MEAN = 3
 MAY_WANT_CHECKIN_RULE = (
     "their latest answer's negative-affect mean (the negative items they answered) is above the paper's"
-    f" ({PAPER_NEGATIVE_MEAN:.2f}); or their last {UNANSWERED_IN_A_ROW} check-ins delivered are both unanswered;"
-    " or they were sent a severe-streak nudge since the last digest"
+    f" ({PAPER_NEGATIVE_MEAN:.2f}); or the last {UNANSWERED_IN_A_ROW} surveys delivered to them are both"
+    " unanswered; or they were sent a severe-streak nudge since the last digest"
 )
 NUDGE_NAMES = {pacing.BREAK: "break", pacing.SEVERE: "severe streak", pacing.DAILY_CAP: "daily cap"}
 
@@ -176,7 +177,7 @@ def may_want_checkin(checkins: list[CheckIn], answers: list[StoredAnswer], since
             flagged.add(reviewer)
     answered = {a.checkin_id for a in answers}
     delivered: dict[int, list[CheckIn]] = {}
-    for checkin in sorted((c for c in checkins if c.status == "sent" and c.kind == pacing.MILESTONE),
+    for checkin in sorted((c for c in checkins if c.status == "sent" and c.kind in wellbeing.SURVEY_KINDS),
                           key=lambda c: (c.sent_at or 0.0, c.id)):
         delivered.setdefault(checkin.reviewer, []).append(checkin)
     for reviewer, sent in delivered.items():
@@ -204,8 +205,7 @@ def wellbeing_facts(
     checkins: list[CheckIn], answers: list[StoredAnswer], reviewers: dict[int, Reviewer], since: float
 ) -> WellbeingFacts:
     """The well-being section: every project's check-ins and answers, names only for who may want one."""
-    surveys = [c for c in checkins if c.kind == pacing.MILESTONE]
-    summary = wellbeing.summarize(surveys, answers, reviewers)
+    summary = wellbeing.summarize(checkins, answers, reviewers)  # counts the survey kinds only
     means = [row["mean"] for row in summary["items"] if row["negative"] and row["mean"] is not None]
     answering = len({a.reviewer for a in answers})
     since_counts, total_counts = nudges_sent(checkins, since)

@@ -132,8 +132,13 @@ ANSWERS = [
 
 def test_who_may_want_a_checkin_by_the_rule():
     assert PAPER_NEGATIVE_MEAN == pytest.approx((0.31 + 0.16 + 0.24 + 0.24 + 0.24) / 5)
-    # Bo: latest answer above the paper's; Cy: last two delivered unanswered; Di: a severe nudge since.
+    # Bo: latest answer above the paper's; Cy: last two delivered unanswered; Di: a severe nudge since
+    # (her last two surveys, the milestone she answered and the severe one, are not both unanswered).
     assert may_want_checkin(CHECKINS, ANSWERS, SINCE) == {8, 9, 10}
+    # Eve's second survey is not delivered yet. A severe-streak check-in is a survey too: two of them
+    # unanswered after Ada's answered one name her, even once they are older than the last digest.
+    later = [checkin(25, 7, 40, kind="severe", sent_at=SINCE + 90), checkin(26, 7, 45, kind="severe", sent_at=SINCE + 95)]
+    assert may_want_checkin(CHECKINS + later, ANSWERS, SINCE + 100) == {7, 8, 9}
     # A severe nudge before the last digest no longer counts; one after it does.
     assert 10 not in may_want_checkin(CHECKINS, ANSWERS, SINCE + 61)
     # Exactly the paper's mean is not above it.
@@ -148,8 +153,9 @@ def test_nudges_sent_by_kind_since_the_last_digest_and_in_total():
 
 def test_the_wellbeing_section_names_only():
     w = wellbeing_facts(CHECKINS, ANSWERS, NAMES, SINCE)
-    # Survey check-ins delivered: Ada 2, Bo 1, Cy 2, Di 2, Eve 1; answered: Ada 2, Bo 1, Di 1.
-    assert (w.delivered, w.answered, w.response_rate) == (8, 4, 0.5)
+    # Surveys delivered: Ada 2 + her severe-streak check-in, Bo 1, Cy 2, Di 2 + hers, Eve 1 (wellbeing's
+    # SURVEY_KINDS: the severe nudge offers the survey too); answered: Ada 2, Bo 1, Di 1.
+    assert (w.delivered, w.answered, w.response_rate) == (10, 4, 0.4)
     # Item means over the 4 answers: Upset (3+0+1+0)/4, Hostile 0, Ashamed 0, Nervous 0, Afraid (2+0+1)/3.
     assert w.negative_mean == pytest.approx((1.0 + 0 + 0 + 0 + 1.0) / 5)
     assert w.may_want_checkin == ("Bo Reviewer", "Cy Reviewer", "Di Reviewer")
@@ -183,7 +189,7 @@ def test_the_text_shows_names_and_counts_never_an_answer():
         "- Disputed attacks: 2",
         "",
         "Well-being (every project)",
-        "- Check-ins: 8 delivered, 4 answered (response rate 50%)",
+        "- Check-ins: 10 delivered, 4 answered (response rate 40%)",
         "- Negative affect: mean 0.40 (the paper's 0.24)",
         "- May want a check-in: Bo Reviewer, Cy Reviewer, Di Reviewer",
         f"- Nudges sent since {since}: 2 (1 break, 1 severe streak); in total: 4 (1 break, 2 severe streak, 1 daily cap)",

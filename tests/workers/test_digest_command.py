@@ -53,7 +53,7 @@ def test_digest_print_shows_the_digest_from_the_store(reviewed_store, database_u
     assert lines[6] == "- Disputed attacks: 10"
     assert lines[8:12] == [
         "Well-being (every project)",
-        "- Check-ins: 2 delivered, 1 answered (response rate 50%)",
+        "- Check-ins: 4 delivered, 1 answered (response rate 25%)",  # 2 at 10 tasks, Ada's 2 severe-streak
         "- Negative affect: shown once 3 reviewers have answered, 1 so far (the paper's 0.24)",
         "- May want a check-in: Ada Reviewer",
     ]
