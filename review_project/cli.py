@@ -367,6 +367,37 @@ def wellbeing(database_url, as_json, show_pending, include_comments, retry_faile
 
 
 @cli.command()
+@click.option("--print", "print_it", is_flag=True, help="Print the digest (required: only the worker posts it)")
+@click.option(
+    "--database-url", envvar="DATABASE_URL", help="The worker's store [env DATABASE_URL; default the worker's SQLite file]"
+)
+@click.option(
+    "--reviewers-per-task", envvar="REVIEWERS_PER_TASK", default=4, show_default=True, type=click.IntRange(2, 50),
+    help="Reviewers who make a task fully reviewed, as the worker's REVIEWERS_PER_TASK [env REVIEWERS_PER_TASK]",
+)
+@one_line_errors
+def digest(print_it, database_url, reviewers_per_task):
+    """Print the lead's daily digest as the worker would post it now, without Slack.
+
+    Progress, agreement so far (Fleiss' kappa with its interval) and disputed attacks of every
+    project in the worker's ledger; the check-in response rate, negative affect beside the
+    paper's, who may want a check-in (names only) and the nudges sent since the last digest.
+    The worker posts it to LEAD_SLACK_CHANNEL once a day at DIGEST_AT (docs/worker.md); this
+    command never posts, and --print is required to say so.
+
+    Example:
+
+    \b
+        review-project digest --print
+    """
+    import workers
+
+    if not print_it:
+        raise click.UsageError("give --print: this command prints the digest; the worker alone posts it")
+    click.echo(workers.digest_text(database_url or DEFAULT_DATABASE_URL, reviewers_per_task=reviewers_per_task))
+
+
+@cli.command()
 @click.argument("source", required=False, type=click.Path(dir_okay=False, path_type=str))
 @click.option("--project", help="Read this live project (id or exact title) instead of SOURCE")
 @click.option("--manifest", "manifest_path", type=click.Path(dir_okay=False), help="Sample manifest: adds the author's self-rating, models and the paper's view")

@@ -39,3 +39,14 @@ def test_the_worker_without_its_extra_says_what_to_install(tmp_path):
     [line] = result.stderr.splitlines()
     assert line.startswith("Error: `review-project worker` needs the worker's extra dependencies (")
     assert line.endswith(" is not installed): pip install 'red-team-review[worker]'")
+
+
+def test_the_digest_reads_a_sqlite_store_without_the_extra(tmp_path):
+    from workers.store import open_store
+
+    open_store(f"sqlite:///{tmp_path / 'worker.sqlite3'}").close()
+    result = run_without_extras("digest", "--print", "--database-url", f"sqlite:///{tmp_path / 'worker.sqlite3'}",
+                                cwd=tmp_path)
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.startswith("Daily digest of the review, ")
+    assert "No project in the ledger yet." in result.stdout

@@ -61,6 +61,25 @@ def wellbeing_report(database_url: str, *, pending: bool = False, include_commen
         store.close()
 
 
+def digest_text(database_url: str, *, reviewers_per_task: int) -> str:
+    """`review-project digest --print`: the lead's digest as the worker would post it now, from its store.
+
+    It counts "since" from the latest digest posted (or the last 24 hours), and posts nothing.
+    """
+    import time
+
+    from workers.digest import digest_text as render
+    from workers.digest import read_digest
+    from workers.store import open_store
+
+    store = open_store(database_url, create=False)
+    try:
+        now = time.time()
+        return render(read_digest(store, time.strftime("%Y-%m-%d", time.localtime(now)), now, reviewers_per_task))
+    finally:
+        store.close()
+
+
 def open_ledger(database_url: str):
     """The review's ledger in the worker's store, for status, export and agreement (live_project.Ledger)."""
     from urllib.parse import urlsplit

@@ -3,7 +3,9 @@ and `run_worker` for `review-project worker`.
 
 Two daemon threads per process: one delivers (woken by a webhook that made a check-in due, else
 every POLL_SECONDS, which also picks up check-ins made due by other processes); one catches up
-at start and every RECONCILE_SECONDS. Several processes may share one PostgreSQL store.
+at start and every RECONCILE_SECONDS. With Slack, a lead channel and DIGEST_AT, a third looks
+every DIGEST_POLL_SECONDS whether the lead's daily digest is due (digest_delivery.py). Several
+processes may share one PostgreSQL store.
 """
 
 from __future__ import annotations
@@ -16,6 +18,7 @@ import time
 import uuid
 
 from workers.catch_up import catch_up, projects_to_watch
+from workers.digest_delivery import DIGEST_POLL_SECONDS, DigestPoster
 from workers.label_studio_api import LabelStudioUnavailable
 from workers.pacing import NO_NUDGES, PacingRules
 from workers.slack_delivery import CheckInSender
@@ -44,6 +47,8 @@ class WorkerService:
         reconcile_seconds: float,
         poll_seconds: float = POLL_SECONDS,
         rules: PacingRules = NO_NUDGES,
+        digest: DigestPoster | None = None,
+        digest_poll_seconds: float = DIGEST_POLL_SECONDS,
     ):
         self.store = store
         self.rules = rules
@@ -53,6 +58,8 @@ class WorkerService:
         self.checkin_every = checkin_every
         self.reconcile_seconds = reconcile_seconds
         self.poll_seconds = poll_seconds
+        self.digest = digest
+        self.digest_poll_seconds = digest_poll_seconds
         self._wake = threading.Event()
         self._stop = threading.Event()
         self._threads: list[threading.Thread] = []
@@ -68,18 +75,21 @@ class WorkerService:
         return LATEST if self.sender is not None else MISSED
 
     def start(self) -> None:
-        """Start the catch-up thread, and the delivery thread when there is Slack to deliver to."""
+        """Start the catch-up thread, the delivery thread when there is Slack to deliver to, and the
+        digest thread when there is a digest to post."""
         self._stop.clear()
         threads = [("catch-up", self._catch_up_forever)]
         if self.sender is not None:
             threads.append(("checkin-delivery", self._deliver_forever))
+        if self.digest is not None:
+            threads.append(("lead-digest", self._digest_forever))
         for name, target in threads:
             thread = threading.Thread(target=target, name=name, daemon=True)
             thread.start()
             self._threads.append(thread)
 
     def stop(self, timeout: float = 15.0) -> None:
-        """Ask both threads to finish their current step and wait for them."""
+        """Ask the threads to finish their current step and wait for them."""
         self._stop.set()
         self._wake.set()
         for thread in self._threads:
@@ -108,6 +118,18 @@ class WorkerService:
         if report.checkins_due:
             self.wake()
         return report
+
+    def digest_once(self) -> str | None:
+        """Post today's lead digest if it is due and no process has (see digest_delivery.py)."""
+        return self.digest.post_if_due()
+
+    def _digest_forever(self) -> None:
+        while not self._stop.is_set():
+            try:
+                self.digest_once()
+            except Exception as error:  # keep serving; the day stays claimed or pending, tried again
+                log.error("lead digest pass failed: %s", error.__class__.__name__)
+            self._stop.wait(self.digest_poll_seconds)
 
     def _deliver_forever(self) -> None:
         while not self._stop.is_set():
@@ -141,7 +163,7 @@ def slack_ids_from_csv(path: str | None) -> dict[str, str]:
 def build_worker(settings, *, socket_mode: bool = False, store: Store | None = None, slack_client=None,
                  label_studio=None, retry_base_seconds: float = 30.0, poll_seconds: float = POLL_SECONDS,
                  delivery_clients=None, claim_timeout_seconds: float | None = None,
-                 credentials_probe_seconds: float | None = None):
+                 credentials_probe_seconds: float | None = None, digest_poll_seconds: float = DIGEST_POLL_SECONDS):
     """Assemble store, Slack clients, Bolt app, sender and service into the ASGI app; returns (app, parts).
 
     `slack_client` serves the Bolt app; delivery has its own clients (make_delivery_clients).
@@ -158,9 +180,12 @@ def build_worker(settings, *, socket_mode: bool = False, store: Store | None = N
             settings, store, label_studio, slack_client, delivery_clients, retry_base_seconds,
             claim_timeout_seconds, credentials_probe_seconds,
         )
+    digest = None
+    if sender is not None and settings.lead_slack_channel and settings.digest_at is not None:
+        digest = DigestPoster(sender, settings.lead_slack_channel, settings.digest_at, settings.reviewers_per_task)
     service = WorkerService(
         store, sender, label_studio, settings.webhook_secret, settings.checkin_every, settings.reconcile_seconds,
-        poll_seconds=poll_seconds, rules=settings.pacing,
+        poll_seconds=poll_seconds, rules=settings.pacing, digest=digest, digest_poll_seconds=digest_poll_seconds,
     )
     app = build_app(
         store,
@@ -173,7 +198,7 @@ def build_worker(settings, *, socket_mode: bool = False, store: Store | None = N
         rules=settings.pacing,
     )
     return app, {"store": store, "slack_app": slack_app, "service": service, "sender": sender,
-                 "delivery_clients": delivery_clients}
+                 "delivery_clients": delivery_clients, "digest": digest}
 
 
 def _slack_parts(settings, store, label_studio, slack_client, delivery_clients, retry_base_seconds,
@@ -213,6 +238,9 @@ def run_worker(settings, host: str, port: int, *, socket_mode: bool = False) -> 
     app, parts = build_worker(settings, socket_mode=socket_mode)
     if not settings.slack_enabled:
         log.info("no Slack settings (SLACK_BOT_TOKEN): keeping the ledger, sending no check-ins")
+    elif parts["digest"] is not None:
+        log.info("the lead's digest goes to %s daily at %s (local time)", settings.lead_slack_channel,
+                 settings.digest_at.strftime("%H:%M"))
     handler = None
     if socket_mode:
         from slack_bolt.adapter.socket_mode import SocketModeHandler

@@ -6,13 +6,18 @@ Secrets are excluded from repr() so a logged or printed Settings never shows the
 from __future__ import annotations
 
 import os
+import re
 from collections.abc import Mapping
 from dataclasses import dataclass, field
+from datetime import time
 
 from review_project.shared import DEFAULT_DATABASE_URL, WorkerError
 from workers.pacing import PacingRules
 
 DEFAULT_SLACK_API_URL = "https://slack.com/api/"
+# The lead's daily digest: posted at this local time when LEAD_SLACK_CHANNEL is set (DIGEST_AT=off: never).
+DEFAULT_DIGEST_AT = time(9, 0)
+DEFAULT_REVIEWERS_PER_TASK = 4
 
 
 @dataclass(frozen=True)
@@ -32,6 +37,10 @@ class Settings:
     slack_app_token: str | None = field(default=None, repr=False)
     reviewers_csv: str | None = None
     pacing: PacingRules = PacingRules()
+    # The lead's daily digest: when (the worker's local time; None: off), and how many reviewers
+    # make a task fully reviewed (setup's --reviewers-per-task).
+    digest_at: time | None = DEFAULT_DIGEST_AT
+    reviewers_per_task: int = DEFAULT_REVIEWERS_PER_TASK
 
     @property
     def slack_enabled(self) -> bool:
@@ -92,6 +101,17 @@ def pacing_from_env(environ: Mapping[str, str]) -> PacingRules:
         severe_topics=_severe_topics(environ),
         daily_task_cap=None if cap is None else int(cap),
     )
+def digest_at_from_env(environ: Mapping[str, str]) -> time | None:
+    """DIGEST_AT as a local time of day (HH:MM, 24-hour), None for "off", DEFAULT_DIGEST_AT when unset."""
+    raw = environ.get("DIGEST_AT", "").strip()
+    if not raw:
+        return DEFAULT_DIGEST_AT
+    if raw.lower() == "off":
+        return None
+    found = re.fullmatch(r"([01]?\d|2[0-3]):([0-5]\d)", raw)
+    if not found:
+        raise WorkerError(f"DIGEST_AT={raw!r} is not a time: use HH:MM (24-hour, the worker's local time) or off")
+    return time(int(found[1]), int(found[2]))
 
 
 def database_url_from_env(environ: Mapping[str, str] | None = None) -> str:
@@ -138,4 +158,14 @@ def settings_from_env(
         slack_app_token=environ.get("SLACK_APP_TOKEN", "").strip() or None,
         reviewers_csv=reviewers_csv or environ.get("REVIEWERS_CSV", "").strip() or None,
         pacing=pacing_from_env(environ),
+        digest_at=digest_at_from_env(environ),
+        reviewers_per_task=_reviewers_per_task(environ),
     )
+
+
+def _reviewers_per_task(environ: Mapping[str, str]) -> int:
+    value = int(_positive_number(environ, "REVIEWERS_PER_TASK", DEFAULT_REVIEWERS_PER_TASK, int))
+    if value < 2:
+        # Agreement (Fleiss' kappa) needs two ratings of a task.
+        raise WorkerError(f"REVIEWERS_PER_TASK={value} must be 2 or more")
+    return value

@@ -165,14 +165,62 @@ def slack_failure(error: Exception, method: str) -> Exception:
     return TransientFailure(f"{method}: {error.__class__.__name__}")
 
 
-def _post_failure(error: Exception) -> Exception:
+def _post_failure(error: Exception, where: str = "the DM") -> Exception:
     """Like slack_failure, but anything short of Slack's clear "no" leaves the outcome unknown."""
     status = error.response.status_code if isinstance(error, SlackApiError) else None
     answered = status == 429 or (status is not None and status < 500 and _error_code(error) is not None)
     if answered:  # Slack said ok: false (or 429): nothing was posted
         return slack_failure(error, "chat.postMessage")
     what = f"HTTP {status}" if status is not None else error.__class__.__name__
-    return UncertainPost(f"chat.postMessage: no clear answer ({what}); the DM is checked before posting again")
+    return UncertainPost(f"chat.postMessage: no clear answer ({what}); {where} is checked before posting again")
+
+
+def retry_time(failure: TransientFailure, attempts: int, now: float, *, base: float, maximum: float,
+               post_timeout: float) -> float:
+    """When to try again after a transient failure: Slack's Retry-After, else `base` doubling per
+    attempt up to `maximum`; after an uncertain post, never sooner than the post's own timeout."""
+    if failure.retry_after is not None:  # Slack said when (429 Retry-After); 0 must not spin
+        return now + max(failure.retry_after, 1.0)
+    backoff = min(maximum, base * 2 ** max(attempts - 1, 0))
+    if isinstance(failure, UncertainPost):
+        # Give a post that Slack was still storing at our timeout as long again to appear.
+        backoff = max(backoff, post_timeout)
+    return now + backoff
+
+
+def post_once(client: WebClient, channel: str, metadata: dict, *, where: str = "the DM", **message) -> str:
+    """chat.postMessage once, with its metadata; returns the ts, or raises (see _post_failure)."""
+    try:
+        response = client.chat_postMessage(channel=channel, metadata=metadata, **message)
+    except Exception as error:
+        raise _post_failure(error, where) from None
+    return response["ts"]
+
+
+def find_posted(client: WebClient, channel: str, oldest: float, event_type: str, key: str, value) -> str | None:
+    """The ts of the message in `channel` since `oldest` whose metadata is `event_type` with
+    payload[key] == value, or None; PermanentFailure when there are too many messages to be sure."""
+    cursor = None
+    for _ in range(HISTORY_MAX_PAGES):
+        try:
+            page = client.conversations_history(
+                channel=channel, oldest=f"{oldest:.6f}", include_all_metadata=True, limit=HISTORY_PAGE, cursor=cursor
+            )
+        except Exception as error:
+            raise slack_failure(error, "conversations.history") from None
+        for message in page.get("messages") or []:
+            metadata = message.get("metadata") or {}
+            payload = metadata.get("event_payload") or {}
+            if metadata.get("event_type") == event_type and str(payload.get(key)) == str(value):
+                return message.get("ts")
+        cursor = (page.get("response_metadata") or {}).get("next_cursor")
+        if not page.get("has_more") or not cursor:
+            return None
+    # Not sure it is absent, so never post: someone must look (wellbeing --pending shows this).
+    raise PermanentFailure(
+        f"conversations.history: over {HISTORY_PAGE * HISTORY_MAX_PAGES} messages since the first post;"
+        " not posted again in case it is among them"
+    )
 
 
 class SlackDirectory:
@@ -245,13 +293,8 @@ class CheckInSender:
             )
 
     def _retry_at(self, checkin: CheckIn, failure: TransientFailure, now: float) -> float:
-        if failure.retry_after is not None:  # Slack said when (429 Retry-After); 0 must not spin
-            return now + max(failure.retry_after, 1.0)
-        backoff = min(self.retry_max_seconds, self.retry_base_seconds * 2 ** max(checkin.attempts - 1, 0))
-        if isinstance(failure, UncertainPost):
-            # Give a post that Slack was still storing at our timeout as long again to appear.
-            backoff = max(backoff, self.clients.post.timeout)
-        return now + backoff
+        return retry_time(failure, checkin.attempts, now, base=self.retry_base_seconds,
+                          maximum=self.retry_max_seconds, post_timeout=self.clients.post.timeout)
 
     # -- credentials ----------------------------------------------------------------------------
     def delivery_running(self, now: float | None = None) -> bool:
@@ -287,7 +330,8 @@ class CheckInSender:
             return "missing_scope"
         return None
 
-    def _stop(self, failure: CredentialsFailure) -> None:
+    def stop_for_credentials(self, failure: CredentialsFailure) -> None:
+        """Stop delivery for every worker (bad token or scope), logging it once; the lead's digest uses it too."""
         self._probed = True  # this worker has just seen the credentials fail: no start-up probe needed
         if self.store.stop_delivery(failure.code):
             log.error(
@@ -311,7 +355,7 @@ class CheckInSender:
         except CredentialsFailure as failure:
             # Not the check-in's fault: due again as soon as delivery resumes.
             self.store.mark_retry(checkin.id, self.worker_id, str(failure), time.time())
-            self._stop(failure)
+            self.stop_for_credentials(failure)
             return False
         except TransientFailure as failure:
             now = time.time()
@@ -361,28 +405,8 @@ class CheckInSender:
 
     def _find_posted(self, channel: str, checkin: CheckIn) -> str | None:
         """The ts of this check-in's message in the DM (found by its metadata), or None."""
-        oldest = f"{checkin.post_started_at - HISTORY_MARGIN_SECONDS:.6f}"
-        cursor = None
-        for _ in range(HISTORY_MAX_PAGES):
-            try:
-                page = self.clients.lookup.conversations_history(
-                    channel=channel, oldest=oldest, include_all_metadata=True, limit=HISTORY_PAGE, cursor=cursor
-                )
-            except Exception as error:
-                raise slack_failure(error, "conversations.history") from None
-            for message in page.get("messages") or []:
-                metadata = message.get("metadata") or {}
-                payload = metadata.get("event_payload") or {}
-                if metadata.get("event_type") == CHECKIN_EVENT and str(payload.get("checkin_id")) == str(checkin.id):
-                    return message.get("ts")
-            cursor = (page.get("response_metadata") or {}).get("next_cursor")
-            if not page.get("has_more") or not cursor:
-                return None
-        # Not sure it is absent, so never post: someone must look (wellbeing --pending shows this).
-        raise PermanentFailure(
-            f"conversations.history: over {HISTORY_PAGE * HISTORY_MAX_PAGES} messages since the first post;"
-            " not posted again in case it is among them"
-        )
+        oldest = checkin.post_started_at - HISTORY_MARGIN_SECONDS
+        return find_posted(self.clients.lookup, channel, oldest, CHECKIN_EVENT, "checkin_id", checkin.id)
 
     def message(self, checkin: CheckIn) -> tuple[str, list[dict]]:
         """The DM for a check-in or a nudge, by its kind."""
@@ -397,11 +421,7 @@ class CheckInSender:
     def _post(self, checkin: CheckIn, channel: str) -> str:
         text, blocks = self.message(checkin)
         metadata = {"event_type": CHECKIN_EVENT, "event_payload": {"checkin_id": checkin.id}}
-        try:
-            response = self.clients.post.chat_postMessage(channel=channel, text=text, blocks=blocks, metadata=metadata)
-        except Exception as error:
-            raise _post_failure(error) from None
-        return response["ts"]
+        return post_once(self.clients.post, channel, metadata, text=text, blocks=blocks)
 
     def send_all_due(self) -> int:
         """Deliver every check-in due now; returns how many were handled."""

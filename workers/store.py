@@ -110,6 +110,32 @@ class Reviewer:
     name: str
 
 
+@dataclass(frozen=True)
+class DayDigest:
+    """The lead's digest of one local day (YYYY-MM-DD) and where its posting stands.
+
+    status : 'sending' (claimed by `claimed_by`), 'pending' (to be tried again at
+    next_attempt_at), 'posted' or 'failed'; post_started_at : set once a post may have reached
+    the channel, so it is looked for there before any new post.
+    """
+
+    day: str
+    status: str
+    claimed_by: str
+    claimed_at: float
+    attempts: int
+    next_attempt_at: float | None
+    post_started_at: float | None
+    channel: str | None
+    message_ts: str | None
+    posted_at: float | None
+    last_error: str | None
+
+
+_DIGEST_COLUMNS = (
+    "day, status, claimed_by, claimed_at, attempts, next_attempt_at, post_started_at, channel, message_ts,"
+    " posted_at, last_error"
+)
 _CHECKIN_COLUMNS = (
     "id, project, reviewer, milestone, status, attempts, due_at, next_attempt_at, last_error, "
     "slack_user_id, channel, sent_at, declined_at, post_started_at, kind"
@@ -591,6 +617,97 @@ class Store:
                 ).rowcount
                 == 1
             )
+
+    # -- the lead's digest: one row per local day, claimed by one process ------------------------
+    def digest(self, day: str) -> DayDigest | None:
+        """The day's digest row, or None while no process has claimed it."""
+        with self._transaction(write=False) as cur:
+            row = self._run(cur, f"SELECT {_DIGEST_COLUMNS} FROM digests WHERE day = $1", (day,)).fetchone()
+        return DayDigest(*row) if row else None
+
+    def claim_digest(self, day: str, worker: str, now: float, stale_before: float) -> DayDigest | None:
+        """Take the day's digest for this worker: the first claim of the day, one due again after a
+        failure, or one whose claim is older than `stale_before` (its worker died or stalled: marked
+        as possibly posted). None when another worker holds it, or it is posted or failed."""
+        with self._transaction() as cur:
+            inserted = self._run(
+                cur,
+                "INSERT INTO digests (day, claimed_by, claimed_at, status, attempts) VALUES ($1, $2, $3, 'sending', 1)"
+                " ON CONFLICT DO NOTHING",
+                (day, worker, now),
+            ).rowcount
+            if inserted == 1:
+                row = self._run(cur, f"SELECT {_DIGEST_COLUMNS} FROM digests WHERE day = $1", (day,)).fetchone()
+            else:
+                # Every right-hand side reads the row as it was before this update.
+                row = self._run(
+                    cur,
+                    "UPDATE digests SET status = 'sending', claimed_by = $2, claimed_at = $3, attempts = attempts + 1,"
+                    " next_attempt_at = NULL,"
+                    " post_started_at = CASE WHEN status = 'sending' THEN coalesce(post_started_at, claimed_at)"
+                    " ELSE post_started_at END,"
+                    " last_error = CASE WHEN status = 'sending' THEN 'claim expired: a worker stopped while posting'"
+                    " ELSE last_error END"
+                    " WHERE day = $1 AND ((status = 'pending' AND next_attempt_at <= $3)"
+                    " OR (status = 'sending' AND claimed_at < $4))"
+                    f" RETURNING {_DIGEST_COLUMNS}",
+                    (day, worker, now, stale_before),
+                ).fetchone()
+        return DayDigest(*row) if row else None
+
+    def begin_digest_post(self, day: str, worker: str, channel: str, now: float | None = None) -> bool:
+        """Just before chat.postMessage: renew the claim and record that a post may reach `channel`;
+        False if the claim was lost and nothing must be posted."""
+        now = time.time() if now is None else now
+        with self._transaction() as cur:
+            return (
+                self._run(
+                    cur,
+                    "UPDATE digests SET claimed_at = $4, post_started_at = coalesce(post_started_at, $4), channel = $3"
+                    " WHERE day = $1 AND status = 'sending' AND claimed_by = $2",
+                    (day, worker, channel, now),
+                ).rowcount
+                == 1
+            )
+
+    def _finish_digest(self, day: str, worker: str, sql_set: str, params: tuple) -> bool:
+        # $1 and $2 are the day and its claimer; `sql_set` numbers its own values from $3.
+        with self._transaction() as cur:
+            return (
+                self._run(
+                    cur,
+                    f"UPDATE digests SET {sql_set} WHERE day = $1 AND status = 'sending' AND claimed_by = $2",
+                    (day, worker, *params),
+                ).rowcount
+                == 1
+            )
+
+    def mark_digest_posted(self, day: str, worker: str, channel: str, ts: str, now: float | None = None) -> bool:
+        """Record that Slack took the day's digest (only the claim's holder can)."""
+        now = time.time() if now is None else now
+        return self._finish_digest(
+            day, worker, "status = 'posted', channel = $3, message_ts = $4, posted_at = $5, last_error = NULL",
+            (channel, ts, now),
+        )
+
+    def mark_digest_retry(self, day: str, worker: str, error: str, retry_at: float) -> bool:
+        """Put the claimed digest back, to be tried again at `retry_at` by any worker."""
+        return self._finish_digest(
+            day, worker, "status = 'pending', last_error = $3, next_attempt_at = $4", (error[:200], retry_at)
+        )
+
+    def mark_digest_failed(self, day: str, worker: str, error: str) -> bool:
+        """Give up on the day's digest (the next day's is posted as usual)."""
+        return self._finish_digest(day, worker, "status = 'failed', last_error = $3", (error[:200],))
+
+    def last_digest_posted_at(self, before_day: str | None = None) -> float | None:
+        """When the latest digest was posted (of a day before `before_day`, when given), or None."""
+        with self._transaction(write=False) as cur:
+            row = self._run(
+                cur, "SELECT max(posted_at) FROM digests WHERE status = 'posted' AND ($1 = '' OR day < $1)",
+                (before_day or "",),
+            ).fetchone()
+        return row[0] if row else None
 
     # -- answers ---------------------------------------------------------------------------------
     def record_answer(self, checkin_id: int, answer: SurveyAnswer, now: float | None = None) -> bool:

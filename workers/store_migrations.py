@@ -203,7 +203,10 @@ def _v4_pacing_and_digest(run: Run, dialect: str) -> None:
     - exposures.reviewed_at (Label Studio's created_at, epoch seconds) and exposures.severe: what
       the reviewer saw and when, for pacing and `wellbeing`. NULL on rows written before.
     - pacing: one row per (project, reviewer), the state pacing.advance reads and writes.
-    - digests: one row per local day; the process that inserts it posts that day's digest.
+    - digests: one row per local day; the process that inserts it posts that day's digest. Its
+      status ('sending' while claimed, 'pending' until next_attempt_at after a failure, 'posted',
+      'failed'), attempts and post_started_at (a post may be in the channel: look before posting
+      again) are the check-ins' delivery states for the lead's digest (workers/digest_delivery.py).
     """
     real, big = _TYPES[dialect]["real"], _TYPES[dialect]["bigint"]
     kinds = "'milestone', 'break', 'severe', 'daily_cap'"
@@ -264,7 +267,11 @@ def _v4_pacing_and_digest(run: Run, dialect: str) -> None:
   channel TEXT,
   message_ts TEXT,
   posted_at {real},
-  last_error TEXT)""")
+  last_error TEXT,
+  status TEXT NOT NULL DEFAULT 'sending' CHECK (status IN ('sending', 'pending', 'posted', 'failed')),
+  attempts INTEGER NOT NULL DEFAULT 0,
+  next_attempt_at {real},
+  post_started_at {real})""")
 
 
 # In order: the migration at index i moves a store from version i to version i + 1.

@@ -80,3 +80,30 @@ def test_the_worker_command_reports_a_bad_reviewers_file(tmp_path):
     result = CliRunner().invoke(cli, ["worker", "--reviewers", str(tmp_path / "none.csv")], env=FULL)
     assert result.exit_code == 2
     assert result.output.startswith(f"Error: {tmp_path / 'none.csv'}: cannot read reviewers file")
+
+
+def test_the_lead_digest_is_on_at_nine_by_default_and_digest_at_moves_or_stops_it():
+    from datetime import time
+
+    s = settings_from_env(FULL)
+    assert (s.digest_at, s.reviewers_per_task) == (time(9, 0), 4)
+    assert settings_from_env(FULL | {"DIGEST_AT": "7:05"}).digest_at == time(7, 5)
+    assert settings_from_env(FULL | {"DIGEST_AT": "23:59"}).digest_at == time(23, 59)
+    assert settings_from_env(FULL | {"DIGEST_AT": "OFF"}).digest_at is None
+    assert settings_from_env(FULL | {"REVIEWERS_PER_TASK": "3"}).reviewers_per_task == 3
+
+
+@pytest.mark.parametrize(
+    "change, message",
+    [
+        ({"DIGEST_AT": "9am"}, "DIGEST_AT='9am' is not a time: use HH:MM (24-hour, the worker's local time) or off"),
+        ({"DIGEST_AT": "24:00"}, "DIGEST_AT='24:00' is not a time: use HH:MM (24-hour, the worker's local time) or off"),
+        ({"DIGEST_AT": "09:60"}, "DIGEST_AT='09:60' is not a time: use HH:MM (24-hour, the worker's local time) or off"),
+        ({"REVIEWERS_PER_TASK": "four"}, "REVIEWERS_PER_TASK='four' is not a whole number; set a positive whole number"),
+        ({"REVIEWERS_PER_TASK": "1"}, "REVIEWERS_PER_TASK=1 must be 2 or more"),
+    ],
+)
+def test_bad_digest_settings_name_the_variable(change, message):
+    with pytest.raises(WorkerError) as error:
+        settings_from_env(FULL | change)
+    assert str(error.value) == message
