@@ -47,3 +47,10 @@ def test_the_pattern_catches_what_it_is_for():
         assert MACHINE_PATHS.search(line), line
     for line in ["https://example.com/home/", "tests/fixtures/x.json", "sqlite:///review-project-worker.sqlite3"]:
         assert not MACHINE_PATHS.search(line), line
+
+
+def test_no_run_time_state_is_tracked():
+    """A worker store or a demo's files made by running something must never be committed."""
+    names = subprocess.run(["git", "ls-files", "-z"], cwd=ROOT, capture_output=True, check=True).stdout.decode()
+    state = [name for name in names.split("\0") if name.endswith((".sqlite3", ".sqlite3-wal", ".sqlite3-shm", ".db"))]
+    assert state == []

@@ -77,7 +77,9 @@ def test_without_any_slack_setting_the_worker_keeps_the_ledger_only():
 
 
 def test_the_worker_command_reports_a_bad_reviewers_file(tmp_path):
-    result = CliRunner().invoke(cli, ["worker", "--reviewers", str(tmp_path / "none.csv")], env=FULL)
+    # The store in tmp_path: the default one would be created in the current directory.
+    env = FULL | {"DATABASE_URL": f"sqlite:///{tmp_path / 'worker.sqlite3'}"}
+    result = CliRunner().invoke(cli, ["worker", "--reviewers", str(tmp_path / "none.csv")], env=env)
     assert result.exit_code == 2
     assert result.output.startswith(f"Error: {tmp_path / 'none.csv'}: cannot read reviewers file")
 
