@@ -229,7 +229,7 @@ def pending_text(rows: list[dict]) -> str:
         return "No check-ins waiting: every due check-in was delivered (or skipped because its reviewer paused)."
     lines = [f"{len(rows)} check-in(s) not delivered:"]
     for row in rows:
-        what = f"milestone {row['milestone']}" if row["kind"] == pacing.MILESTONE else f"{row['kind']} nudge"
+        what = f"milestone {row['milestone']}" if row["kind"] == pacing.MILESTONE else f"{row['kind'].replace('_', ' ')} nudge"
         lines.append(
             f"  #{row['checkin']} project {row['project']}, {row['reviewer']}, {what}:"
             f" {row['status']} after {row['attempts']} attempt(s)"
