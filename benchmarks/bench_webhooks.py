@@ -7,8 +7,8 @@ task per reviewer. Every commit is durable
 (SQLite WAL with synchronous=FULL; PostgreSQL's default fsync). The worker runs whole, pacing
 on (the default rules and a daily cap): the bodies' created_at, ratings and skips move each
 reviewer through sessions, severe runs and days, so every pacing trigger fires and its nudge is
-recorded, and the delivery thread posts check-ins and nudges to a local Slack stand-in while
-the webhooks come in.
+recorded, and the delivery thread posts check-ins and nudges while the webhooks come in, to a
+Slack stand-in in a process of its own (as Slack is not in the worker's process).
 
 The floors do the least a durable receiver can: parse the JSON, insert the body with one
 commit per event, answer. On SQLite one connection (SQLite has one writer); on PostgreSQL a pool
@@ -175,30 +175,54 @@ def null_app():
     return Starlette(routes=[Route("/label-studio/webhook", webhook, methods=["POST"])])
 
 
-def worker_app(database_url: str):
-    """The real worker (store, Bolt app, delivery thread) with Slack and Label Studio stood in."""
-    from http.server import ThreadingHTTPServer
-
-    from tests.workers.conftest import FakeLabelStudio, SlackStandIn, _handler
+def worker_app(database_url: str, slack_url: str):
+    """The real worker (store, Bolt app, delivery thread) with Label Studio stood in, posting to the
+    Slack stand-in at `slack_url`."""
+    from tests.workers.conftest import FakeLabelStudio
     from workers.service import build_worker
     from workers.settings import settings_from_env
     from workers.slack_delivery import make_slack_client
     from workers.store import Reviewer
 
-    slack = SlackStandIn()
-    server = ThreadingHTTPServer(("127.0.0.1", 0), _handler(slack))
-    threading.Thread(target=server.serve_forever, daemon=True).start()
-    slack.url = f"http://127.0.0.1:{server.server_address[1]}/api/"
     label_studio = FakeLabelStudio(users={r: Reviewer(r, f"r{r}@example.com", f"Reviewer {r}") for r in REVIEWERS})
-    slack.users.update({f"r{r}@example.com": f"U{r}" for r in REVIEWERS})
     settings = settings_from_env({
         "LABEL_STUDIO_URL": "http://127.0.0.1:9", "LABEL_STUDIO_API_KEY": "k", "SLACK_BOT_TOKEN": "xoxb-b",
         "SLACK_SIGNING_SECRET": "s", "WEBHOOK_SECRET": SECRET, "DATABASE_URL": database_url,
-        "SLACK_API_URL": slack.url, "RECONCILE_SECONDS": "3600", **PACING,
+        "SLACK_API_URL": slack_url, "RECONCILE_SECONDS": "3600", **PACING,
     })
-    app, _ = build_worker(settings, slack_client=make_slack_client("xoxb-b", slack.url), label_studio=label_studio,
+    app, _ = build_worker(settings, slack_client=make_slack_client("xoxb-b", slack_url), label_studio=label_studio,
                           poll_seconds=0.5)
     return app
+
+
+def slack_standin(port_queue) -> None:
+    """Child process: the Slack stand-in. Slack is not in the worker's process, so neither is its
+    stand-in: answering the delivery thread's calls is not the worker's CPU."""
+    from http.server import ThreadingHTTPServer
+
+    from tests.workers.conftest import SlackStandIn, _handler
+
+    slack = SlackStandIn()
+    slack.users.update({f"r{r}@example.com": f"U{r}" for r in REVIEWERS})
+    server = ThreadingHTTPServer(("127.0.0.1", 0), _handler(slack))
+    port_queue.put(server.server_address[1])
+    server.serve_forever()
+
+
+def start(child, *args) -> tuple:
+    """Start `child(*args, port_queue)` in its own process; returns (process, the port it serves on)."""
+    context = multiprocessing.get_context("spawn")
+    ports = context.Queue()
+    process = context.Process(target=child, args=(*args, ports), daemon=True)
+    process.start()
+    return process, ports.get(timeout=60)
+
+
+def stop(*processes) -> None:
+    for process in processes:
+        process.terminate()
+    for process in processes:
+        process.join(10)
 
 
 def serve(kind: str, target: str, port_queue) -> None:
@@ -212,7 +236,11 @@ def serve(kind: str, target: str, port_queue) -> None:
     os.environ.pop("http_proxy", None)
     # The stood-in Label Studio knows only the benchmark's reviewers; its misses are not news here.
     logging.getLogger("workers").setLevel(logging.ERROR)
-    app = {"floor": floor_app, "pgfloor": pg_floor_app, "null": lambda _: null_app(), "worker": worker_app}[kind](target)
+    if kind == "worker":
+        database_url, slack_port = target
+        app = worker_app(database_url, f"http://127.0.0.1:{slack_port}/api/")
+    else:
+        app = {"floor": floor_app, "pgfloor": pg_floor_app, "null": lambda _: null_app()}[kind](target)
     server = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=0, log_level="warning", access_log=False))
 
     async def run():
@@ -282,20 +310,23 @@ def stored_count(kind: str, target: str) -> int:
 
 
 def run_target(name: str, kind: str, target: str, events: int, clients: int, warmup: int = 200) -> dict:
-    context = multiprocessing.get_context("spawn")
-    ports = context.Queue()
-    process = context.Process(target=serve, args=(kind, target, ports), daemon=True)
-    process.start()
+    processes = []
     try:
-        port = ports.get(timeout=60)
+        if kind == "worker":
+            slack, slack_port = start(slack_standin)
+            processes.append(slack)
+            target_args = (target, slack_port)
+        else:
+            target_args = target
+        server, port = start(serve, kind, target_args)
+        processes.append(server)
         payloads = bodies(events + warmup, clients)
         drive(port, payloads[:warmup], clients)  # connections, caches and the first pages warm
         wall, latencies, failures = drive(port, payloads[warmup:], clients)
         time.sleep(0.2)
         stored = stored_count(kind, target)
     finally:
-        process.terminate()
-        process.join(10)
+        stop(*processes)
     latencies.sort()
     return {
         "name": name,
@@ -417,20 +448,18 @@ def label_studio_submits(submits: int) -> None:
 
     folder = Path(tempfile.mkdtemp(prefix="bench-ls-"))
     server = local_server.start_server(folder / "ls", port=free_port())
-    context = multiprocessing.get_context("spawn")
-    receivers = {}
-    for kind, target in (("worker", f"sqlite:///{folder / 'w.sqlite3'}"), ("null", "")):
-        ports = context.Queue()
-        process = context.Process(target=serve, args=(kind, target, ports), daemon=True)
-        process.start()
-        receivers[kind] = (process, ports)
+    slack, slack_port = start(slack_standin)
+    receivers = {
+        "worker": start(serve, "worker", (f"sqlite:///{folder / 'w.sqlite3'}", slack_port)),
+        "null": start(serve, "null", ""),
+    }
     try:
         client = label_studio.connect(server.url, server.api_key)
         attacks = sample_attacks(generate_records(max(1000, 20 * submits), seed=5), per_model=submits, seed=1)
         reviewers = [Reviewer("bench@example.com", "Bench")]
         projects = {"no webhook": setup_project(client, attacks, reviewers, title="bench plain").project_id}
         for kind, label in (("null", "webhook to a do-nothing receiver"), ("worker", "the worker's webhook")):
-            port = receivers[kind][1].get(timeout=60)
+            port = receivers[kind][1]
             projects[label] = setup_project(
                 client, attacks, reviewers, title=f"bench {kind}",
                 webhook_url=f"http://127.0.0.1:{port}/label-studio/webhook", webhook_secret=SECRET,
@@ -444,9 +473,7 @@ def label_studio_submits(submits: int) -> None:
             for label in projects:
                 times[label] += submit_times(server.url, server.api_key, tasks[label][half], user)
     finally:
-        for process, _ in receivers.values():
-            process.terminate()
-            process.join(10)
+        stop(slack, *(process for process, _ in receivers.values()))
         local_server.stop_server(folder / "ls")
     medians = {label: statistics.median(values) for label, values in times.items()}
     plain, null = medians["no webhook"], medians["webhook to a do-nothing receiver"]
