@@ -37,7 +37,9 @@ _COLUMNS = (
 
 
 def write(run: Run, project: int, record: AnnotationRecord, now: float) -> None:
-    """Add or replace one annotation's row, unless a newer version is there or it was deleted."""
+    """Add or replace one annotation's row, unless a newer version is there or it was deleted.
+
+    The caller notes its task too (note_task), after the rows only its reviewer touches."""
     rating = record.rating
     run(
         f"INSERT INTO ledger ({_COLUMNS})"
@@ -57,15 +59,34 @@ def write(run: Run, project: int, record: AnnotationRecord, now: float) -> None:
             rating.invalid_reason, record.lead_time, record.created_at, record.updated_at, record.updated_by, now,
         ),
     )
-    note_task(run, project, record.task_id, record.attack_id)
 
 
 def note_task(run: Run, project: int, task: int, attack_id: int | None) -> None:
     """Remember a task of the project and, when known, its attack_id."""
+    # Every reviewer of a task notes it. An upsert would lock the row until the commit even when
+    # it changes nothing, so concurrent batches sharing tasks would queue behind each other's
+    # fsync: a row that already says as much is left alone, unlocked.
     run(
-        "INSERT INTO ledger_tasks (project, task, attack_id) VALUES ($1, $2, $3)"
+        # (A None attack_id has no type of its own: the CAST gives PostgreSQL one.)
+        "INSERT INTO ledger_tasks (project, task, attack_id) SELECT $1, $2, CAST($3 AS BIGINT)"
+        " WHERE NOT EXISTS (SELECT 1 FROM ledger_tasks WHERE project = $1 AND task = $2"
+        " AND ($3 IS NULL OR attack_id = $3))"
         " ON CONFLICT (project, task) DO UPDATE SET attack_id = coalesce(excluded.attack_id, ledger_tasks.attack_id)",
         (project, task, attack_id),
+    )
+
+
+def note_webhook(run: Run, project: int, now: float) -> None:
+    """Set the project's last_webhook_at to `now`, unless it is already within a second of it."""
+    # Every batch of webhooks notes this one row; rewriting it each time would lock it until the
+    # commit and so queue concurrent batches behind each other's fsync. For "last webhook 3
+    # minutes ago", a second's precision is plenty; and it never moves back.
+    run(
+        "INSERT INTO ledger_projects (project, last_webhook_at) SELECT $1, $2"
+        " WHERE NOT EXISTS (SELECT 1 FROM ledger_projects WHERE project = $1 AND last_webhook_at >= $2 - 1.0)"
+        " ON CONFLICT (project) DO UPDATE SET last_webhook_at = excluded.last_webhook_at"
+        " WHERE ledger_projects.last_webhook_at IS NULL OR ledger_projects.last_webhook_at < excluded.last_webhook_at",
+        (project, now),
     )
 
 

@@ -182,6 +182,11 @@ class Store:
         latest per reviewer when it ends). Returned milestones are the pending ones only.
         Every counted task advances its reviewer's pacing state; `rules` say which nudges that
         makes due, and only for LIVE events (a nudge about work nobody watched happen is stale).
+
+        Rows that several reviewers share come last, after every reviewer lock: the batch's tasks
+        in (project, task) order, then the projects. Concurrent batches (PostgreSQL's writers) then
+        lock them in one order too: two batches whose reviewers annotated the same tasks wait for
+        each other instead of deadlocking.
         """
         if scheduling not in SCHEDULINGS:
             raise ValueError(f"scheduling must be one of {SCHEDULINGS}")
@@ -194,6 +199,10 @@ class Store:
         locked: set[tuple[int, int]] = set()
         due_now: list[tuple[int, ...]] = [()] * len(events)
         latest: dict[tuple[int, int], tuple[int, int]] = {}  # (project, reviewer) -> (milestone, event)
+        # Each reviewer's pacing state is read once and written once per batch: the reviewer's
+        # lock, held to the commit, keeps it from changing in between.
+        paces: dict[tuple[int, int], pacing.PacingState] = {}
+        tasks: dict[tuple[int, int], int | None] = {}  # (project, task) -> attack_id, noted last
         with self._transaction() as cur:
             run = self._runner(cur)
             syncing = {p for p in {e.project for e in events} if ledger.project_state(run, p).syncing}
@@ -208,7 +217,7 @@ class Store:
                     self._lock_reviewer(cur, event.project, event.reviewer)
                     locked.add((event.project, event.reviewer))
                 how = "syncing" if event.project in syncing else scheduling
-                results[i] = self._record_annotation(cur, event, every, now, how, rules)
+                results[i] = self._record_annotation(cur, event, every, now, how, rules, paces, tasks)
                 if how == LIVE:
                     due_now[i] = results[i].milestones
                 elif how == LATEST and results[i].milestones:
@@ -217,8 +226,12 @@ class Store:
             for (project, reviewer), (milestone, i) in latest.items():
                 self._promote(run, project, reviewer, milestone, now)
                 due_now[i] = (milestone,)
-            for project in {e.project for e in events if getattr(e, "action", None) != CAUGHT_UP}:
-                ledger.note(run, project, "last_webhook_at", now)
+            for (project, reviewer), state in paces.items():
+                self._save_pace(run, project, reviewer, state)
+            for (project, task), attack_id in sorted(tasks.items()):
+                ledger.note_task(run, project, task, attack_id)
+            for project in sorted({e.project for e in events if getattr(e, "action", None) != CAUGHT_UP}):
+                ledger.note_webhook(run, project, now)
         return [Recorded(r.new_event, r.counted, due_now[i], r.nudges) for i, r in enumerate(results)]
 
     def _runner(self, cur):
@@ -270,17 +283,21 @@ class Store:
         return True, True, count
 
     def _record_annotation(
-        self, cur, seen: AnnotationSeen, every: int, now: float, how: str, rules: pacing.PacingRules
+        self, cur, seen: AnnotationSeen, every: int, now: float, how: str, rules: pacing.PacingRules,
+        paces: dict[tuple[int, int], pacing.PacingState], tasks: dict[tuple[int, int], int | None],
     ) -> Recorded:
-        # The caller holds this reviewer's lock (record_events).
+        # The caller holds this reviewer's lock, and notes `tasks` and saves `paces` (record_events).
         record = seen.record
         reviewed = pacing.reviewed_at(record.created_at if record else None, now)
         severe = pacing.is_severe(record.rating if record else None, rules.severe_topics)
         new_event, counted, count = self._insert_event_and_exposure(cur, seen, now, reviewed, severe)
         if not new_event:
             return Recorded(new_event=False, counted=False, milestones=())
-        if seen.record is not None:
-            ledger.write(self._runner(cur), seen.project, seen.record, now)
+        if record is not None:
+            ledger.write(self._runner(cur), seen.project, record, now)
+            # Applied in order, coalesce(attack_id, the row's) keeps the last one known.
+            key = (seen.project, record.task_id)
+            tasks[key] = record.attack_id if record.attack_id is not None else tasks.get(key)
         if not counted:
             return Recorded(new_event=True, counted=False, milestones=())
         due = milestones_crossed(count - 1, count, every)
@@ -292,30 +309,22 @@ class Store:
                 " VALUES ($1, $2, $3, $4, $5, $6, $6) ON CONFLICT DO NOTHING",
                 (seen.project, seen.reviewer, milestone, status, reason, now),
             )
-        nudges = self._pace(cur, seen, count, reviewed, severe, now, how, rules)
+        nudges = self._pace(cur, seen, count, reviewed, severe, now, how, rules, paces)
         return Recorded(new_event=True, counted=True, milestones=tuple(due), nudges=nudges)
 
     def _pace(
         self, cur, seen: AnnotationSeen, count: int, reviewed: float, severe: bool, now: float, how: str,
-        rules: pacing.PacingRules,
+        rules: pacing.PacingRules, paces: dict[tuple[int, int], pacing.PacingState],
     ) -> tuple[str, ...]:
-        """Advance the reviewer's pacing state by one task; insert the nudges it triggers (LIVE only)."""
-        row = self._run(
-            cur, f"SELECT {_PACING_COLUMNS} FROM pacing WHERE project = $1 AND reviewer = $2",
-            (seen.project, seen.reviewer),
-        ).fetchone()
+        """Advance the reviewer's pacing state (in `paces`) by one task; insert the nudges it triggers (LIVE only)."""
+        key = (seen.project, seen.reviewer)
+        if key not in paces:
+            row = self._run(
+                cur, f"SELECT {_PACING_COLUMNS} FROM pacing WHERE project = $1 AND reviewer = $2", key
+            ).fetchone()
+            paces[key] = pacing.PacingState(*row) if row else pacing.PacingState()
         lead_time = seen.record.lead_time if seen.record else None
-        state, nudges = pacing.advance(pacing.PacingState(*row) if row else pacing.PacingState(), rules,
-                                       reviewed, severe, lead_time)
-        self._run(
-            cur,
-            f"INSERT INTO pacing (project, reviewer, {_PACING_COLUMNS}) VALUES ($1, $2, $3, $4, $5, $6, $7, $8)"
-            " ON CONFLICT (project, reviewer) DO UPDATE SET session_started_at = excluded.session_started_at,"
-            " last_seen_at = excluded.last_seen_at, break_clock_from = excluded.break_clock_from,"
-            " severe_run = excluded.severe_run, day = excluded.day, day_tasks = excluded.day_tasks",
-            (seen.project, seen.reviewer, state.session_started_at, state.last_seen_at, state.break_clock_from,
-             state.severe_run, state.day, state.day_tasks),
-        )
+        paces[key], nudges = pacing.advance(paces[key], rules, reviewed, severe, lead_time)
         if how != LIVE:
             return ()
         for kind in nudges:
@@ -326,6 +335,16 @@ class Store:
                 (seen.project, seen.reviewer, count, kind, now),
             )
         return nudges
+
+    def _save_pace(self, run, project: int, reviewer: int, state: pacing.PacingState) -> None:
+        run(
+            f"INSERT INTO pacing (project, reviewer, {_PACING_COLUMNS}) VALUES ($1, $2, $3, $4, $5, $6, $7, $8)"
+            " ON CONFLICT (project, reviewer) DO UPDATE SET session_started_at = excluded.session_started_at,"
+            " last_seen_at = excluded.last_seen_at, break_clock_from = excluded.break_clock_from,"
+            " severe_run = excluded.severe_run, day = excluded.day, day_tasks = excluded.day_tasks",
+            (project, reviewer, state.session_started_at, state.last_seen_at, state.break_clock_from,
+             state.severe_run, state.day, state.day_tasks),
+        )
 
     # -- the ledger's upkeep (catch_up.py) --------------------------------------------------------
     def ledger_state(self, project: int) -> ledger.ProjectState:
@@ -343,7 +362,8 @@ class Store:
         """Remember tasks of the project with their attack_ids (unannotated tasks count in reports)."""
         with self._transaction() as cur:
             run = self._runner(cur)
-            for task, attack_id in tasks:
+            # In task order, as record_events notes them: concurrent transactions lock the rows in one order.
+            for task, attack_id in sorted(tasks, key=lambda t: t[0]):
                 ledger.note_task(run, project, task, attack_id)
 
     def forget_missing(self, project: int, present: dict[int, set[int]], read_at: float) -> int:
