@@ -21,6 +21,7 @@ records the webhook.
 
 from __future__ import annotations
 
+import functools
 import json
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
@@ -40,24 +41,37 @@ def write(run: Run, project: int, record: AnnotationRecord, now: float) -> None:
     """Add or replace one annotation's row, unless a newer version is there or it was deleted.
 
     The caller notes its task too (note_task), after the rows only its reviewer touches."""
-    rating = record.rating
-    run(
+    run(write_sql(), write_params(project, record, now))
+
+
+@functools.lru_cache(maxsize=None)
+def write_sql(first: int = 1, when: str = "TRUE") -> str:
+    """write's statement with its parameters (write_params) numbered from $`first`, and a further
+    condition `when` on writing at all: so PostgreSQL can run it in the statement that records
+    the webhook's event (store.PostgresStore), written here once all the same."""
+    n = [f"${first + i}" for i in range(15)]
+    return (
         f"INSERT INTO ledger ({_COLUMNS})"
-        " SELECT $1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15"
-        " WHERE NOT EXISTS (SELECT 1 FROM events WHERE project = $1 AND action = 'ANNOTATIONS_DELETED'"
-        " AND annotation_id = $2)"
+        f" SELECT {', '.join(n)}"
+        f" WHERE {when} AND NOT EXISTS (SELECT 1 FROM events WHERE project = {n[0]}"
+        f" AND action = 'ANNOTATIONS_DELETED' AND annotation_id = {n[1]})"
         " ON CONFLICT (project, annotation_id) DO UPDATE SET task = excluded.task,"
         " attack_id = coalesce(excluded.attack_id, ledger.attack_id), reviewer = excluded.reviewer,"
         " success = excluded.success, topics = excluded.topics, skipped = excluded.skipped,"
         " valid = excluded.valid, invalid_reason = excluded.invalid_reason, lead_time = excluded.lead_time,"
         " created_at = excluded.created_at, updated_at = excluded.updated_at, updated_by = excluded.updated_by,"
         " recorded_at = excluded.recorded_at"
-        " WHERE ledger.updated_at IS NULL OR excluded.updated_at >= ledger.updated_at",
-        (
-            project, record.annotation_id, record.task_id, record.attack_id, record.reviewer_id, rating.success,
-            json.dumps(list(rating.topics), ensure_ascii=False), int(rating.skipped), int(rating.valid),
-            rating.invalid_reason, record.lead_time, record.created_at, record.updated_at, record.updated_by, now,
-        ),
+        " WHERE ledger.updated_at IS NULL OR excluded.updated_at >= ledger.updated_at"
+    )
+
+
+def write_params(project: int, record: AnnotationRecord, now: float) -> tuple:
+    """write_sql's 15 parameters for one annotation."""
+    rating = record.rating
+    return (
+        project, record.annotation_id, record.task_id, record.attack_id, record.reviewer_id, rating.success,
+        json.dumps(list(rating.topics), ensure_ascii=False), int(rating.skipped), int(rating.valid),
+        rating.invalid_reason, record.lead_time, record.created_at, record.updated_at, record.updated_by, now,
     )
 
 
