@@ -25,7 +25,7 @@ With --label-studio it also starts a private Label Studio and times a reviewer's
 nothing (Label Studio's own cost of sending one), and with the worker's webhook (goal: 1.05x
 or less of the do-nothing receiver).
 
-Run: .venv/bin/python benchmarks/bench_webhooks.py [--events 3000] [--clients 8] [--rounds 3] [--label-studio]
+Run: .venv/bin/python benchmarks/bench_webhooks.py [--events 3000] [--clients 8] [--rounds 3] [--label-studio [--submits 40]]
 """
 
 from __future__ import annotations
@@ -421,19 +421,15 @@ def print_ingestion(results: list[dict], clients: int, rounds: int) -> None:
 
 
 # -- the reviewer's submit time in Label Studio -------------------------------------------------------
-def submit_times(label_studio_url: str, api_key: str, tasks: list[int], user_id: int) -> list[float]:
-    import httpx
-
-    times = []
-    with httpx.Client(base_url=label_studio_url, headers={"Authorization": f"Token {api_key}"}, timeout=30) as client:
-        for task in tasks:
-            body = {"result": [{"from_name": "success", "to_name": "dialogue", "type": "choices",
-                                "value": {"choices": ["2"]}}], "completed_by": user_id, "lead_time": 5}
-            began = time.perf_counter()
-            response = client.post(f"/api/tasks/{task}/annotations/", json=body)
-            times.append(time.perf_counter() - began)
-            response.raise_for_status()
-    return times
+def submit_time(client, task: int, user_id: int) -> float:
+    """Seconds for one reviewer's submit (POST /api/tasks/{id}/annotations/)."""
+    body = {"result": [{"from_name": "success", "to_name": "dialogue", "type": "choices",
+                        "value": {"choices": ["2"]}}], "completed_by": user_id, "lead_time": 5}
+    began = time.perf_counter()
+    response = client.post(f"/api/tasks/{task}/annotations/", json=body)
+    took = time.perf_counter() - began
+    response.raise_for_status()
+    return took
 
 
 def label_studio_submits(submits: int) -> None:
@@ -467,11 +463,17 @@ def label_studio_submits(submits: int) -> None:
         user = label_studio.users_by_email(client)["bench@example.com"].id
         tasks = {label: [t.id for t in client.tasks.list(project=pid, page_size=1000)][: 2 * submits]
                  for label, pid in projects.items()}
-        # Interleave halves so server warm-up and drift hit every side alike.
+        # One submit per side in turn, the turn's first side rotating, so that drift and load
+        # from elsewhere on the machine hit every side alike.
+        import httpx
+
         times: dict[str, list[float]] = {label: [] for label in projects}
-        for half in (slice(0, submits), slice(submits, 2 * submits)):
-            for label in projects:
-                times[label] += submit_times(server.url, server.api_key, tasks[label][half], user)
+        labels = list(projects)
+        with httpx.Client(base_url=server.url, headers={"Authorization": f"Token {server.api_key}"},
+                          timeout=30) as http:
+            for n in range(2 * submits):
+                for label in labels[n % 3:] + labels[:n % 3]:
+                    times[label].append(submit_time(http, tasks[label][n], user))
     finally:
         stop(slack, *(process for process, _ in receivers.values()))
         local_server.stop_server(folder / "ls")
