@@ -16,8 +16,9 @@ of 4 connections, as many as the worker's PostgreSQL writers, so concurrent comm
 PostgreSQL's WAL flushes just as the worker's may.
 
 Printed per target: events/s, p50 and p99 acknowledgement latency, events lost (sent and
-acknowledged but not in the store: must be 0), and the ratio of events/s to the floor on the
-same database (goal: 0.8x or more). Absolute targets on this machine: 500 events/s and p99
+acknowledged but not in the store: must be 0), the ratio of events/s to the floor on the
+same database (goal: 0.8x or more), and the server process's CPU time per event (the Slack
+stand-in's not counted). Absolute targets on this machine: 500 events/s and p99
 under 50 ms.
 
 With --label-studio it also starts a private Label Studio and times a reviewer's submits
@@ -322,8 +323,10 @@ def run_target(name: str, kind: str, target: str, events: int, clients: int, war
         processes.append(server)
         payloads = bodies(events + warmup, clients)
         drive(port, payloads[:warmup], clients)  # connections, caches and the first pages warm
+        cpu_before = process_cpu(server.pid)
         wall, latencies, failures = drive(port, payloads[warmup:], clients)
         time.sleep(0.2)
+        cpu = process_cpu(server.pid) - cpu_before
         stored = stored_count(kind, target)
     finally:
         stop(*processes)
@@ -336,7 +339,17 @@ def run_target(name: str, kind: str, target: str, events: int, clients: int, war
         "p99_ms": 1000 * latencies[int(0.99 * (len(latencies) - 1))],
         "failed": failures,
         "lost": events + warmup - failures - stored,
+        "cpu_ms": 1000 * cpu / events,
     }
+
+
+def process_cpu(pid: int) -> float:
+    """CPU seconds (user and system) a process has used so far; NaN where /proc is missing."""
+    try:
+        fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    except OSError:
+        return float("nan")
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
 
 
 def postgres_base() -> str:
@@ -406,11 +419,12 @@ def print_ingestion(results: list[dict], clients: int, rounds: int) -> None:
     by_name = {r["name"]: r for r in results}
     print(f"Webhook ingestion, {results[0]['events']} events per target, {clients} keep-alive clients, durable commits"
           f" (median of {rounds} interleaved rounds)")
-    print(f"{'target':<36}{'events/s':>10}{'p50 ms':>9}{'p99 ms':>9}{'lost':>6}{'failed':>8}{'vs its floor':>14}")
+    print(f"{'target':<36}{'events/s':>10}{'p50 ms':>9}{'p99 ms':>9}{'lost':>6}{'failed':>8}{'vs its floor':>14}"
+          f"{'CPU ms/event':>14}")
     for (name, _, _, floor), r in zip(TARGETS, results):
         ratio = r["events_per_s"] / by_name[floor or name]["events_per_s"]
         print(f"{name:<36}{r['events_per_s']:>10.0f}{r['p50_ms']:>9.1f}{r['p99_ms']:>9.1f}{r['lost']:>6}"
-              f"{r['failed']:>8}{ratio:>13.2f}x")
+              f"{r['failed']:>8}{ratio:>13.2f}x{r['cpu_ms']:>14.2f}")
     for (name, _, _, floor), r in zip(TARGETS, results):
         if floor is None:
             continue
