@@ -4,7 +4,8 @@ transaction, then answers each of them.
 Every acknowledgement still follows a durable commit of its own event; what is shared is the
 fsync. With one commit per event, ingestion is capped at one event per fsync (about 4 ms on
 this machine's disk: ~250 events/s); with group commit, the events that arrive during one
-fsync share the next.
+fsync share the next. The waiting requests of a batch are woken together too: one call into
+their event loop per batch, not one per event.
 """
 
 from __future__ import annotations
@@ -62,7 +63,11 @@ class GroupCommitter:
 
     async def record(self, event: AnnotationSeen | AnnotationsDeleted) -> Recorded:
         """Await the durable commit of one event."""
-        return await asyncio.wrap_future(self.submit(event))
+        self._ensure_started()
+        loop = asyncio.get_running_loop()
+        waiter = loop.create_future()
+        self._queue.put((event, (loop, waiter)))
+        return await waiter
 
     def stop(self) -> None:
         """Let the writers finish what is queued, then end them."""
@@ -98,8 +103,7 @@ class GroupCommitter:
         except Exception as error:
             if len(batch) == 1:
                 log.error("an event was not stored: %s", error.__class__.__name__)
-                _, future = batch[0]
-                future.set_exception(_store_error())
+                _settle(batch, [_store_error()])
                 return
             # One bad event must not fail its neighbours: retry each on its own.
             for item in batch:
@@ -107,8 +111,37 @@ class GroupCommitter:
             return
         with self._lock:
             self.batches += 1
-        for (_, future), result in zip(batch, results):
-            future.set_result(result)
+        _settle(batch, results)
+
+
+def _settle(batch: list, outcomes: list) -> None:
+    """Give each waiter its outcome (a Recorded or an exception): futures from submit at once,
+    the coroutines of one event loop in a single call into that loop."""
+    by_loop: dict = {}
+    for (_, waiter), outcome in zip(batch, outcomes):
+        if isinstance(waiter, Future):
+            _resolve(waiter, outcome)
+        else:
+            loop, future = waiter
+            by_loop.setdefault(loop, []).append((future, outcome))
+    for loop, waiting in by_loop.items():
+        try:
+            loop.call_soon_threadsafe(_resolve_all, waiting)
+        except RuntimeError:  # the loop has closed: nobody is waiting any more
+            pass
+
+
+def _resolve_all(waiting: list) -> None:
+    for future, outcome in waiting:
+        if not future.done():  # a request whose client went away was cancelled
+            _resolve(future, outcome)
+
+
+def _resolve(future, outcome) -> None:
+    if isinstance(outcome, BaseException):
+        future.set_exception(outcome)
+    else:
+        future.set_result(outcome)
 
 
 def _store_error() -> Exception:

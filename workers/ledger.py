@@ -21,6 +21,7 @@ records the webhook.
 
 from __future__ import annotations
 
+import functools
 import json
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
@@ -37,35 +38,69 @@ _COLUMNS = (
 
 
 def write(run: Run, project: int, record: AnnotationRecord, now: float) -> None:
-    """Add or replace one annotation's row, unless a newer version is there or it was deleted."""
-    rating = record.rating
-    run(
+    """Add or replace one annotation's row, unless a newer version is there or it was deleted.
+
+    The caller notes its task too (note_task), after the rows only its reviewer touches."""
+    run(write_sql(), write_params(project, record, now))
+
+
+@functools.lru_cache(maxsize=None)
+def write_sql(first: int = 1, when: str = "TRUE") -> str:
+    """write's statement with its parameters (write_params) numbered from $`first`, and a further
+    condition `when` on writing at all: so PostgreSQL can run it in the statement that records
+    the webhook's event (store.PostgresStore), written here once all the same."""
+    n = [f"${first + i}" for i in range(15)]
+    return (
         f"INSERT INTO ledger ({_COLUMNS})"
-        " SELECT $1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15"
-        " WHERE NOT EXISTS (SELECT 1 FROM events WHERE project = $1 AND action = 'ANNOTATIONS_DELETED'"
-        " AND annotation_id = $2)"
+        f" SELECT {', '.join(n)}"
+        f" WHERE {when} AND NOT EXISTS (SELECT 1 FROM events WHERE project = {n[0]}"
+        f" AND action = 'ANNOTATIONS_DELETED' AND annotation_id = {n[1]})"
         " ON CONFLICT (project, annotation_id) DO UPDATE SET task = excluded.task,"
         " attack_id = coalesce(excluded.attack_id, ledger.attack_id), reviewer = excluded.reviewer,"
         " success = excluded.success, topics = excluded.topics, skipped = excluded.skipped,"
         " valid = excluded.valid, invalid_reason = excluded.invalid_reason, lead_time = excluded.lead_time,"
         " created_at = excluded.created_at, updated_at = excluded.updated_at, updated_by = excluded.updated_by,"
         " recorded_at = excluded.recorded_at"
-        " WHERE ledger.updated_at IS NULL OR excluded.updated_at >= ledger.updated_at",
-        (
-            project, record.annotation_id, record.task_id, record.attack_id, record.reviewer_id, rating.success,
-            json.dumps(list(rating.topics), ensure_ascii=False), int(rating.skipped), int(rating.valid),
-            rating.invalid_reason, record.lead_time, record.created_at, record.updated_at, record.updated_by, now,
-        ),
+        " WHERE ledger.updated_at IS NULL OR excluded.updated_at >= ledger.updated_at"
     )
-    note_task(run, project, record.task_id, record.attack_id)
+
+
+def write_params(project: int, record: AnnotationRecord, now: float) -> tuple:
+    """write_sql's 15 parameters for one annotation."""
+    rating = record.rating
+    return (
+        project, record.annotation_id, record.task_id, record.attack_id, record.reviewer_id, rating.success,
+        json.dumps(list(rating.topics), ensure_ascii=False), int(rating.skipped), int(rating.valid),
+        rating.invalid_reason, record.lead_time, record.created_at, record.updated_at, record.updated_by, now,
+    )
 
 
 def note_task(run: Run, project: int, task: int, attack_id: int | None) -> None:
     """Remember a task of the project and, when known, its attack_id."""
+    # Every reviewer of a task notes it. An upsert would lock the row until the commit even when
+    # it changes nothing, so concurrent batches sharing tasks would queue behind each other's
+    # fsync: a row that already says as much is left alone, unlocked.
     run(
-        "INSERT INTO ledger_tasks (project, task, attack_id) VALUES ($1, $2, $3)"
+        # (A None attack_id has no type of its own: the CAST gives PostgreSQL one.)
+        "INSERT INTO ledger_tasks (project, task, attack_id) SELECT $1, $2, CAST($3 AS BIGINT)"
+        " WHERE NOT EXISTS (SELECT 1 FROM ledger_tasks WHERE project = $1 AND task = $2"
+        " AND ($3 IS NULL OR attack_id = $3))"
         " ON CONFLICT (project, task) DO UPDATE SET attack_id = coalesce(excluded.attack_id, ledger_tasks.attack_id)",
         (project, task, attack_id),
+    )
+
+
+def note_webhook(run: Run, project: int, now: float) -> None:
+    """Set the project's last_webhook_at to `now`, unless it is already within a second of it."""
+    # Every batch of webhooks notes this one row; rewriting it each time would lock it until the
+    # commit and so queue concurrent batches behind each other's fsync. For "last webhook 3
+    # minutes ago", a second's precision is plenty; and it never moves back.
+    run(
+        "INSERT INTO ledger_projects (project, last_webhook_at) SELECT $1, $2"
+        " WHERE NOT EXISTS (SELECT 1 FROM ledger_projects WHERE project = $1 AND last_webhook_at >= $2 - 1.0)"
+        " ON CONFLICT (project) DO UPDATE SET last_webhook_at = excluded.last_webhook_at"
+        " WHERE ledger_projects.last_webhook_at IS NULL OR ledger_projects.last_webhook_at < excluded.last_webhook_at",
+        (project, now),
     )
 
 

@@ -20,7 +20,7 @@ from __future__ import annotations
 
 import time
 from collections.abc import Iterable
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
 from datetime import datetime
 
 from review_project.schema import Rating
@@ -108,26 +108,25 @@ def advance(
     nudges: list[str] = []
     gap = rules.session_gap_seconds
     last = state.last_seen_at
+    session_started_at, break_clock_from = state.session_started_at, state.break_clock_from
     if last is None or seen_at - last > gap:
-        opened = seen_at - min(max(lead_time or 0.0, 0.0), gap)
-        state = replace(state, session_started_at=opened, break_clock_from=opened)
-    state = replace(state, last_seen_at=seen_at if last is None else max(last, seen_at))
+        session_started_at = break_clock_from = seen_at - min(max(lead_time or 0.0, 0.0), gap)
+    last_seen_at = seen_at if last is None else max(last, seen_at)
 
-    if rules.break_after_seconds and seen_at - state.break_clock_from >= rules.break_after_seconds:
+    if rules.break_after_seconds and seen_at - break_clock_from >= rules.break_after_seconds:
         nudges.append(BREAK)
-        state = replace(state, break_clock_from=seen_at)
+        break_clock_from = seen_at
 
     run = state.severe_run + 1 if severe else 0
-    state = replace(state, severe_run=run)
     if rules.severe_streak and severe and run % rules.severe_streak == 0:
         nudges.append(SEVERE)
 
     day = local_day(seen_at)
     count = (state.day_tasks if state.day == day else 0) + 1
-    state = replace(state, day=day, day_tasks=count)
     if rules.daily_task_cap and count == rules.daily_task_cap:
         nudges.append(DAILY_CAP)
-    return state, tuple(nudges)
+    # One new state, not one per field changed: the store advances one for every task it counts.
+    return PacingState(session_started_at, last_seen_at, break_clock_from, run, day, count), tuple(nudges)
 
 
 @dataclass(frozen=True)

@@ -10,7 +10,8 @@ Every guarantee the worker makes rests on a constraint here, not on process-loca
 
 A reviewer's count is read under a per-reviewer lock (SQLite: the database write lock taken by
 BEGIN IMMEDIATE; PostgreSQL: a transaction-scoped advisory lock), so two concurrent submits
-cannot both see the count before the other and skip a milestone.
+cannot both see the count before the other and skip a milestone. A batch of events takes the
+locks of all its reviewers first, then reads each one's count and pacing state once.
 
 The schema has a version; opening a store applies the migrations it lacks (store_migrations.py)
 under the same kinds of lock, so several processes opening one store at once upgrade it once.
@@ -153,6 +154,15 @@ def _checkin(row) -> CheckIn:
     return CheckIn(*row)
 
 
+@dataclass
+class _Standing:
+    """One reviewer's exposure count and pacing state as a batch advances them (record_events)."""
+
+    count: int
+    pace: pacing.PacingState
+    paced: bool = False
+
+
 class Store:
     """The SQL shared by both databases; subclasses supply connections, locking and parameter passing."""
 
@@ -164,8 +174,9 @@ class Store:
     def _transaction(self, write: bool = True) -> Iterator:
         raise NotImplementedError
 
-    def _lock_reviewer(self, cursor, project: int, reviewer: int) -> None:
-        """Serialise counting for one reviewer until the transaction ends."""
+    def _lock_reviewers(self, cursor, reviewers: list[tuple[int, int]]) -> None:
+        """Serialise counting for these (project, reviewer)s until the transaction ends, locking
+        them in the order given (sorted: concurrent batches then cannot deadlock)."""
 
     _skip_locked = ""
 
@@ -201,13 +212,19 @@ class Store:
     ) -> list[Recorded]:
         """Record several events in ONE transaction (one fsync): exposures, check-ins and the ledger.
 
-        Events are applied in (project, reviewer) order so that concurrent batches take the
-        per-reviewer locks in the same order and cannot deadlock. A deletion never un-counts.
+        The batch first locks all of its reviewers in (project, reviewer) order, so concurrent
+        batches take the per-reviewer locks in the same order and cannot deadlock; events are then
+        applied in that order too. A deletion never un-counts.
         `scheduling` (LIVE, LATEST, MISSED) says which milestones become pending check-ins; while
         a project's first sync runs, all of its milestones are missed (the sync promotes the
         latest per reviewer when it ends). Returned milestones are the pending ones only.
         Every counted task advances its reviewer's pacing state; `rules` say which nudges that
         makes due, and only for LIVE events (a nudge about work nobody watched happen is stale).
+
+        Rows that several reviewers share come last, after every reviewer lock: the batch's tasks
+        in (project, task) order, then the projects. Concurrent batches (PostgreSQL's writers) then
+        lock them in one order too: two batches whose reviewers annotated the same tasks wait for
+        each other instead of deadlocking.
         """
         if scheduling not in SCHEDULINGS:
             raise ValueError(f"scheduling must be one of {SCHEDULINGS}")
@@ -217,12 +234,17 @@ class Store:
             range(len(events)),
             key=lambda i: (events[i].project, getattr(events[i], "reviewer", -1), i),
         )
-        locked: set[tuple[int, int]] = set()
+        reviewers = sorted({(e.project, e.reviewer) for e in events if isinstance(e, AnnotationSeen)})
         due_now: list[tuple[int, ...]] = [()] * len(events)
         latest: dict[tuple[int, int], tuple[int, int]] = {}  # (project, reviewer) -> (milestone, event)
+        tasks: dict[tuple[int, int], int | None] = {}  # (project, task) -> attack_id, noted last
         with self._transaction() as cur:
             run = self._runner(cur)
             syncing = {p for p in {e.project for e in events} if ledger.project_state(run, p).syncing}
+            self._lock_reviewers(cur, reviewers)
+            # Read once per batch, after the locks: held to the commit, they keep each reviewer's
+            # count and pacing state from changing but through this batch.
+            standing = self._read_standing(run, reviewers)
             for i in order:
                 event = events[i]
                 if isinstance(event, AnnotationsDeleted):
@@ -230,11 +252,8 @@ class Store:
                     ledger.remove(run, event.project, event.annotation_ids)
                     results[i] = Recorded(new_event=new > 0, counted=False, milestones=())
                     continue
-                if (event.project, event.reviewer) not in locked:
-                    self._lock_reviewer(cur, event.project, event.reviewer)
-                    locked.add((event.project, event.reviewer))
                 how = "syncing" if event.project in syncing else scheduling
-                results[i] = self._record_annotation(cur, event, every, now, how, rules)
+                results[i] = self._record_annotation(cur, event, every, now, how, rules, standing, tasks)
                 if how == LIVE:
                     due_now[i] = results[i].milestones
                 elif how == LATEST and results[i].milestones:
@@ -243,8 +262,11 @@ class Store:
             for (project, reviewer), (milestone, i) in latest.items():
                 self._promote(run, project, reviewer, milestone, now)
                 due_now[i] = (milestone,)
-            for project in {e.project for e in events if getattr(e, "action", None) != CAUGHT_UP}:
-                ledger.note(run, project, "last_webhook_at", now)
+            self._save_paces(run, {key: mine.pace for key, mine in standing.items() if mine.paced})
+            for (project, task), attack_id in sorted(tasks.items()):
+                ledger.note_task(run, project, task, attack_id)
+            for project in sorted({e.project for e in events if getattr(e, "action", None) != CAUGHT_UP}):
+                ledger.note_webhook(run, project, now)
         return [Recorded(r.new_event, r.counted, due_now[i], r.nudges) for i, r in enumerate(results)]
 
     def _runner(self, cur):
@@ -269,10 +291,10 @@ class Store:
             ).rowcount
         return new
 
-    def _insert_event_and_exposure(
+    def _insert_event(
         self, cur, seen: AnnotationSeen, now: float, reviewed: float, severe: bool
-    ) -> tuple[bool, bool, int]:
-        """Insert the event and, if it is new, the exposure; return (new event, counted, count after)."""
+    ) -> tuple[bool, bool]:
+        """Insert the event and, if it is new, its ledger row and the exposure; return (new event, counted)."""
         inserted = self._run(
             cur,
             "INSERT INTO events (project, annotation_id, action, updated_at, task, reviewer, skipped, received_at)"
@@ -281,34 +303,54 @@ class Store:
              int(seen.skipped), now),
         ).rowcount
         if inserted != 1:
-            return False, False, 0
+            return False, False
+        if seen.record is not None:
+            ledger.write(self._runner(cur), seen.project, seen.record, now)
         counted = self._run(
             cur,
             "INSERT INTO exposures (project, reviewer, task, annotation_id, skipped, seen_at, reviewed_at, severe)"
             " VALUES ($1, $2, $3, $4, $5, $6, $7, $8) ON CONFLICT DO NOTHING",
             (seen.project, seen.reviewer, seen.task, seen.annotation_id, int(seen.skipped), now, reviewed, int(severe)),
         ).rowcount
-        if counted != 1:
-            return True, False, 0
-        count = self._run(
-            cur, "SELECT count(*) FROM exposures WHERE project = $1 AND reviewer = $2", (seen.project, seen.reviewer)
-        ).fetchone()[0]
-        return True, True, count
+        return True, counted == 1
+
+    def _read_standing(self, run, reviewers: list[tuple[int, int]]) -> dict[tuple[int, int], _Standing]:
+        """Each (project, reviewer)'s exposure count and pacing state, in one statement."""
+        if not reviewers:
+            return {}
+        pairs = ", ".join(f"(${2 * n + 1}, ${2 * n + 2})" for n in range(len(reviewers)))
+        rows = run(
+            f"WITH r (project, reviewer) AS (VALUES {pairs})"
+            " SELECT r.project, r.reviewer,"
+            " (SELECT count(*) FROM exposures x WHERE x.project = r.project AND x.reviewer = r.reviewer),"
+            " p.session_started_at, p.last_seen_at, p.break_clock_from, coalesce(p.severe_run, 0), p.day,"
+            " coalesce(p.day_tasks, 0)"
+            " FROM r LEFT JOIN pacing p ON p.project = r.project AND p.reviewer = r.reviewer",
+            tuple(value for key in reviewers for value in key),
+        ).fetchall()
+        return {(row[0], row[1]): _Standing(row[2], pacing.PacingState(*row[3:])) for row in rows}
 
     def _record_annotation(
-        self, cur, seen: AnnotationSeen, every: int, now: float, how: str, rules: pacing.PacingRules
+        self, cur, seen: AnnotationSeen, every: int, now: float, how: str, rules: pacing.PacingRules,
+        standing: dict[tuple[int, int], _Standing], tasks: dict[tuple[int, int], int | None],
     ) -> Recorded:
-        # The caller holds this reviewer's lock (record_events).
+        # The caller holds this reviewer's lock, read its `standing`, saves its pacing state and
+        # notes `tasks` (record_events).
         record = seen.record
         reviewed = pacing.reviewed_at(record.created_at if record else None, now)
         severe = pacing.is_severe(record.rating if record else None, rules.severe_topics)
-        new_event, counted, count = self._insert_event_and_exposure(cur, seen, now, reviewed, severe)
+        new_event, counted = self._insert_event(cur, seen, now, reviewed, severe)
         if not new_event:
             return Recorded(new_event=False, counted=False, milestones=())
-        if seen.record is not None:
-            ledger.write(self._runner(cur), seen.project, seen.record, now)
+        if record is not None:
+            # Applied in order, coalesce(attack_id, the row's) keeps the last one known.
+            key = (seen.project, record.task_id)
+            tasks[key] = record.attack_id if record.attack_id is not None else tasks.get(key)
         if not counted:
             return Recorded(new_event=True, counted=False, milestones=())
+        mine = standing[(seen.project, seen.reviewer)]
+        mine.count += 1
+        count = mine.count
         due = milestones_crossed(count - 1, count, every)
         status, reason = ("pending", None) if how == LIVE else ("missed", MISSED_REASONS[how])
         for milestone in due:
@@ -318,30 +360,17 @@ class Store:
                 " VALUES ($1, $2, $3, $4, $5, $6, $6) ON CONFLICT DO NOTHING",
                 (seen.project, seen.reviewer, milestone, status, reason, now),
             )
-        nudges = self._pace(cur, seen, count, reviewed, severe, now, how, rules)
+        nudges = self._pace(cur, seen, count, reviewed, severe, now, how, rules, mine)
         return Recorded(new_event=True, counted=True, milestones=tuple(due), nudges=nudges)
 
     def _pace(
         self, cur, seen: AnnotationSeen, count: int, reviewed: float, severe: bool, now: float, how: str,
-        rules: pacing.PacingRules,
+        rules: pacing.PacingRules, mine: _Standing,
     ) -> tuple[str, ...]:
         """Advance the reviewer's pacing state by one task; insert the nudges it triggers (LIVE only)."""
-        row = self._run(
-            cur, f"SELECT {_PACING_COLUMNS} FROM pacing WHERE project = $1 AND reviewer = $2",
-            (seen.project, seen.reviewer),
-        ).fetchone()
         lead_time = seen.record.lead_time if seen.record else None
-        state, nudges = pacing.advance(pacing.PacingState(*row) if row else pacing.PacingState(), rules,
-                                       reviewed, severe, lead_time)
-        self._run(
-            cur,
-            f"INSERT INTO pacing (project, reviewer, {_PACING_COLUMNS}) VALUES ($1, $2, $3, $4, $5, $6, $7, $8)"
-            " ON CONFLICT (project, reviewer) DO UPDATE SET session_started_at = excluded.session_started_at,"
-            " last_seen_at = excluded.last_seen_at, break_clock_from = excluded.break_clock_from,"
-            " severe_run = excluded.severe_run, day = excluded.day, day_tasks = excluded.day_tasks",
-            (seen.project, seen.reviewer, state.session_started_at, state.last_seen_at, state.break_clock_from,
-             state.severe_run, state.day, state.day_tasks),
-        )
+        mine.pace, nudges = pacing.advance(mine.pace, rules, reviewed, severe, lead_time)
+        mine.paced = True
         if how != LIVE:
             return ()
         for kind in nudges:
@@ -352,6 +381,24 @@ class Store:
                 (seen.project, seen.reviewer, count, kind, now),
             )
         return nudges
+
+    def _save_paces(self, run, paces: dict[tuple[int, int], pacing.PacingState]) -> None:
+        """Write reviewers' pacing states, all in one statement."""
+        if not paces:
+            return
+        rows = ", ".join(f"({_marks(8 * n + 1, 8)})" for n in range(len(paces)))
+        run(
+            f"INSERT INTO pacing (project, reviewer, {_PACING_COLUMNS}) VALUES {rows}"
+            " ON CONFLICT (project, reviewer) DO UPDATE SET session_started_at = excluded.session_started_at,"
+            " last_seen_at = excluded.last_seen_at, break_clock_from = excluded.break_clock_from,"
+            " severe_run = excluded.severe_run, day = excluded.day, day_tasks = excluded.day_tasks",
+            tuple(
+                value
+                for (project, reviewer), state in paces.items()
+                for value in (project, reviewer, state.session_started_at, state.last_seen_at, state.break_clock_from,
+                              state.severe_run, state.day, state.day_tasks)
+            ),
+        )
 
     # -- the ledger's upkeep (catch_up.py) --------------------------------------------------------
     def ledger_state(self, project: int) -> ledger.ProjectState:
@@ -369,7 +416,8 @@ class Store:
         """Remember tasks of the project with their attack_ids (unannotated tasks count in reports)."""
         with self._transaction() as cur:
             run = self._runner(cur)
-            for task, attack_id in tasks:
+            # In task order, as record_events notes them: concurrent transactions lock the rows in one order.
+            for task, attack_id in sorted(tasks, key=lambda t: t[0]):
                 ledger.note_task(run, project, task, attack_id)
 
     def forget_missing(self, project: int, present: dict[int, set[int]], read_at: float) -> int:
@@ -824,6 +872,9 @@ class Store:
             return self._run(cur, "SELECT 1 FROM pauses WHERE slack_user_id = $1", (slack_user_id,)).fetchone() is not None
 
 
+_SQLITE_NAMES = tuple(str(n) for n in range(1, 1025))
+
+
 def _use_wal(connection: sqlite3.Connection, timeout: float = 30) -> None:
     # Processes opening a fresh file race to switch it to WAL, and the loser is told "database is
     # locked" at once: the busy timeout does not cover this switch. So wait for it here.
@@ -878,8 +929,10 @@ class SQLiteStore(Store):
             connection.execute("PRAGMA foreign_keys=ON")
 
     def _run(self, cursor, sql: str, params: tuple = ()):
-        # SQLite reads $1 as a parameter named "1".
-        cursor.execute(sql, {str(n): value for n, value in enumerate(params, 1)})
+        # SQLite reads $1 as a parameter named "1". The names are made once: every statement of
+        # every webhook passes through here.
+        names = _SQLITE_NAMES if len(params) <= len(_SQLITE_NAMES) else [str(n) for n in range(1, len(params) + 1)]
+        cursor.execute(sql, dict(zip(names, params)))
         return cursor
 
     def _connection(self) -> sqlite3.Connection:
@@ -968,32 +1021,43 @@ class PostgresStore(Store):
                 with connection.cursor() as cursor:
                     yield cursor
 
-    def _insert_event_and_exposure(
+    def _insert_event(
         self, cur, seen: AnnotationSeen, now: float, reviewed: float, severe: bool
-    ) -> tuple[bool, bool, int]:
-        # The same three steps as the base class in one round trip. Every part of the statement
-        # shares one snapshot, taken after the reviewer lock, so the count is the committed count
-        # plus this exposure.
+    ) -> tuple[bool, bool]:
+        # The base class's three inserts in one round trip: the ledger's row and the exposure
+        # only if the event is new.
+        params = (seen.project, seen.annotation_id, seen.action, seen.updated_at, seen.task, seen.reviewer,
+                  int(seen.skipped), now, reviewed, int(severe))
+        ledger_row = ""
+        if seen.record is not None:
+            ledger_row = f", l AS ({ledger.write_sql(len(params) + 1, 'EXISTS (SELECT 1 FROM e)')})"
+            params += ledger.write_params(seen.project, seen.record, now)
         row = self._run(
             cur,
             "WITH e AS (INSERT INTO events (project, annotation_id, action, updated_at, task, reviewer, skipped,"
             " received_at) VALUES ($1, $2, $3, $4, $5, $6, $7, $8) ON CONFLICT DO NOTHING RETURNING 1),"
             " x AS (INSERT INTO exposures (project, reviewer, task, annotation_id, skipped, seen_at, reviewed_at,"
             " severe) SELECT $1, $6, $5, $2, $7, $8, $9, $10 WHERE EXISTS (SELECT 1 FROM e)"
-            " ON CONFLICT DO NOTHING RETURNING 1)"
-            " SELECT (SELECT count(*) FROM e), (SELECT count(*) FROM x),"
-            " (SELECT count(*) FROM exposures WHERE project = $1 AND reviewer = $6)",
-            (seen.project, seen.annotation_id, seen.action, seen.updated_at, seen.task, seen.reviewer,
-             int(seen.skipped), now, reviewed, int(severe)),
+            f" ON CONFLICT DO NOTHING RETURNING 1){ledger_row}"
+            " SELECT (SELECT count(*) FROM e), (SELECT count(*) FROM x)",
+            params,
         ).fetchone()
-        new_event, counted = row[0] == 1, row[1] == 1
-        return new_event, counted, row[2] + row[1] if counted else 0
+        return row[0] == 1, row[1] == 1
 
-    def _lock_reviewer(self, cursor, project: int, reviewer: int) -> None:
+    def _lock_reviewers(self, cursor, reviewers: list[tuple[int, int]]) -> None:
         # Two-key advisory locks share one space; fold project and reviewer into key 2 and keep
-        # key 1 for this purpose so no other use of advisory locks can collide.
-        key = (project * 1_000_003 + reviewer) % 2**31
-        self._run(cursor, "SELECT pg_advisory_xact_lock($1, $2)", (_LOCK_NAMESPACE + 1, key))
+        # key 1 for this purpose so no other use of advisory locks can collide. One statement
+        # takes them all, in the order given: PostgreSQL calls a volatile function in a select
+        # list after ORDER BY has sorted the rows.
+        if not reviewers:
+            return
+        keys = [(project * 1_000_003 + reviewer) % 2**31 for project, reviewer in reviewers]
+        self._run(
+            cursor,
+            "SELECT pg_advisory_xact_lock($1, key) FROM unnest(CAST($2 AS integer[])) WITH ORDINALITY AS k (key, n)"
+            " ORDER BY n",
+            (_LOCK_NAMESPACE + 1, keys),
+        )
 
     def close(self) -> None:
         self._pool.close()

@@ -5,16 +5,18 @@ reads, the first sync (resumable, one check-in per reviewer), changes since the 
 from __future__ import annotations
 
 import json
+import threading
 
 import pytest
 
 from review_project.export import read_export_tasks
 from review_project.shared import ANNOTATION_CREATED, ANNOTATION_UPDATED
 from tests.workers.conftest import annotation, exposure_count
+from workers import ledger
 from workers.catch_up import catch_up, full_sync
 from workers.label_studio_api import LabelStudioUnavailable
 from workers.ledger import StoreLedger
-from workers.store import LATEST, MISSED
+from workers.store import LATEST, MISSED, open_store
 from workers.webhook import AnnotationsDeleted, parse_webhook
 
 
@@ -193,3 +195,71 @@ def test_a_deletion_webhook_and_an_update_in_one_batch(store):
               AnnotationsDeleted(1, (ann["id"],))]
     store.record_events(events, 10)
     assert ledger_rows(store) == {}
+
+
+def tasks_noted(store, project: int = 1) -> dict[int, int | None]:
+    with store._transaction(write=False) as cur:
+        return ledger.task_attack_ids(store._runner(cur), project)
+
+
+def test_a_task_keeps_the_last_attack_id_known(store):
+    store.note_tasks(1, [(5, None), (6, 106)])
+    store.record_events([webhook(ANNOTATION_CREATED, rated(1, 5, 7), attack_id=105)], 10)
+    assert tasks_noted(store) == {5: 105, 6: 106}
+    # An annotation whose task data lacks attack_id (a missing one is None) takes nothing away.
+    without = parse_webhook(json.dumps({"action": ANNOTATION_CREATED, "annotation": rated(1, 6, 8),
+                                        "project": {"id": 1}, "task": {"id": 6, "data": {}}}).encode())
+    store.record_events([without], 10)
+    store.note_tasks(1, [(5, None), (6, 206)])
+    assert tasks_noted(store) == {5: 105, 6: 206}
+
+
+def test_last_webhook_at_is_within_a_second_and_never_goes_back(store):
+    ann = rated(1, 5, 7)
+    seen = []
+    for now in (1000.0, 1000.5, 1001.2, 999.0):
+        ann["id"] += 1  # a new annotation each time
+        store.record_events([webhook(ANNOTATION_CREATED, ann)], 10, now=now)
+        seen.append(store.ledger_state(1).last_webhook_at)
+    # 1000.5 is within a second of what is there (left alone); a batch timed earlier moves nothing.
+    assert seen == [1000.0, 1000.0, 1001.2, 1001.2]
+
+
+@pytest.mark.postgres
+def test_batches_whose_reviewers_share_tasks_wait_for_each_other_instead_of_deadlocking(postgres_schema):
+    # Two PostgreSQL writers, each with a batch of two reviewers on tasks 5 and 6 in crossed order,
+    # both held before their second event so that each has written its first before either goes
+    # on. Had they noted the shared tasks as they went, each would now wait for a row the other holds.
+    store = open_store(postgres_schema)
+    both_started = threading.Barrier(2, timeout=10)
+    record_annotation = store._record_annotation
+
+    def pausing(cur, event, *args):
+        if event.reviewer in (8, 10):  # each batch's second event
+            both_started.wait()
+        return record_annotation(cur, event, *args)
+
+    store._record_annotation = pausing
+    batches = [
+        [webhook(ANNOTATION_CREATED, rated(1, 6, 7)), webhook(ANNOTATION_CREATED, rated(1, 5, 8))],
+        [webhook(ANNOTATION_CREATED, rated(1, 5, 9)), webhook(ANNOTATION_CREATED, rated(1, 6, 10))],
+    ]
+    failures = []
+
+    def write(batch):
+        try:
+            store.record_events(batch, 10)
+        except Exception as error:  # noqa: BLE001 - the test reports whatever stopped a batch
+            failures.append(error.__class__.__name__)
+
+    threads = [threading.Thread(target=write, args=(batch,)) for batch in batches]
+    try:
+        for thread in threads:
+            thread.start()
+        for thread in threads:
+            thread.join(30)
+        assert failures == []
+        assert tasks_noted(store) == {5: 105, 6: 106}
+        assert sorted(ledger_rows(store)) == sorted(e.annotation_id for batch in batches for e in batch)
+    finally:
+        store.close()
