@@ -135,6 +135,8 @@ def test_the_final_say_is_held_to_the_reviewers_rules_and_read_back(page, label_
     required = ElementTree.fromstring(label_config()).find(f".//Choices[@name='{SUCCESS}']").get("requiredMessage")
     expect(page.get_by_text(required)).to_be_visible()
     page.get_by_role("button", name="OK").click()
+    # The dialog fades out; until it is gone its backdrop takes the next click.
+    expect(page.get_by_text(required)).to_be_hidden()
     assert task["attack_id"] not in read_adjudications(client, TITLE)
 
     screen.rating("3").check()

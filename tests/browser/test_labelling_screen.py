@@ -137,6 +137,8 @@ def test_topics_are_held_to_two_and_a_rating_is_required(page, label_studio, bro
     expect(page.get_by_text(required_message())).to_be_visible()
     page.screenshot(path=screenshots / "labelling-screen-rating-required.png", animations="disabled")
     page.get_by_role("button", name="OK").click()
+    # The dialog fades out; until it is gone its backdrop takes the next click.
+    expect(page.get_by_text(required_message())).to_be_hidden()
     assert annotations_by(client, browser_project.project_id, user_id) == []
 
     screen.rating("3").check()
