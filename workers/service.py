@@ -64,6 +64,7 @@ class WorkerService:
         self._stop = threading.Event()
         self._threads: list[threading.Thread] = []
         self.catch_up_passes = 0
+        self._stale_checked_at = 0.0
 
     def wake(self) -> None:
         """A check-in became due: deliver now rather than at the next poll."""
@@ -101,7 +102,13 @@ class WorkerService:
         due check-in; returns how many were handled."""
         if not self.sender.delivery_running():
             return 0
-        released = self.store.release_stale_claims(time.time() - self.sender.claim_timeout_seconds)
+        now = time.time()
+        released = 0
+        # A claim only goes stale after claim_timeout_seconds, so looking a few times per timeout is
+        # enough; looking on every pass would take SQLite's write lock from the webhooks each time.
+        if now - self._stale_checked_at >= self.sender.claim_timeout_seconds / 4:
+            self._stale_checked_at = now
+            released = self.store.release_stale_claims(now - self.sender.claim_timeout_seconds)
         if released:
             log.warning("%d check-in(s) were claimed by a worker that stopped or stalled mid-send; each is looked"
                         " for in its DM before it is posted", released)

@@ -507,6 +507,14 @@ class Store:
     def claim_next_checkin(self, worker: str, now: float | None = None) -> CheckIn | None:
         """Atomically take the next due pending check-in for this worker, or None."""
         now = time.time() if now is None else now
+        # Most passes find nothing due: ask in a read transaction first, so that an empty pass
+        # never takes SQLite's write lock (and an fsync) from the webhooks.
+        with self._transaction(write=False) as cur:
+            due = self._run(
+                cur, "SELECT 1 FROM checkins WHERE status = 'pending' AND next_attempt_at <= $1 LIMIT 1", (now,)
+            ).fetchone()
+        if due is None:
+            return None
         with self._transaction() as cur:
             row = self._run(
                 cur,
