@@ -115,12 +115,6 @@ def due_day(now: datetime, at: time) -> str | None:
     return now.date().isoformat() if now.time().replace(tzinfo=None) >= at else None
 
 
-def reviewer_name(reviewers: dict[int, Reviewer], reviewer: int) -> str:
-    """The reviewer's name in Label Studio as the worker cached it, else their user id."""
-    known = reviewers.get(reviewer)
-    return known.name if known and known.name else f"Label Studio user {reviewer}"
-
-
 def project_facts(
     project: int, rows: LedgerRows, reviewers: dict[int, Reviewer], reviewers_per_task: int,
     rule: DisputeRule = DisputeRule(), n_resamples: int = 2000, seed: int = 0,
@@ -129,7 +123,7 @@ def project_facts(
     tables = tables_from_rows(rows.annotations, rows.tasks)
     progress = review_progress(len(tables.tasks), tables.annotations, reviewers_per_task)
     people = sorted(
-        (ReviewerTasks(reviewer_name(reviewers, p.reviewer_id), p.submitted, p.skipped) for p in progress.reviewers),
+        (ReviewerTasks(wellbeing.reviewer_name(reviewers, p.reviewer_id), p.submitted, p.skipped) for p in progress.reviewers),
         key=lambda r: (r.name.lower(), r.name),
     )
     measured, unmeasured = _measure(tables, reviewers_per_task, rule, n_resamples, seed)
@@ -209,7 +203,7 @@ def wellbeing_facts(
     means = [row["mean"] for row in summary["items"] if row["negative"] and row["mean"] is not None]
     answering = len({a.reviewer for a in answers})
     since_counts, total_counts = nudges_sent(checkins, since)
-    names = sorted({reviewer_name(reviewers, r) for r in may_want_checkin(checkins, answers, since)},
+    names = sorted({wellbeing.reviewer_name(reviewers, r) for r in may_want_checkin(checkins, answers, since)},
                    key=lambda name: (name.lower(), name))
     return WellbeingFacts(
         delivered=summary["delivered"], answered=summary["answered"], response_rate=summary["response_rate"],

@@ -29,8 +29,7 @@ BREAK = "break"
 SEVERE = "severe"
 DAILY_CAP = "daily_cap"
 MILESTONE = "milestone"
-# Every kind of row in the store's checkins table: the survey every N tasks, and the nudges.
-KINDS = (MILESTONE, BREAK, SEVERE, DAILY_CAP)
+# The kinds of row in the store's checkins table besides MILESTONE (the survey every N tasks).
 NUDGES = (BREAK, SEVERE, DAILY_CAP)
 
 SEVERE_RATING = 3
@@ -101,7 +100,7 @@ def reviewed_at(created_at: str | None, fallback: float) -> float:
 def advance(
     state: PacingState, rules: PacingRules, seen_at: float, severe: bool, lead_time: float | None = None
 ) -> tuple[PacingState, tuple[str, ...]]:
-    """One more task seen at `seen_at`: the new state and the nudges it triggers, in KINDS order.
+    """One more task seen at `seen_at`: the new state and the nudges it triggers, in NUDGES order.
 
     Tasks may arrive out of order (a catch-up); an earlier time never moves the session back.
     """

@@ -48,7 +48,7 @@ class Settings:
         return bool(self.slack_bot_token)
 
 
-def _positive_number(environ: Mapping[str, str], name: str, default: float, kind: type) -> float:
+def _positive_number(environ: Mapping[str, str], name: str, default: float | None, kind: type) -> float | None:
     raw = environ.get(name, "").strip()
     if not raw:
         return default
@@ -69,7 +69,7 @@ def _optional_positive(environ: Mapping[str, str], name: str, default: float | N
     """A positive number, the default when unset, or None when set to off (or 0)."""
     if environ.get(name, "").strip().lower() in _OFF:
         return None
-    return _positive_number(environ, name, default, kind) if (environ.get(name, "").strip() or default) else None
+    return _positive_number(environ, name, default, kind)
 
 
 def _severe_topics(environ: Mapping[str, str]) -> frozenset[str]:

@@ -352,35 +352,21 @@ class Store:
         mine.count += 1
         count = mine.count
         due = milestones_crossed(count - 1, count, every)
-        status, reason = ("pending", None) if how == LIVE else ("missed", MISSED_REASONS[how])
-        for milestone in due:
-            self._run(
-                cur,
-                "INSERT INTO checkins (project, reviewer, milestone, status, last_error, due_at, next_attempt_at)"
-                " VALUES ($1, $2, $3, $4, $5, $6, $6) ON CONFLICT DO NOTHING",
-                (seen.project, seen.reviewer, milestone, status, reason, now),
-            )
-        nudges = self._pace(cur, seen, count, reviewed, severe, now, how, rules, mine)
-        return Recorded(new_event=True, counted=True, milestones=tuple(due), nudges=nudges)
-
-    def _pace(
-        self, cur, seen: AnnotationSeen, count: int, reviewed: float, severe: bool, now: float, how: str,
-        rules: pacing.PacingRules, mine: _Standing,
-    ) -> tuple[str, ...]:
-        """Advance the reviewer's pacing state by one task; insert the nudges it triggers (LIVE only)."""
-        lead_time = seen.record.lead_time if seen.record else None
+        # Pacing advances on every counted task; only a LIVE one may make a nudge due.
+        lead_time = record.lead_time if record else None
         mine.pace, nudges = pacing.advance(mine.pace, rules, reviewed, severe, lead_time)
         mine.paced = True
-        if how != LIVE:
-            return ()
-        for kind in nudges:
+        nudges = nudges if how == LIVE else ()
+        status, reason = ("pending", None) if how == LIVE else ("missed", MISSED_REASONS[how])
+        # A nudge's milestone is the task count at its trigger (pacing.py).
+        for milestone, kind in [(m, pacing.MILESTONE) for m in due] + [(count, kind) for kind in nudges]:
             self._run(
                 cur,
-                "INSERT INTO checkins (project, reviewer, milestone, kind, status, due_at, next_attempt_at)"
-                " VALUES ($1, $2, $3, $4, 'pending', $5, $5) ON CONFLICT DO NOTHING",
-                (seen.project, seen.reviewer, count, kind, now),
+                "INSERT INTO checkins (project, reviewer, milestone, kind, status, last_error, due_at, next_attempt_at)"
+                " VALUES ($1, $2, $3, $4, $5, $6, $7, $7) ON CONFLICT DO NOTHING",
+                (seen.project, seen.reviewer, milestone, kind, status, reason, now),
             )
-        return nudges
+        return Recorded(new_event=True, counted=True, milestones=tuple(due), nudges=nudges)
 
     def _save_paces(self, run, paces: dict[tuple[int, int], pacing.PacingState]) -> None:
         """Write reviewers' pacing states, all in one statement."""
@@ -409,8 +395,8 @@ class Store:
     def note_ledger(self, project: int, **values) -> None:
         """Set ledger_projects columns of a project (ledger.ProjectState's fields)."""
         with self._transaction() as cur:
-            for column, value in values.items():
-                ledger.note(self._runner(cur), project, column, value)
+            for name, value in values.items():
+                ledger.note(self._runner(cur), project, name, value)
 
     def note_tasks(self, project: int, tasks: list[tuple[int, int | None]]) -> None:
         """Remember tasks of the project with their attack_ids (unannotated tasks count in reports)."""

@@ -25,9 +25,10 @@ def _mean(values) -> float | None:
     return round(fmean(values), 3) if values else None
 
 
-def _name(reviewers: dict[int, Reviewer], reviewer: int) -> str:
+def reviewer_name(reviewers: dict[int, Reviewer], reviewer: int) -> str:
+    """The reviewer's name in Label Studio as the worker cached it, else their user id."""
     known = reviewers.get(reviewer)
-    return known.name if known else f"Label Studio user {reviewer}"
+    return known.name if known and known.name else f"Label Studio user {reviewer}"
 
 
 def summarize(
@@ -81,7 +82,7 @@ def summarize(
 
     per_reviewer: dict[int, dict] = {}
     for c in delivered:
-        row = per_reviewer.setdefault(c.reviewer, {"reviewer": _name(reviewers, c.reviewer), "sent": 0, "answered": 0})
+        row = per_reviewer.setdefault(c.reviewer, {"reviewer": reviewer_name(reviewers, c.reviewer), "sent": 0, "answered": 0})
         row["sent"] += 1
         row["answered"] += c.id in answered_ids
     not_answered = sorted(
@@ -104,7 +105,7 @@ def summarize(
         summary["exposure"] = exposure(exposures, nudges, reviewers)
     if include_comments:
         summary["comments"] = [
-            {"milestone": a.milestone, "reviewer": _name(reviewers, a.reviewer), "comment": a.answer.comment}
+            {"milestone": a.milestone, "reviewer": reviewer_name(reviewers, a.reviewer), "comment": a.answer.comment}
             for a in answers
             if a.answer.comment
         ]
@@ -133,12 +134,12 @@ def exposure(
         if c.kind == pacing.DAILY_CAP and 0 < c.milestone <= len(seen):
             capped[c.reviewer].add(pacing.local_day(seen[c.milestone - 1]))
     rows = []
-    for reviewer in sorted(times, key=lambda r: _name(reviewers, r)):
+    for reviewer in sorted(times, key=lambda r: reviewer_name(reviewers, r)):
         per_day = Counter(pacing.local_day(t) for t in times[reviewer])
         longest = max(pacing.sessions(times[reviewer]), key=lambda s: (s.seconds, s.tasks))
         rows.append(
             {
-                "reviewer": _name(reviewers, reviewer),
+                "reviewer": reviewer_name(reviewers, reviewer),
                 "tasks": len(times[reviewer]),
                 "tasks_per_day": dict(sorted(per_day.items())),
                 "longest_session_minutes": round(longest.seconds / 60, 1),
@@ -157,7 +158,7 @@ def pending(checkins: list[CheckIn], reviewers: dict[int, Reviewer]) -> list[dic
         {
             "checkin": c.id,
             "project": c.project,
-            "reviewer": _name(reviewers, c.reviewer),
+            "reviewer": reviewer_name(reviewers, c.reviewer),
             "milestone": c.milestone,
             "kind": c.kind,
             "status": c.status,
