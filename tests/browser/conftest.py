@@ -8,10 +8,14 @@ cookies or drafts leak between tests. A missing chromium fails the tests, never 
 
 from __future__ import annotations
 
+import io
 import re
 from pathlib import Path
 
+import numpy as np
 import pytest
+from PIL import Image
+from playwright.sync_api import expect
 
 CHROMIUM = Path("/usr/bin/chromium")
 # No sandbox (containers), and nothing that phones home: no updates, sync or QUIC probes.
@@ -53,6 +57,33 @@ def screenshots() -> Path:
     """Where tests save what they saw (git-ignored), for a person to look at."""
     SCREENSHOTS.mkdir(parents=True, exist_ok=True)
     return SCREENSHOTS
+
+
+def within_laptop_screen(locator) -> bool:
+    """True when the element is on screen at 1366x768 without scrolling."""
+    box = locator.bounding_box()
+    return (
+        box is not None and box["x"] >= 0 and box["y"] >= 0
+        and box["x"] + box["width"] <= LAPTOP["width"] and box["y"] + box["height"] <= LAPTOP["height"]
+    )
+
+
+def drawn_share(png: bytes) -> float:
+    """Share of pixels that are not the background (the most common colour) in a screenshot."""
+    pixels = np.asarray(Image.open(io.BytesIO(png)).convert("RGB")).reshape(-1, 3)
+    colours, counts = np.unique(pixels, axis=0, return_counts=True)
+    return 1.0 - counts.max() / counts.sum()
+
+
+def assert_plots_drawn(plots) -> None:
+    """Each plot is an inlined PNG that loads, shows, and is not a blank box."""
+    for plot in plots.all():
+        assert plot.get_attribute("src").startswith("data:image/png;base64,")
+        plot.scroll_into_view_if_needed()
+        expect(plot).to_be_visible()
+        assert plot.evaluate("img => img.complete && img.naturalWidth > 100 && img.naturalHeight > 100"), plot.get_attribute("alt")
+        # Axes, points, bars, cells and lines cover a good share of a real plot's pixels.
+        assert drawn_share(plot.screenshot()) > 0.05, plot.get_attribute("alt")
 
 
 def log_in(page, url: str, email: str, password: str) -> None:

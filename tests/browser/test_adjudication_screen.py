@@ -23,7 +23,7 @@ from review_project.records import attack_task_data
 from review_project.sampling import sample_attacks
 from review_project.schema import SUCCESS
 from review_project.shared import Reviewer
-from tests.browser.conftest import LAPTOP, LabellingScreen, log_in
+from tests.browser.conftest import LabellingScreen, log_in, within_laptop_screen
 from tests.conftest import success_result, topics_result
 
 pytestmark = [pytest.mark.browser, pytest.mark.label_studio]
@@ -75,14 +75,6 @@ def adjudication_project(label_studio, demo_records) -> AdjudicationProject:
 def adjudicator_screen(page, label_studio, adjudication_project, who: str) -> LabellingScreen:
     log_in(page, label_studio.url, ADJUDICATORS[who], PASSWORD)
     return LabellingScreen(page, label_studio.url, adjudication_project.project_id).open()
-
-
-def within_laptop_screen(locator) -> bool:
-    box = locator.bounding_box()
-    return (
-        box is not None and box["x"] >= 0 and box["y"] >= 0
-        and box["x"] + box["width"] <= LAPTOP["width"] and box["y"] + box["height"] <= LAPTOP["height"]
-    )
 
 
 def review_rows(page) -> list[list[str]]:

@@ -22,7 +22,7 @@ from review_project.reviewer_interface import label_config
 from review_project.shared import Reviewer, write_reviewers
 from review_project.sampling import sample_attacks
 from review_project.schema import SUCCESS, read_rating
-from tests.browser.conftest import LAPTOP, LabellingScreen, annotations_by, log_in
+from tests.browser.conftest import LabellingScreen, annotations_by, log_in, within_laptop_screen
 
 pytestmark = [pytest.mark.browser, pytest.mark.label_studio]
 
@@ -77,15 +77,6 @@ def required_message() -> str:
 def reviewer_screen(page, label_studio, browser_project, who: str) -> LabellingScreen:
     log_in(page, label_studio.url, READERS[who], PASSWORD)
     return LabellingScreen(page, label_studio.url, browser_project.project_id).open()
-
-
-def within_laptop_screen(locator) -> bool:
-    """True when the element is on screen at 1366x768 without scrolling."""
-    box = locator.bounding_box()
-    return (
-        box is not None and box["x"] >= 0 and box["y"] >= 0
-        and box["x"] + box["width"] <= LAPTOP["width"] and box["y"] + box["height"] <= LAPTOP["height"]
-    )
 
 
 def test_reviewer_sees_the_warning_the_goal_and_the_chat(page, label_studio, browser_project, screenshots):

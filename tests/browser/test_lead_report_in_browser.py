@@ -2,25 +2,15 @@
 
 from __future__ import annotations
 
-import io
-
-import numpy as np
 import pytest
 from click.testing import CliRunner
-from PIL import Image
 from playwright.sync_api import expect
 
 from review_project.cli import cli
 from review_project.lead_report import TITLE
+from tests.browser.conftest import assert_plots_drawn
 
 pytestmark = [pytest.mark.browser, pytest.mark.label_studio]
-
-
-def drawn_share(png: bytes) -> float:
-    """Share of pixels that are not the background (the most common colour) in a screenshot."""
-    pixels = np.asarray(Image.open(io.BytesIO(png)).convert("RGB")).reshape(-1, 3)
-    colours, counts = np.unique(pixels, axis=0, return_counts=True)
-    return 1.0 - counts.max() / counts.sum()
 
 
 @pytest.fixture(scope="module")
@@ -50,13 +40,7 @@ def test_the_report_renders_its_plots_without_the_network(report_path, page, scr
 
     plots = page.locator("img")
     assert plots.count() == 4
-    for plot in plots.all():
-        assert plot.get_attribute("src").startswith("data:image/png;base64,")
-        plot.scroll_into_view_if_needed()
-        expect(plot).to_be_visible()
-        assert plot.evaluate("img => img.complete && img.naturalWidth > 100 && img.naturalHeight > 100"), plot.get_attribute("alt")
-        # Not a blank box: a real plot puts axes, bars or cells on a good share of its pixels.
-        assert drawn_share(plot.screenshot()) > 0.05, plot.get_attribute("alt")
+    assert_plots_drawn(plots)
     page.screenshot(path=screenshots / "lead-report.png", full_page=True)
 
     # Self-contained: the document itself and inlined images, nothing fetched from anywhere else.

@@ -9,7 +9,7 @@ from playwright.sync_api import expect
 
 from review_project.cli import cli
 from review_project.lead_report import RESULTS_TITLE
-from tests.browser.test_lead_report_in_browser import drawn_share
+from tests.browser.conftest import assert_plots_drawn
 
 pytestmark = [pytest.mark.browser, pytest.mark.label_studio]
 
@@ -52,13 +52,7 @@ def test_the_results_report_renders_its_plots_without_the_network(report_path, r
 
     plots = page.locator("img")
     assert [plot.get_attribute("alt") for plot in plots.all()] == list(PLOTS)
-    for plot in plots.all():
-        assert plot.get_attribute("src").startswith("data:image/png;base64,")
-        plot.scroll_into_view_if_needed()
-        expect(plot).to_be_visible()
-        assert plot.evaluate("img => img.complete && img.naturalWidth > 100 && img.naturalHeight > 100"), plot.get_attribute("alt")
-        # Not a blank box: axes, points, bars and lines cover a good share of the pixels.
-        assert drawn_share(plot.screenshot()) > 0.05, plot.get_attribute("alt")
+    assert_plots_drawn(plots)
     page.screenshot(path=screenshots / "results-report.png", full_page=True)
 
     assert requests and requests[0] == report_path.as_uri()
