@@ -26,7 +26,8 @@ With --label-studio it also starts a private Label Studio and times a reviewer's
 nothing (Label Studio's own cost of sending one), and with the worker's webhook (goal: 1.05x
 or less of the do-nothing receiver).
 
-Run: .venv/bin/python benchmarks/bench_webhooks.py [--events 3000] [--clients 8] [--rounds 3] [--label-studio [--submits 40]]
+Run: .venv/bin/python benchmarks/bench_webhooks.py [--events 3000] [--clients 8] [--rounds 3]
+     [--database sqlite|postgresql] [--label-studio [--submits 40]]
 """
 
 from __future__ import annotations
@@ -392,16 +393,18 @@ TARGETS = (
 )
 
 
-def ingestion(events: int, clients: int, rounds: int) -> list[dict]:
-    """Every target `rounds` times, interleaved (so load from elsewhere hits all alike); per target
-    the round with the median rate is kept. Each run starts from an empty file or schema."""
+def ingestion(events: int, clients: int, rounds: int, databases: tuple[str, ...]) -> list[dict]:
+    """Every target on `databases` `rounds` times, interleaved (so load from elsewhere hits all
+    alike); per target the round with the median rate is kept. Each run starts from an empty file
+    or schema."""
     folder = Path(tempfile.mkdtemp(prefix="bench-webhooks-"))
     base = postgres_base()
     tag = uuid.uuid4().hex[:10]
-    runs: dict[str, list[dict]] = {name: [] for name, *_ in TARGETS}
+    targets = [target for target in TARGETS if target[2] in databases]
+    runs: dict[str, list[dict]] = {name: [] for name, *_ in targets}
     try:
         for n in range(rounds):
-            for name, kind, database, _ in TARGETS:
+            for name, kind, database, _ in targets:
                 if database == "postgresql":
                     target = _reset_schema(base, f"bench_{kind}_{tag}")
                 elif kind == "floor":
@@ -412,7 +415,7 @@ def ingestion(events: int, clients: int, rounds: int) -> list[dict]:
     finally:
         for kind in {kind for _, kind, database, _ in TARGETS if database == "postgresql"}:
             drop_schema(base, f"bench_{kind}_{tag}")
-    return [sorted(runs[name], key=lambda r: r["events_per_s"])[len(runs[name]) // 2] for name, *_ in TARGETS]
+    return [sorted(runs[name], key=lambda r: r["events_per_s"])[len(runs[name]) // 2] for name, *_ in targets]
 
 
 def print_ingestion(results: list[dict], clients: int, rounds: int) -> None:
@@ -421,11 +424,12 @@ def print_ingestion(results: list[dict], clients: int, rounds: int) -> None:
           f" (median of {rounds} interleaved rounds)")
     print(f"{'target':<36}{'events/s':>10}{'p50 ms':>9}{'p99 ms':>9}{'lost':>6}{'failed':>8}{'vs its floor':>14}"
           f"{'CPU ms/event':>14}")
-    for (name, _, _, floor), r in zip(TARGETS, results):
+    targets = [target for target in TARGETS if target[0] in by_name]
+    for (name, _, _, floor), r in zip(targets, results):
         ratio = r["events_per_s"] / by_name[floor or name]["events_per_s"]
         print(f"{name:<36}{r['events_per_s']:>10.0f}{r['p50_ms']:>9.1f}{r['p99_ms']:>9.1f}{r['lost']:>6}"
               f"{r['failed']:>8}{ratio:>13.2f}x{r['cpu_ms']:>14.2f}")
-    for (name, _, _, floor), r in zip(TARGETS, results):
+    for (name, _, _, floor), r in zip(targets, results):
         if floor is None:
             continue
         ok = r["events_per_s"] >= 500 and r["p99_ms"] < 50 and r["lost"] == 0 and r["failed"] == 0
@@ -507,12 +511,15 @@ def main() -> None:
     parser.add_argument("--clients", type=int, default=8, choices=range(1, len(REVIEWERS) + 1), metavar="N",
                         help="keep-alive clients, one reviewer each")
     parser.add_argument("--rounds", type=int, default=3, help="runs per target; the median is reported")
+    parser.add_argument("--database", choices=("sqlite", "postgresql"), action="append",
+                        help="only the targets on this database (repeatable; default: both)")
     parser.add_argument("--label-studio", action="store_true", help="also time submits in a real Label Studio")
     parser.add_argument("--submits", type=int, default=40)
     args = parser.parse_args()
     for proxy in ("HTTP_PROXY", "HTTPS_PROXY", "http_proxy", "https_proxy"):
         os.environ.pop(proxy, None)
-    print_ingestion(ingestion(args.events, args.clients, args.rounds), args.clients, args.rounds)
+    databases = tuple(args.database or ("sqlite", "postgresql"))
+    print_ingestion(ingestion(args.events, args.clients, args.rounds, databases), args.clients, args.rounds)
     if args.label_studio:
         label_studio_submits(args.submits)
 

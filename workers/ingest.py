@@ -28,8 +28,9 @@ MAX_BATCH = 128
 class GroupCommitter:
     """Queue events from any thread or coroutine; writer threads commit them in batches.
 
-    SQLite has one writer at a time, so one thread; PostgreSQL overlaps the round trips of
-    several (store.writers), and the store's lock order keeps their batches deadlock-free.
+    `store.writers` threads (one on both databases: see Store.writers); several worker processes
+    on one PostgreSQL also write at once, and the store's lock order keeps their batches
+    deadlock-free.
     """
 
     def __init__(

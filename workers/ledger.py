@@ -40,8 +40,25 @@ _COLUMNS = (
 def write(run: Run, project: int, record: AnnotationRecord, now: float) -> None:
     """Add or replace one annotation's row, unless a newer version is there or it was deleted.
 
-    The caller notes its task too (note_task), after the rows only its reviewer touches."""
+    The caller notes its task too (note_tasks), after the rows only its reviewer touches."""
     run(write_sql(), write_params(project, record, now))
+
+
+# An annotation deleted once is never written again (its ANNOTATIONS_DELETED event stays).
+_NOT_DELETED = (
+    "NOT EXISTS (SELECT 1 FROM events WHERE project = {project} AND action = 'ANNOTATIONS_DELETED'"
+    " AND annotation_id = {annotation_id})"
+)
+# A row is replaced only by a version at least as new.
+_REPLACE_IF_NEWER = (
+    " ON CONFLICT (project, annotation_id) DO UPDATE SET task = excluded.task,"
+    " attack_id = coalesce(excluded.attack_id, ledger.attack_id), reviewer = excluded.reviewer,"
+    " success = excluded.success, topics = excluded.topics, skipped = excluded.skipped,"
+    " valid = excluded.valid, invalid_reason = excluded.invalid_reason, lead_time = excluded.lead_time,"
+    " created_at = excluded.created_at, updated_at = excluded.updated_at, updated_by = excluded.updated_by,"
+    " recorded_at = excluded.recorded_at"
+    " WHERE ledger.updated_at IS NULL OR excluded.updated_at >= ledger.updated_at"
+)
 
 
 @functools.lru_cache(maxsize=None)
@@ -51,17 +68,20 @@ def write_sql(first: int = 1, when: str = "TRUE") -> str:
     the webhook's event (store.PostgresStore), written here once all the same."""
     n = [f"${first + i}" for i in range(15)]
     return (
-        f"INSERT INTO ledger ({_COLUMNS})"
-        f" SELECT {', '.join(n)}"
-        f" WHERE {when} AND NOT EXISTS (SELECT 1 FROM events WHERE project = {n[0]}"
-        f" AND action = 'ANNOTATIONS_DELETED' AND annotation_id = {n[1]})"
-        " ON CONFLICT (project, annotation_id) DO UPDATE SET task = excluded.task,"
-        " attack_id = coalesce(excluded.attack_id, ledger.attack_id), reviewer = excluded.reviewer,"
-        " success = excluded.success, topics = excluded.topics, skipped = excluded.skipped,"
-        " valid = excluded.valid, invalid_reason = excluded.invalid_reason, lead_time = excluded.lead_time,"
-        " created_at = excluded.created_at, updated_at = excluded.updated_at, updated_by = excluded.updated_by,"
-        " recorded_at = excluded.recorded_at"
-        " WHERE ledger.updated_at IS NULL OR excluded.updated_at >= ledger.updated_at"
+        f"INSERT INTO ledger ({_COLUMNS}) SELECT {', '.join(n)}"
+        f" WHERE {when} AND {_NOT_DELETED.format(project=n[0], annotation_id=n[1])}{_REPLACE_IF_NEWER}"
+    )
+
+
+def write_rows_sql(source: str, alias: str, when: str, order: str, recorded_at: str) -> str:
+    """write's statement for many rows at once: those of `source` (a FROM list) where `when`, in
+    `order`; `alias` names the columns (as the ledger's, but recorded_at, given apart)."""
+    columns = [name.strip() for name in _COLUMNS.split(",")][:-1]
+    values = ", ".join(f"{alias}.{name}" for name in columns)
+    not_deleted = _NOT_DELETED.format(project=f"{alias}.project", annotation_id=f"{alias}.annotation_id")
+    return (
+        f"INSERT INTO ledger ({_COLUMNS}) SELECT {values}, {recorded_at} FROM {source}"
+        f" WHERE {when} AND {not_deleted} ORDER BY {order}{_REPLACE_IF_NEWER}"
     )
 
 
@@ -75,18 +95,23 @@ def write_params(project: int, record: AnnotationRecord, now: float) -> tuple:
     )
 
 
-def note_task(run: Run, project: int, task: int, attack_id: int | None) -> None:
-    """Remember a task of the project and, when known, its attack_id."""
+def note_tasks(run: Run, tasks: list[tuple[tuple[int, int], int | None]]) -> None:
+    """Remember tasks, ((project, task), attack_id) each, with their attack_id when known; in one
+    statement, writing them in the order given."""
     # Every reviewer of a task notes it. An upsert would lock the row until the commit even when
     # it changes nothing, so concurrent batches sharing tasks would queue behind each other's
     # fsync: a row that already says as much is left alone, unlocked.
+    if not tasks:
+        return
+    # (A None attack_id has no type of its own: the CAST gives PostgreSQL one.)
+    rows = ", ".join(f"(${3 * n + 1}, ${3 * n + 2}, CAST(${3 * n + 3} AS BIGINT))" for n in range(len(tasks)))
     run(
-        # (A None attack_id has no type of its own: the CAST gives PostgreSQL one.)
-        "INSERT INTO ledger_tasks (project, task, attack_id) SELECT $1, $2, CAST($3 AS BIGINT)"
-        " WHERE NOT EXISTS (SELECT 1 FROM ledger_tasks WHERE project = $1 AND task = $2"
-        " AND ($3 IS NULL OR attack_id = $3))"
+        f"WITH v (project, task, attack_id) AS (VALUES {rows})"
+        " INSERT INTO ledger_tasks (project, task, attack_id) SELECT project, task, attack_id FROM v"
+        " WHERE NOT EXISTS (SELECT 1 FROM ledger_tasks t WHERE t.project = v.project AND t.task = v.task"
+        " AND (v.attack_id IS NULL OR t.attack_id = v.attack_id))"
         " ON CONFLICT (project, task) DO UPDATE SET attack_id = coalesce(excluded.attack_id, ledger_tasks.attack_id)",
-        (project, task, attack_id),
+        tuple(value for (project, task), attack_id in tasks for value in (project, task, attack_id)),
     )
 
 

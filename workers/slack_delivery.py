@@ -231,6 +231,9 @@ class SlackDirectory:
         self.client = client
         self.label_studio = label_studio
         self.csv_slack_ids = {email.lower(): sid for email, sid in (csv_slack_ids or {}).items() if sid}
+        # Who a reviewer is on Slack does not change while the worker runs (the store's cache
+        # never refreshes either): each delivery asks the store only once per reviewer.
+        self._slack_users: dict[int, str] = {}
 
     def reviewer(self, reviewer_id: int):
         """The cached Label Studio user, fetched once through users.get."""
@@ -248,6 +251,12 @@ class SlackDirectory:
 
     def slack_user(self, reviewer_id: int) -> str:
         """The reviewer's Slack user id; PermanentFailure when they have no email or no Slack account."""
+        known = self._slack_users.get(reviewer_id)
+        if known is None:
+            known = self._slack_users[reviewer_id] = self._find_slack_user(reviewer_id)
+        return known
+
+    def _find_slack_user(self, reviewer_id: int) -> str:
         reviewer = self.reviewer(reviewer_id)
         if not reviewer.email:
             raise PermanentFailure(f"Label Studio user {reviewer_id} has no email")
@@ -281,6 +290,7 @@ class CheckInSender:
     # The numbers the nudges' messages quote (the triggers themselves run in the store).
     rules: pacing.PacingRules = pacing.PacingRules()
     _probed: bool = field(default=False, repr=False)
+    _channels: dict[str, str] = field(default_factory=dict, repr=False)
 
     def __post_init__(self) -> None:
         post_timeout = self.clients.post.timeout
@@ -398,10 +408,15 @@ class CheckInSender:
                         checkin.id)
 
     def _open(self, slack_user: str) -> str:
-        try:
-            return self.clients.lookup.conversations_open(users=slack_user)["channel"]["id"]
-        except Exception as error:
-            raise slack_failure(error, "conversations.open") from None
+        """The DM channel with a reviewer, opened once per worker (Slack gives the same one each time)."""
+        channel = self._channels.get(slack_user)
+        if channel is None:
+            try:
+                channel = self.clients.lookup.conversations_open(users=slack_user)["channel"]["id"]
+            except Exception as error:
+                raise slack_failure(error, "conversations.open") from None
+            self._channels[slack_user] = channel
+        return channel
 
     def _find_posted(self, channel: str, checkin: CheckIn) -> str | None:
         """The ts of this check-in's message in the DM (found by its metadata), or None."""

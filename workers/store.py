@@ -28,8 +28,8 @@ import sqlite3
 import threading
 import time
 from collections.abc import Iterator
-from contextlib import contextmanager
-from dataclasses import dataclass
+from contextlib import contextmanager, nullcontext
+from dataclasses import dataclass, field
 from urllib.parse import urlsplit
 
 from review_project.shared import WorkerError
@@ -163,16 +163,133 @@ class _Standing:
     paced: bool = False
 
 
+@dataclass(frozen=True)
+class _Exposure:
+    """What an annotation's exposure row keeps besides its ids: when it was reviewed, and whether it was severe."""
+
+    reviewed: float
+    severe: bool
+
+    @classmethod
+    def of(cls, seen: AnnotationSeen, rules: pacing.PacingRules, now: float) -> _Exposure:
+        record = seen.record
+        return cls(
+            pacing.reviewed_at(record.created_at if record else None, now),
+            pacing.is_severe(record.rating if record else None, rules.severe_topics),
+        )
+
+
+@dataclass
+class _Written:
+    """A batch's events as written (record_events): which of its projects are in their first sync,
+    each reviewer's standing before the batch, and per event (new event, counted)."""
+
+    syncing: set[int]
+    standing: dict[tuple[int, int], _Standing]
+    rows: list[tuple[bool, bool]]
+
+
+@dataclass
+class _Outcome:
+    """What a batch made due, ready to write (record_events): check-in rows (project, reviewer,
+    milestone, kind, status, reason), promotions of missed milestones, reviewers' pacing states,
+    the tasks seen with their attack_id, the projects that sent webhooks; and per event, its Recorded."""
+
+    recorded: list[Recorded] = field(default_factory=list)
+    checkins: list[tuple] = field(default_factory=list)
+    promotions: list[tuple[int, int, int]] = field(default_factory=list)
+    paces: dict[tuple[int, int], pacing.PacingState] = field(default_factory=dict)
+    tasks: dict[tuple[int, int], int | None] = field(default_factory=dict)
+    webhook_projects: list[int] = field(default_factory=list)
+
+
+def _standing_query(reviewers: list[tuple[int, int]]) -> tuple[str, tuple]:
+    """One statement reading each (project, reviewer)'s exposure count and pacing state, and
+    whether its project's first sync is running (ledger.ProjectState.syncing); see _standing."""
+    pairs = ", ".join(f"(${2 * n + 1}, ${2 * n + 2})" for n in range(len(reviewers)))
+    return (
+        f"WITH r (project, reviewer) AS (VALUES {pairs})"
+        " SELECT r.project, r.reviewer,"
+        " (SELECT count(*) FROM exposures x WHERE x.project = r.project AND x.reviewer = r.reviewer),"
+        " p.session_started_at, p.last_seen_at, p.break_clock_from, coalesce(p.severe_run, 0), p.day,"
+        " coalesce(p.day_tasks, 0),"
+        " EXISTS (SELECT 1 FROM ledger_projects s WHERE s.project = r.project"
+        " AND s.sync_started_at IS NOT NULL AND s.sync_done_at IS NULL)"
+        " FROM r LEFT JOIN pacing p ON p.project = r.project AND p.reviewer = r.reviewer",
+        tuple(value for key in reviewers for value in key),
+    )
+
+
+def _standing(rows: list) -> tuple[set[int], dict[tuple[int, int], _Standing]]:
+    """_standing_query's rows as (the projects in their first sync, each reviewer's standing)."""
+    syncing = {row[0] for row in rows if row[9]}
+    return syncing, {(row[0], row[1]): _Standing(row[2], pacing.PacingState(*row[3:9])) for row in rows}
+
+
+def _count_batch(
+    ordered: list, exposures: list, written: _Written, every: int, scheduling: str, rules: pacing.PacingRules
+) -> _Outcome:
+    """Count a written batch's events in order: milestones, pacing and nudges, no SQL (record_events)."""
+    outcome = _Outcome()
+    latest: dict[tuple[int, int], tuple[int, int]] = {}  # (project, reviewer) -> (milestone, position)
+    for position, (event, exposure, (new, counted)) in enumerate(zip(ordered, exposures, written.rows)):
+        if isinstance(event, AnnotationsDeleted) or not new:
+            outcome.recorded.append(Recorded(new_event=new, counted=False, milestones=()))
+            continue
+        record = event.record
+        if record is not None:
+            # Applied in order, coalesce(attack_id, the row's) keeps the last one known.
+            key = (event.project, record.task_id)
+            outcome.tasks[key] = record.attack_id if record.attack_id is not None else outcome.tasks.get(key)
+        if not counted:
+            outcome.recorded.append(Recorded(new_event=True, counted=False, milestones=()))
+            continue
+        how = "syncing" if event.project in written.syncing else scheduling
+        mine = written.standing[(event.project, event.reviewer)]
+        mine.count += 1
+        due = milestones_crossed(mine.count - 1, mine.count, every)
+        # Pacing advances on every counted task; only a LIVE one may make a nudge due.
+        mine.pace, nudges = pacing.advance(
+            mine.pace, rules, exposure.reviewed, exposure.severe, record.lead_time if record else None
+        )
+        mine.paced = True
+        nudges = nudges if how == LIVE else ()
+        status, reason = ("pending", None) if how == LIVE else ("missed", MISSED_REASONS[how])
+        # A nudge's milestone is the task count at its trigger (pacing.py).
+        for milestone, kind in [(m, pacing.MILESTONE) for m in due] + [(mine.count, kind) for kind in nudges]:
+            outcome.checkins.append((event.project, event.reviewer, milestone, kind, status, reason))
+        if how == LATEST and due:
+            key = (event.project, event.reviewer)
+            latest[key] = max(latest.get(key, (0, position)), (max(due), position))
+        outcome.recorded.append(Recorded(True, True, tuple(due) if how == LIVE else (), nudges))
+    for (project, reviewer), (milestone, position) in latest.items():
+        outcome.promotions.append((project, reviewer, milestone))
+        recorded = outcome.recorded[position]
+        outcome.recorded[position] = Recorded(recorded.new_event, recorded.counted, (milestone,), recorded.nudges)
+    outcome.paces = {key: mine.pace for key, mine in written.standing.items() if mine.paced}
+    outcome.webhook_projects = sorted({e.project for e in ordered if getattr(e, "action", None) != CAUGHT_UP})
+    return outcome
+
+
 class Store:
     """The SQL shared by both databases; subclasses supply connections, locking and parameter passing."""
 
-    # How many threads may usefully write at once (ingest.py's group commit).
+    # How many threads write webhooks' batches at once (ingest.py's group commit). One on both
+    # databases: SQLite has one writer; on PostgreSQL a batch is two round trips (pipelined), and
+    # one writer with larger batches beat 2, 4 and 8 writers with smaller ones (bench_webhooks.py).
     writers = 1
 
     # -- backend hooks -------------------------------------------------------------------------
     @contextmanager
-    def _transaction(self, write: bool = True) -> Iterator:
+    def _transaction(self, write: bool = True, batch: bool = False) -> Iterator:
+        """A cursor in one transaction; `batch` for record_events's (PostgreSQL pipelines its statements)."""
         raise NotImplementedError
+
+    @contextmanager
+    def _statement(self) -> Iterator:
+        """A cursor for ONE writing statement, committed on its own."""
+        with self._transaction() as cursor:
+            yield cursor
 
     def _lock_reviewers(self, cursor, reviewers: list[tuple[int, int]]) -> None:
         """Serialise counting for these (project, reviewer)s until the transaction ends, locking
@@ -221,57 +338,71 @@ class Store:
         Every counted task advances its reviewer's pacing state; `rules` say which nudges that
         makes due, and only for LIVE events (a nudge about work nobody watched happen is stale).
 
-        Rows that several reviewers share come last, after every reviewer lock: the batch's tasks
-        in (project, task) order, then the projects. Concurrent batches (PostgreSQL's writers) then
-        lock them in one order too: two batches whose reviewers annotated the same tasks wait for
-        each other instead of deadlocking.
+        Three steps: write the events (_write_events: rows per annotation, the reviewers' standing
+        read under their locks), count them (_count_batch, no SQL), write what the counting made
+        due (_write_outcome). Rows that several reviewers share come last, after every reviewer
+        lock: the batch's tasks in (project, task) order, then the projects. Concurrent batches
+        (several worker processes on one PostgreSQL) then lock them in one order too: two batches whose reviewers
+        annotated the same tasks wait for each other instead of deadlocking.
         """
         if scheduling not in SCHEDULINGS:
             raise ValueError(f"scheduling must be one of {SCHEDULINGS}")
         now = time.time() if now is None else now
-        results: list[Recorded] = [Recorded(new_event=False, counted=False, milestones=())] * len(events)
         order = sorted(
             range(len(events)),
             key=lambda i: (events[i].project, getattr(events[i], "reviewer", -1), i),
         )
+        ordered = [events[i] for i in order]
         reviewers = sorted({(e.project, e.reviewer) for e in events if isinstance(e, AnnotationSeen)})
-        due_now: list[tuple[int, ...]] = [()] * len(events)
-        latest: dict[tuple[int, int], tuple[int, int]] = {}  # (project, reviewer) -> (milestone, event)
-        tasks: dict[tuple[int, int], int | None] = {}  # (project, task) -> attack_id, noted last
-        with self._transaction() as cur:
-            run = self._runner(cur)
-            syncing = {p for p in {e.project for e in events} if ledger.project_state(run, p).syncing}
-            self._lock_reviewers(cur, reviewers)
-            # Read once per batch, after the locks: held to the commit, they keep each reviewer's
-            # count and pacing state from changing but through this batch.
-            standing = self._read_standing(run, reviewers)
-            for i in order:
-                event = events[i]
-                if isinstance(event, AnnotationsDeleted):
-                    new = self._record_deletion(cur, event, now)
-                    ledger.remove(run, event.project, event.annotation_ids)
-                    results[i] = Recorded(new_event=new > 0, counted=False, milestones=())
-                    continue
-                how = "syncing" if event.project in syncing else scheduling
-                results[i] = self._record_annotation(cur, event, every, now, how, rules, standing, tasks)
-                if how == LIVE:
-                    due_now[i] = results[i].milestones
-                elif how == LATEST and results[i].milestones:
-                    key = (event.project, event.reviewer)
-                    latest[key] = max(latest.get(key, (0, i)), (max(results[i].milestones), i))
-            for (project, reviewer), (milestone, i) in latest.items():
-                self._promote(run, project, reviewer, milestone, now)
-                due_now[i] = (milestone,)
-            self._save_paces(run, {key: mine.pace for key, mine in standing.items() if mine.paced})
-            for (project, task), attack_id in sorted(tasks.items()):
-                ledger.note_task(run, project, task, attack_id)
-            for project in sorted({e.project for e in events if getattr(e, "action", None) != CAUGHT_UP}):
-                ledger.note_webhook(run, project, now)
-        return [Recorded(r.new_event, r.counted, due_now[i], r.nudges) for i, r in enumerate(results)]
+        exposures = [_Exposure.of(e, rules, now) if isinstance(e, AnnotationSeen) else None for e in ordered]
+        with self._transaction(batch=True) as cur:
+            written = self._write_events(cur, ordered, exposures, reviewers, now)
+            outcome = _count_batch(ordered, exposures, written, every, scheduling, rules)
+            self._write_outcome(cur, outcome, now)
+        results: list[Recorded] = [outcome.recorded[0]] * len(events) if events else []
+        for position, i in enumerate(order):
+            results[i] = outcome.recorded[position]
+        return results
 
     def _runner(self, cur):
         """`run(sql, params)` on this transaction, for the ledger's and the migrations' functions."""
         return lambda sql, params=(): self._run(cur, sql, params)
+
+    def _write_events(
+        self, cur, ordered: list, exposures: list, reviewers: list[tuple[int, int]], now: float
+    ) -> _Written:
+        """Lock the reviewers, read their standing, then write each event's rows in order."""
+        run = self._runner(cur)
+        self._lock_reviewers(cur, reviewers)
+        # Read once per batch, after the locks: held to the commit, they keep each reviewer's
+        # count and pacing state from changing but through this batch.
+        syncing, standing = _standing(run(*_standing_query(reviewers)).fetchall()) if reviewers else (set(), {})
+        rows = []
+        for event, exposure in zip(ordered, exposures):
+            if isinstance(event, AnnotationsDeleted):
+                new = self._record_deletion(cur, event, now)
+                ledger.remove(run, event.project, event.annotation_ids)
+                rows.append((new > 0, False))
+            else:
+                rows.append(self._insert_event(cur, event, now, exposure.reviewed, exposure.severe))
+        return _Written(syncing, standing, rows)
+
+    def _write_outcome(self, cur, outcome: _Outcome, now: float) -> None:
+        """Write the check-ins and nudges a batch made due, its reviewers' pacing, tasks and projects."""
+        run = self._runner(cur)
+        if outcome.checkins:
+            rows = ", ".join(f"({_marks(6 * n + 2, 6)}, $1, $1)" for n in range(len(outcome.checkins)))
+            run(
+                "INSERT INTO checkins (project, reviewer, milestone, kind, status, last_error, due_at, next_attempt_at)"
+                f" VALUES {rows} ON CONFLICT DO NOTHING",
+                (now, *(value for row in outcome.checkins for value in row)),
+            )
+        for project, reviewer, milestone in outcome.promotions:
+            self._promote(run, project, reviewer, milestone, now)
+        self._save_paces(run, outcome.paces)
+        ledger.note_tasks(run, sorted(outcome.tasks.items()))
+        for project in outcome.webhook_projects:
+            ledger.note_webhook(run, project, now)
 
     def _promote(self, run, project: int, reviewer: int, milestone: int, now: float) -> None:
         run(
@@ -281,14 +412,16 @@ class Store:
         )
 
     def _record_deletion(self, cur, deleted: AnnotationsDeleted, now: float) -> int:
+        """Insert a deletion's events; returns how many were new."""
+        # RETURNING, not rowcount: PostgreSQL's batches run pipelined, where rowcount comes late.
         new = 0
         for annotation_id in deleted.annotation_ids:
-            new += self._run(
+            new += len(self._run(
                 cur,
                 "INSERT INTO events (project, annotation_id, action, updated_at, received_at)"
-                " VALUES ($1, $2, 'ANNOTATIONS_DELETED', '', $3) ON CONFLICT DO NOTHING",
+                " VALUES ($1, $2, 'ANNOTATIONS_DELETED', '', $3) ON CONFLICT DO NOTHING RETURNING 1",
                 (deleted.project, annotation_id, now),
-            ).rowcount
+            ).fetchall())
         return new
 
     def _insert_event(
@@ -313,60 +446,6 @@ class Store:
             (seen.project, seen.reviewer, seen.task, seen.annotation_id, int(seen.skipped), now, reviewed, int(severe)),
         ).rowcount
         return True, counted == 1
-
-    def _read_standing(self, run, reviewers: list[tuple[int, int]]) -> dict[tuple[int, int], _Standing]:
-        """Each (project, reviewer)'s exposure count and pacing state, in one statement."""
-        if not reviewers:
-            return {}
-        pairs = ", ".join(f"(${2 * n + 1}, ${2 * n + 2})" for n in range(len(reviewers)))
-        rows = run(
-            f"WITH r (project, reviewer) AS (VALUES {pairs})"
-            " SELECT r.project, r.reviewer,"
-            " (SELECT count(*) FROM exposures x WHERE x.project = r.project AND x.reviewer = r.reviewer),"
-            " p.session_started_at, p.last_seen_at, p.break_clock_from, coalesce(p.severe_run, 0), p.day,"
-            " coalesce(p.day_tasks, 0)"
-            " FROM r LEFT JOIN pacing p ON p.project = r.project AND p.reviewer = r.reviewer",
-            tuple(value for key in reviewers for value in key),
-        ).fetchall()
-        return {(row[0], row[1]): _Standing(row[2], pacing.PacingState(*row[3:])) for row in rows}
-
-    def _record_annotation(
-        self, cur, seen: AnnotationSeen, every: int, now: float, how: str, rules: pacing.PacingRules,
-        standing: dict[tuple[int, int], _Standing], tasks: dict[tuple[int, int], int | None],
-    ) -> Recorded:
-        # The caller holds this reviewer's lock, read its `standing`, saves its pacing state and
-        # notes `tasks` (record_events).
-        record = seen.record
-        reviewed = pacing.reviewed_at(record.created_at if record else None, now)
-        severe = pacing.is_severe(record.rating if record else None, rules.severe_topics)
-        new_event, counted = self._insert_event(cur, seen, now, reviewed, severe)
-        if not new_event:
-            return Recorded(new_event=False, counted=False, milestones=())
-        if record is not None:
-            # Applied in order, coalesce(attack_id, the row's) keeps the last one known.
-            key = (seen.project, record.task_id)
-            tasks[key] = record.attack_id if record.attack_id is not None else tasks.get(key)
-        if not counted:
-            return Recorded(new_event=True, counted=False, milestones=())
-        mine = standing[(seen.project, seen.reviewer)]
-        mine.count += 1
-        count = mine.count
-        due = milestones_crossed(count - 1, count, every)
-        # Pacing advances on every counted task; only a LIVE one may make a nudge due.
-        lead_time = record.lead_time if record else None
-        mine.pace, nudges = pacing.advance(mine.pace, rules, reviewed, severe, lead_time)
-        mine.paced = True
-        nudges = nudges if how == LIVE else ()
-        status, reason = ("pending", None) if how == LIVE else ("missed", MISSED_REASONS[how])
-        # A nudge's milestone is the task count at its trigger (pacing.py).
-        for milestone, kind in [(m, pacing.MILESTONE) for m in due] + [(count, kind) for kind in nudges]:
-            self._run(
-                cur,
-                "INSERT INTO checkins (project, reviewer, milestone, kind, status, last_error, due_at, next_attempt_at)"
-                " VALUES ($1, $2, $3, $4, $5, $6, $7, $7) ON CONFLICT DO NOTHING",
-                (seen.project, seen.reviewer, milestone, kind, status, reason, now),
-            )
-        return Recorded(new_event=True, counted=True, milestones=tuple(due), nudges=nudges)
 
     def _save_paces(self, run, paces: dict[tuple[int, int], pacing.PacingState]) -> None:
         """Write reviewers' pacing states, all in one statement."""
@@ -403,8 +482,7 @@ class Store:
         with self._transaction() as cur:
             run = self._runner(cur)
             # In task order, as record_events notes them: concurrent transactions lock the rows in one order.
-            for task, attack_id in sorted(tasks, key=lambda t: t[0]):
-                ledger.note_task(run, project, task, attack_id)
+            ledger.note_tasks(run, sorted({(project, task): attack_id for task, attack_id in tasks}.items()))
 
     def forget_missing(self, project: int, present: dict[int, set[int]], read_at: float) -> int:
         """Remove ledger rows of these tasks whose annotation Label Studio no longer has.
@@ -501,7 +579,7 @@ class Store:
             ).fetchone()
         if due is None:
             return None
-        with self._transaction() as cur:
+        with self._statement() as cur:
             row = self._run(
                 cur,
                 "UPDATE checkins SET status = 'sending', claimed_by = $1, claimed_at = $2, attempts = attempts + 1"
@@ -531,7 +609,7 @@ class Store:
         """Just before chat.postMessage: renew this worker's claim and record that a post may reach
         Slack; False if the claim was lost (another worker took it over) and nothing must be posted."""
         now = time.time() if now is None else now
-        with self._transaction() as cur:
+        with self._statement() as cur:
             return (
                 self._run(
                     cur,
@@ -544,7 +622,7 @@ class Store:
 
     def _finish(self, checkin_id: int, worker: str, sql_set: str, params: tuple) -> bool:
         # $1 and $2 are the check-in and its claimer; `sql_set` numbers its own values from $3.
-        with self._transaction() as cur:
+        with self._statement() as cur:
             return (
                 self._run(
                     cur,
@@ -945,7 +1023,7 @@ class SQLiteStore(Store):
         return connection
 
     @contextmanager
-    def _transaction(self, write: bool = True):
+    def _transaction(self, write: bool = True, batch: bool = False):
         connection = self._connection()
         cursor = connection.cursor()
         # IMMEDIATE takes the write lock up front: no upgrade deadlocks, and counting is serialised.
@@ -972,7 +1050,6 @@ class PostgresStore(Store):
     """PostgreSQL through a small psycopg connection pool; safe for several worker processes."""
 
     _skip_locked = " FOR UPDATE SKIP LOCKED"
-    writers = 4
 
     def __init__(self, url: str, max_connections: int = 8):
         try:
@@ -1009,11 +1086,44 @@ class PostgresStore(Store):
         return cursor
 
     @contextmanager
-    def _transaction(self, write: bool = True):
+    def _transaction(self, write: bool = True, batch: bool = False):
         with self._pool.connection() as connection:
-            with connection.transaction():
+            if not write:
+                # Under READ COMMITTED a transaction gives reads nothing (each statement takes its
+                # own snapshot) but two more round trips, BEGIN and COMMIT: reads autocommit.
                 with connection.cursor() as cursor:
                     yield cursor
+                return
+            # A batch's statements go out together (psycopg's pipeline mode): it waits once per
+            # result it needs, not once per statement.
+            with connection.pipeline() if batch else nullcontext(), connection.transaction():
+                with connection.cursor() as cursor:
+                    yield cursor
+
+    @contextmanager
+    def _statement(self):
+        # One statement is atomic on its own: autocommit spares BEGIN's and COMMIT's round trips.
+        with self._pool.connection() as connection, connection.cursor() as cursor:
+            yield cursor
+
+    def _write_events(
+        self, cur, ordered: list, exposures: list, reviewers: list[tuple[int, int]], now: float
+    ) -> _Written:
+        keys = [(e.project, e.annotation_id) for e in ordered if isinstance(e, AnnotationSeen)]
+        if not keys or len(keys) < len(ordered) or len(set(keys)) < len(keys):
+            # A deletion applies between the events around it, and a second version of an
+            # annotation must find the first: such batches (rare) go one event at a time.
+            return super()._write_events(cur, ordered, exposures, reviewers, now)
+        # The whole batch in one statement (_BATCH_SQL), queued with the locks and the standing
+        # read: one round trip answers all three.
+        self._lock_reviewers(cur, reviewers)
+        connection = cur.connection
+        with connection.cursor() as standing_cursor, connection.cursor() as rows_cursor:
+            self._run(standing_cursor, *_standing_query(reviewers))
+            self._run(rows_cursor, _BATCH_SQL, _batch_params(ordered, exposures, now))
+            syncing, standing = _standing(standing_cursor.fetchall())
+            rows = [(new, counted) for _, new, counted in rows_cursor.fetchall()]
+        return _Written(syncing, standing, rows)
 
     def _insert_event(
         self, cur, seen: AnnotationSeen, now: float, reviewed: float, severe: bool
@@ -1055,6 +1165,52 @@ class PostgresStore(Store):
 
     def close(self) -> None:
         self._pool.close()
+
+
+# The arrays a batch of annotation events is sent as (PostgresStore._write_events), by column:
+# the event's own, its exposure's, then its ledger row's (named as the ledger's columns).
+_BATCH_COLUMNS = (
+    ("project", "bigint"), ("annotation_id", "bigint"), ("event_action", "text"), ("event_updated_at", "text"),
+    ("event_task", "bigint"), ("event_reviewer", "bigint"), ("event_skipped", "integer"),
+    ("reviewed_at", "double precision"), ("severe", "integer"), ("has_record", "boolean"),
+    ("task", "bigint"), ("attack_id", "bigint"), ("reviewer", "bigint"), ("success", "integer"), ("topics", "text"),
+    ("skipped", "integer"), ("valid", "integer"), ("invalid_reason", "text"), ("lead_time", "double precision"),
+    ("created_at", "text"), ("updated_at", "text"), ("updated_by", "bigint"),
+)
+_NOW = f"${len(_BATCH_COLUMNS) + 1}"
+# The three inserts of Store._insert_event for a whole batch: the exposure and the ledger's row
+# only for events that are new; per event, in order, (n, new event, counted).
+_BATCH_SQL = (
+    "WITH i AS (SELECT * FROM unnest("
+    + ", ".join(f"CAST(${n + 1} AS {kind}[])" for n, (_, kind) in enumerate(_BATCH_COLUMNS))
+    + f") WITH ORDINALITY AS i ({', '.join(name for name, _ in _BATCH_COLUMNS)}, n)),"
+    " e AS (INSERT INTO events (project, annotation_id, action, updated_at, task, reviewer, skipped, received_at)"
+    f" SELECT project, annotation_id, event_action, event_updated_at, event_task, event_reviewer, event_skipped, {_NOW}"
+    " FROM i ORDER BY n ON CONFLICT DO NOTHING RETURNING project, annotation_id),"
+    " x AS (INSERT INTO exposures (project, reviewer, task, annotation_id, skipped, seen_at, reviewed_at, severe)"
+    f" SELECT i.project, i.event_reviewer, i.event_task, i.annotation_id, i.event_skipped, {_NOW}, i.reviewed_at,"
+    " i.severe FROM i JOIN e USING (project, annotation_id) ORDER BY i.n"
+    " ON CONFLICT DO NOTHING RETURNING project, annotation_id),"
+    f" l AS ({ledger.write_rows_sql('i JOIN e USING (project, annotation_id)', 'i', 'i.has_record', 'i.n', _NOW)})"
+    " SELECT i.n, e.annotation_id IS NOT NULL, x.annotation_id IS NOT NULL"
+    " FROM i LEFT JOIN e USING (project, annotation_id) LEFT JOIN x USING (project, annotation_id) ORDER BY i.n"
+)
+
+
+def _batch_params(ordered: list[AnnotationSeen], exposures: list[_Exposure], now: float) -> tuple:
+    """_BATCH_SQL's parameters: one list per column of _BATCH_COLUMNS, then `now`."""
+    rows = []
+    for seen, exposure in zip(ordered, exposures):
+        row = [seen.project, seen.annotation_id, seen.action, seen.updated_at, seen.task, seen.reviewer,
+               int(seen.skipped), exposure.reviewed, int(exposure.severe), seen.record is not None]
+        # write_params without project, annotation_id (the event's) and recorded_at (`now`).
+        row += ledger.write_params(seen.project, seen.record, now)[2:14] if seen.record else [None] * 12
+        rows.append(row)
+    columns = [list(column) for column in zip(*rows)]
+    lead_time = [name for name, _ in _BATCH_COLUMNS].index("lead_time")
+    # psycopg types a list by its first item: an int first would not take a float after it.
+    columns[lead_time] = [None if value is None else float(value) for value in columns[lead_time]]
+    return (*columns, now)
 
 
 def open_store(database_url: str, create: bool = True) -> Store:

@@ -38,14 +38,14 @@ def test_concurrent_events_share_commits_and_each_gets_its_result(store):
 
 def test_a_rejected_event_fails_alone(store, monkeypatch):
     committer = GroupCommitter(store, every=10)
-    real = store._record_annotation
+    real = store._write_events
 
-    def picky(cur, event, *args):
-        if event.task == 3:
+    def picky(cur, ordered, *args):
+        if any(getattr(event, "task", None) == 3 for event in ordered):
             raise ValueError("boom")
-        return real(cur, event, *args)
+        return real(cur, ordered, *args)
 
-    monkeypatch.setattr(store, "_record_annotation", picky)
+    monkeypatch.setattr(store, "_write_events", picky)
     hold = threading.Event()
     original = store.record_events
 

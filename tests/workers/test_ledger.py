@@ -228,18 +228,18 @@ def test_last_webhook_at_is_within_a_second_and_never_goes_back(store):
 @pytest.mark.postgres
 def test_batches_whose_reviewers_share_tasks_wait_for_each_other_instead_of_deadlocking(postgres_schema):
     # Two PostgreSQL writers, each with a batch of two reviewers on tasks 5 and 6 in crossed order,
-    # both held before their second event so that each has written its first before either goes
+    # both held after writing their events so that each has written its rows before either goes
     # on. Had they noted the shared tasks as they went, each would now wait for a row the other holds.
     store = open_store(postgres_schema)
     both_started = threading.Barrier(2, timeout=10)
-    record_annotation = store._record_annotation
+    write_events = store._write_events
 
-    def pausing(cur, event, *args):
-        if event.reviewer in (8, 10):  # each batch's second event
-            both_started.wait()
-        return record_annotation(cur, event, *args)
+    def pausing(*args):
+        written = write_events(*args)
+        both_started.wait()
+        return written
 
-    store._record_annotation = pausing
+    store._write_events = pausing
     batches = [
         [webhook(ANNOTATION_CREATED, rated(1, 6, 7)), webhook(ANNOTATION_CREATED, rated(1, 5, 8))],
         [webhook(ANNOTATION_CREATED, rated(1, 5, 9)), webhook(ANNOTATION_CREATED, rated(1, 6, 10))],
