@@ -229,7 +229,8 @@ def _standing(rows: list) -> tuple[set[int], dict[tuple[int, int], _Standing]]:
 def _count_batch(
     ordered: list, exposures: list, written: _Written, every: int, scheduling: str, rules: pacing.PacingRules
 ) -> _Outcome:
-    """Count a written batch's events in order: milestones, pacing and nudges, no SQL (record_events)."""
+    """Count a written batch's events in order: milestones, pacing and nudges, no SQL (record_events).
+    Advances `written.standing` in place."""
     outcome = _Outcome()
     latest: dict[tuple[int, int], tuple[int, int]] = {}  # (project, reviewer) -> (milestone, position)
     for position, (event, exposure, (new, counted)) in enumerate(zip(ordered, exposures, written.rows)):
@@ -359,7 +360,7 @@ class Store:
             written = self._write_events(cur, ordered, exposures, reviewers, now)
             outcome = _count_batch(ordered, exposures, written, every, scheduling, rules)
             self._write_outcome(cur, outcome, now)
-        results: list[Recorded] = [outcome.recorded[0]] * len(events) if events else []
+        results: list = [None] * len(events)
         for position, i in enumerate(order):
             results[i] = outcome.recorded[position]
         return results
