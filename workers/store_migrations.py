@@ -274,12 +274,32 @@ def _v4_pacing_and_digest(run: Run, dialect: str) -> None:
   post_started_at {real})""")
 
 
+def _v5_ids_of_64_bits(run: Run, dialect: str) -> None:
+    """Label Studio ids (project, annotation, task, user) as 64-bit integers in every table.
+
+    The webhook accepts ids up to 2**63-1 and SQLite's INTEGER holds them, but version 1's
+    tables took them as PostgreSQL's 32-bit INTEGER: an id past 2**31-1 failed the store
+    instead of being kept. The tables since version 2 already use BIGINT. (SQLite: nothing to do.)
+    """
+    if dialect != "postgresql":
+        return
+    widened = {
+        "events": ("project", "annotation_id", "task", "reviewer"),
+        "exposures": ("project", "reviewer", "task", "annotation_id"),
+        "checkins": ("project", "reviewer"),
+        "reviewers": ("reviewer",),
+    }
+    for table, columns in widened.items():
+        run(f"ALTER TABLE {table} " + ", ".join(f"ALTER COLUMN {column} TYPE BIGINT" for column in columns))
+
+
 # In order: the migration at index i moves a store from version i to version i + 1.
 MIGRATIONS: list[Callable[[Run, str], None]] = [
     _v1_initial_schema,
     _v2_ledger,
     _v3_post_intent_and_delivery_stop,
     _v4_pacing_and_digest,
+    _v5_ids_of_64_bits,
 ]
 
 

@@ -236,3 +236,20 @@ def test_readers_do_not_create_a_store(tmp_path):
 def test_a_repeated_placeholder_is_one_value_in_both_databases(store):
     with store._transaction(write=False) as cur:
         assert store._run(cur, "SELECT $1, $2, $1", (5, "x")).fetchone() == (5, "x", 5)
+
+
+def test_ids_up_to_64_bits_are_kept_on_both_databases(store):
+    # The webhook accepts ids up to 2**63-1; PostgreSQL's first tables held only 32 bits (migration 5).
+    big = 2**63 - 1
+    batch = [seen(big - 100 - k, reviewer=big - 1, annotation_id=big - 1000 - k, project=big) for k in range(10)]
+    recorded = store.record_events(batch, 10)
+    assert [r.counted for r in recorded] == [True] * 10 and recorded[-1].milestones == (10,)
+    # A deletion in the batch sends it down the one-event-at-a-time path: the same ids hold there.
+    more = store.record_events([seen(big - 200, reviewer=big - 1, annotation_id=big - 2000, project=big),
+                                AnnotationsDeleted(big, (big - 1000,))], 10)
+    assert (more[0].counted, more[1].new_event) == (True, True)
+    assert exposure_count(store, big, big - 1) == 11
+    [checkin] = store.checkins()
+    assert (checkin.project, checkin.reviewer, checkin.milestone) == (big, big - 1, 10)
+    store.cache_reviewer(Reviewer(big - 1, "ada@example.com", "Ada"))
+    assert store.cached_reviewer(big - 1) == Reviewer(big - 1, "ada@example.com", "Ada")
