@@ -263,3 +263,51 @@ def test_batches_whose_reviewers_share_tasks_wait_for_each_other_instead_of_dead
         assert sorted(ledger_rows(store)) == sorted(e.annotation_id for batch in batches for e in batch)
     finally:
         store.close()
+
+
+def _everything(store) -> dict[str, list[tuple]]:
+    """Every row an annotation event writes, without the times the store stamps itself."""
+    queries = {
+        "events": "SELECT project, annotation_id, action, updated_at, task, reviewer, skipped FROM events",
+        "exposures": "SELECT project, reviewer, task, annotation_id, skipped, reviewed_at, severe FROM exposures",
+        "ledger": "SELECT project, annotation_id, task, attack_id, reviewer, success, topics, skipped, valid,"
+                  " invalid_reason, lead_time, created_at, updated_at, updated_by FROM ledger",
+        "ledger_tasks": "SELECT project, task, attack_id FROM ledger_tasks",
+        "checkins": "SELECT project, reviewer, milestone, kind, status FROM checkins",
+        "pacing": "SELECT project, reviewer, session_started_at, last_seen_at, break_clock_from, severe_run, day,"
+                  " day_tasks FROM pacing",
+    }
+    with store._transaction(write=False) as cur:
+        return {table: sorted(tuple(row) for row in store._run(cur, sql).fetchall()) for table, sql in queries.items()}
+
+
+@pytest.mark.postgres
+def test_postgresql_writes_a_batch_in_one_statement_as_sqlite_writes_it_event_by_event(sqlite_store, postgres_schema):
+    # PostgreSQL writes a batch's events, exposures and ledger rows in one statement; SQLite (and
+    # PostgreSQL for batches with a deletion or two versions of one annotation) one event at a time.
+    # Same batches, same rows: replays, a re-submission on a task already counted, a skip, an
+    # invalid rating, an update, severe ratings and topics, three reviewers sharing tasks.
+    from workers.pacing import PacingRules
+
+    rules = PacingRules(break_after_seconds=600, severe_streak=2, daily_task_cap=5)
+    times = iter(f"2026-11-28T10:{minute:02d}:00.000000Z" for minute in range(60))
+    batches = [
+        [webhook(ANNOTATION_CREATED, rated(1, task, reviewer, str(task % 5), created_at=next(times)))
+         for task in range(1, 5) for reviewer in (7, 8, 9)],
+        [webhook(ANNOTATION_CREATED, rated(1, 1, 7, "4", created_at=next(times))),  # a replay
+         webhook(ANNOTATION_CREATED, rated(1, 1, 7, "2", annotation_id=9001, created_at=next(times))),
+         webhook(ANNOTATION_CREATED, rated(1, 5, 8, skipped=True, created_at=next(times))),
+         webhook(ANNOTATION_CREATED, rated(1, 6, 8, "9", created_at=next(times))),
+         webhook(ANNOTATION_CREATED, rated(1, 7, 9, "3", ("Self-harm",), created_at=next(times)))],
+        [webhook(ANNOTATION_UPDATED, rated(1, 2, 8, "0", created_at=next(times), updated_at="2026-11-28T11:00:00Z")),
+         *(webhook(ANNOTATION_CREATED, rated(1, task, 7, "3", created_at=next(times))) for task in range(8, 14))],
+    ]
+    postgres = open_store(postgres_schema)
+    try:
+        for store in (sqlite_store, postgres):
+            for n, batch in enumerate(batches):
+                store.record_events(batch, 3, now=1_795_867_200.0 + n, rules=rules)
+        assert _everything(postgres) == _everything(sqlite_store)
+        assert len(_everything(postgres)["checkins"]) > 5  # milestones and nudges of each kind were made
+    finally:
+        postgres.close()
