@@ -62,14 +62,12 @@ _REPLACE_IF_NEWER = (
 
 
 @functools.lru_cache(maxsize=None)
-def write_sql(first: int = 1, when: str = "TRUE") -> str:
-    """write's statement with its parameters (write_params) numbered from $`first`, and a further
-    condition `when` on writing at all: so PostgreSQL can run it in the statement that records
-    the webhook's event (store.PostgresStore), written here once all the same."""
-    n = [f"${first + i}" for i in range(15)]
+def write_sql() -> str:
+    """write's statement, its parameters write_params."""
+    n = [f"${i + 1}" for i in range(15)]
     return (
         f"INSERT INTO ledger ({_COLUMNS}) SELECT {', '.join(n)}"
-        f" WHERE {when} AND {_NOT_DELETED.format(project=n[0], annotation_id=n[1])}{_REPLACE_IF_NEWER}"
+        f" WHERE {_NOT_DELETED.format(project=n[0], annotation_id=n[1])}{_REPLACE_IF_NEWER}"
     )
 
 

@@ -1129,25 +1129,9 @@ class PostgresStore(Store):
     def _insert_event(
         self, cur, seen: AnnotationSeen, now: float, reviewed: float, severe: bool
     ) -> tuple[bool, bool]:
-        # The base class's three inserts in one round trip: the ledger's row and the exposure
-        # only if the event is new.
-        params = (seen.project, seen.annotation_id, seen.action, seen.updated_at, seen.task, seen.reviewer,
-                  int(seen.skipped), now, reviewed, int(severe))
-        ledger_row = ""
-        if seen.record is not None:
-            ledger_row = f", l AS ({ledger.write_sql(len(params) + 1, 'EXISTS (SELECT 1 FROM e)')})"
-            params += ledger.write_params(seen.project, seen.record, now)
-        row = self._run(
-            cur,
-            "WITH e AS (INSERT INTO events (project, annotation_id, action, updated_at, task, reviewer, skipped,"
-            " received_at) VALUES ($1, $2, $3, $4, $5, $6, $7, $8) ON CONFLICT DO NOTHING RETURNING 1),"
-            " x AS (INSERT INTO exposures (project, reviewer, task, annotation_id, skipped, seen_at, reviewed_at,"
-            " severe) SELECT $1, $6, $5, $2, $7, $8, $9, $10 WHERE EXISTS (SELECT 1 FROM e)"
-            f" ON CONFLICT DO NOTHING RETURNING 1){ledger_row}"
-            " SELECT (SELECT count(*) FROM e), (SELECT count(*) FROM x)",
-            params,
-        ).fetchone()
-        return row[0] == 1, row[1] == 1
+        # The batch statement for one event: the base class's three inserts in one round trip.
+        row = self._run(cur, _BATCH_SQL, _batch_params([seen], [_Exposure(reviewed, severe)], now)).fetchone()
+        return row[1], row[2]
 
     def _lock_reviewers(self, cursor, reviewers: list[tuple[int, int]]) -> None:
         # Two-key advisory locks share one space; fold project and reviewer into key 2 and keep
