@@ -13,7 +13,7 @@ Slack stand-in in a process of its own (as Slack is not in the worker's process)
 The floors do the least a durable receiver can: parse the JSON, insert the body with one
 commit per event, answer. On SQLite one connection (SQLite has one writer); on PostgreSQL a pool
 of 4 connections, so concurrent commits share PostgreSQL's WAL flushes (the worker shares them
-by committing a batch of events at once, with one writer: Store.writers).
+by committing a batch of events at once, with one writer: workers/ingest.py).
 
 Printed per target: events/s, p50 and p99 acknowledgement latency, events lost (sent and
 acknowledged but not in the store: must be 0), the ratio of events/s to the floor on the

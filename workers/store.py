@@ -275,11 +275,6 @@ def _count_batch(
 class Store:
     """The SQL shared by both databases; subclasses supply connections, locking and parameter passing."""
 
-    # How many threads write webhooks' batches at once (ingest.py's group commit). One on both
-    # databases: SQLite has one writer; on PostgreSQL a batch is two round trips (pipelined), and
-    # one writer with larger batches beat 2, 4 and 8 writers with smaller ones (bench_webhooks.py).
-    writers = 1
-
     # -- backend hooks -------------------------------------------------------------------------
     @contextmanager
     def _transaction(self, write: bool = True, batch: bool = False) -> Iterator:
@@ -343,8 +338,8 @@ class Store:
         read under their locks), count them (_count_batch, no SQL), write what the counting made
         due (_write_outcome). Rows that several reviewers share come last, after every reviewer
         lock: the batch's tasks in (project, task) order, then the projects. Concurrent batches
-        (several worker processes on one PostgreSQL) then lock them in one order too: two batches whose reviewers
-        annotated the same tasks wait for each other instead of deadlocking.
+        (several worker processes on one PostgreSQL) then lock them in one order too: two batches
+        whose reviewers annotated the same tasks wait for each other instead of deadlocking.
         """
         if scheduling not in SCHEDULINGS:
             raise ValueError(f"scheduling must be one of {SCHEDULINGS}")

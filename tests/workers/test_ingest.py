@@ -29,7 +29,7 @@ def test_concurrent_events_share_commits_and_each_gets_its_result(store):
     for thread in threads:
         thread.join()
     committer.stop()
-    # Each reviewer's 10th and 20th commit (in whatever order the writers committed) made one check-in each.
+    # Each reviewer's 10th and 20th commit (in whatever batches the writer committed) made one check-in each.
     assert {rv: sorted(m for r in results[rv] for m in r.milestones) for rv in range(8)} == {rv: [10, 20] for rv in range(8)}
     assert all(r.counted for rv in range(8) for r in results[rv])
     assert committer.batches < 160
