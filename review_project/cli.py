@@ -322,6 +322,8 @@ def worker(host, port, reviewers_path, socket_mode):
     Settings come from the environment (docs/worker.md): LABEL_STUDIO_URL, LABEL_STUDIO_API_KEY,
     SLACK_BOT_TOKEN, SLACK_SIGNING_SECRET, WEBHOOK_SECRET, DATABASE_URL, CHECKIN_EVERY, ...
     It needs the worker's extra dependencies: pip install 'red-team-review[worker]'.
+    This process answers HTTP; a background process it starts (and restarts) applies what the
+    webhook receives and sends the check-ins. Stop it with SIGTERM or Ctrl-C.
 
     Example:
 

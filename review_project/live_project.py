@@ -44,13 +44,15 @@ class LedgerRead:
     tables : the same tables as the export path gives (reviewer_email left empty; read_project
     fills it); complete : the ledger's first full sync of the project has finished, so it holds
     every annotation; last_webhook_at, last_catch_up_at : when the worker last heard of a change
-    from each (Unix times, None when never).
+    from each (Unix times, None when never); waiting : webhooks the worker has answered but not
+    applied to the ledger yet (in any project; normally 0 within a second).
     """
 
     tables: ProjectTables
     complete: bool
     last_webhook_at: float | None
     last_catch_up_at: float | None
+    waiting: int = 0
 
 
 class Ledger(Protocol):
@@ -130,7 +132,10 @@ def currency(read: LedgerRead, where: str, now: float | None = None) -> str:
             return f"{seconds / 60:.0f} min ago"
         return f"{seconds / 3600:.1f} h ago"
 
-    return f"Read the ledger at {where}: last webhook {ago(read.last_webhook_at)}, last catch-up {ago(read.last_catch_up_at)}"
+    line = f"Read the ledger at {where}: last webhook {ago(read.last_webhook_at)}, last catch-up {ago(read.last_catch_up_at)}"
+    if read.waiting:
+        line += f"; {read.waiting} webhook event(s) received and not applied yet (is the worker's background running?)"
+    return line
 
 
 @contextlib.contextmanager

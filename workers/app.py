@@ -1,9 +1,10 @@
 """The worker's HTTP face: a thin Starlette app over the store, the Bolt app and the service.
 
 Routes: POST /label-studio/webhook, POST /slack/events, GET /healthz (503 while the store is
-down or bad Slack credentials have stopped delivery). The webhook answer waits
-only for validation and the durable commit of its event (group commit, ingest.py); Slack work
-happens in the service's threads, because every reviewer's submit in Label Studio waits on
+down, bad Slack credentials have stopped delivery, the background is not running or received
+events wait too long). The webhook answer waits only for validation and the durable commit of
+its event to the inbox (group commit, ingest.py); applying it and all Slack work happen in the
+service (applier.py, background.py), because every reviewer's submit in Label Studio waits on
 this answer (1 s timeout, no retry).
 """
 
@@ -11,6 +12,7 @@ from __future__ import annotations
 
 import hmac
 import logging
+import time
 from collections.abc import Mapping
 from contextlib import asynccontextmanager
 
@@ -23,8 +25,7 @@ from starlette.routing import Route
 
 from workers.ingest import GroupCommitter
 from workers.interactivity import check_interaction, check_slack_request
-from workers.pacing import NO_NUDGES, PacingRules
-from workers.store import LIVE, Store
+from workers.store import Store
 from workers.webhook import (
     MAX_BODY_BYTES,
     AnnotationsDeleted,
@@ -36,6 +37,8 @@ from workers.webhook import (
 log = logging.getLogger(__name__)
 
 SECRET_HEADER = "x-webhook-secret"
+# /healthz fails once the oldest event waiting in the inbox is this old: nothing is applying it.
+INBOX_STALE_SECONDS = 60.0
 
 
 def check_webhook(secret: str, headers: Mapping[str, str], body: bytes) -> AnnotationSeen | AnnotationsDeleted:
@@ -71,33 +74,28 @@ def build_app(
     store: Store,
     *,
     webhook_secret: str,
-    checkin_every: int,
     slack_app=None,
     slack_signing_secret: str | None = None,
     service=None,
-    scheduling: str = LIVE,
-    rules: PacingRules = NO_NUDGES,
 ) -> Starlette:
-    """The ASGI app. `slack_app` (Bolt) is None in Socket Mode or without Slack; `service` runs the
-    background threads; `scheduling` is how webhooks' milestones become check-ins and `rules` which
-    nudges they trigger (store.record_events)."""
+    """The ASGI app. `slack_app` (Bolt) is None in Socket Mode or without Slack; `service` (a
+    WorkerService, or the BackgroundProcess running one) starts and stops with the server and
+    applies what the webhook receives."""
 
-    committer = GroupCommitter(store, checkin_every, scheduling=scheduling, rules=rules)
+    committer = GroupCommitter(store)
 
     async def label_studio_webhook(request: Request) -> Response:
         try:
             body = await read_body(request)
             event = check_webhook(webhook_secret, request.headers, body)
-            recorded = await committer.record(event)
+            await committer.record(event)
         except RequestRefused as error:
             log.info("webhook refused (%s): %s", error.status, error)
             return _refusal(error)
         except Exception as error:  # the store is down: Label Studio will not retry, catch-up will
             log.error("webhook not stored (%s); catch-up will pick it up", error.__class__.__name__)
             return JSONResponse({"error": "store unavailable; the event will be caught up later"}, status_code=503)
-        if (recorded.milestones or recorded.nudges) and service is not None:
-            service.wake()
-        return JSONResponse({"stored": recorded.new_event, "checkins_due": list(recorded.milestones)})
+        return JSONResponse({"stored": True})
 
     async def slack_events(request: Request) -> Response:
         if slack_app is None:
@@ -122,11 +120,18 @@ def build_app(
         try:
             await run_in_threadpool(store.ping)
             stopped = await run_in_threadpool(store.delivery_stopped)
+            waiting = await run_in_threadpool(store.inbox_waiting)
         except Exception as error:
             return JSONResponse({"ok": False, "store": error.__class__.__name__}, status_code=503)
         if stopped:  # Slack refused the credentials: nothing is delivered until they work (slack_delivery.py)
             return JSONResponse({"ok": False, "slack": stopped}, status_code=503)
-        return JSONResponse({"ok": True})
+        if service is not None and not service.alive():
+            return JSONResponse({"ok": False, "background": "not running"}, status_code=503)
+        age = 0.0 if waiting.oldest_received_at is None else time.time() - waiting.oldest_received_at
+        if age > INBOX_STALE_SECONDS:
+            return JSONResponse({"ok": False, "inbox": f"{waiting.waiting} event(s) waiting, the oldest for {age:.0f} s"},
+                                status_code=503)
+        return JSONResponse({"ok": True, "inbox": waiting.waiting})
 
     @asynccontextmanager
     async def lifespan(app):

@@ -1,5 +1,5 @@
-"""Group commit for webhooks: one writer thread records whatever events are waiting in a single
-transaction, then answers each of them.
+"""Group commit for webhooks: one writer thread commits whatever events are waiting to the
+store's inbox (inbox.py) in a single statement, then answers each of them.
 
 Every acknowledgement still follows a durable commit of its own event; what is shared is the
 fsync. With one commit per event, ingestion is capped at one event per fsync (about 4 ms on
@@ -16,8 +16,7 @@ import queue
 import threading
 from concurrent.futures import Future
 
-from workers.pacing import NO_NUDGES, PacingRules
-from workers.store import LIVE, Recorded, Store
+from workers.store import Store
 from workers.webhook import AnnotationsDeleted, AnnotationSeen
 
 log = logging.getLogger(__name__)
@@ -28,20 +27,13 @@ MAX_BATCH = 128
 class GroupCommitter:
     """Queue events from any thread or coroutine; one writer thread commits them in batches.
 
-    One on both databases: SQLite has one writer; on PostgreSQL a batch is two pipelined round
-    trips, and one writer with larger batches beat 2, 4 and 8 with smaller ones
-    (bench_webhooks.py). Several worker processes on one PostgreSQL still write at once; the
-    store's lock order keeps their batches deadlock-free.
+    One writer thread on both databases: SQLite's inbox file takes one writer at a time, and on
+    PostgreSQL a batch is one INSERT (one round trip, one WAL flush), so the events that arrive
+    during one commit share the next.
     """
 
-    def __init__(
-        self, store: Store, every: int, max_batch: int = MAX_BATCH, scheduling: str = LIVE,
-        rules: PacingRules = NO_NUDGES,
-    ):
+    def __init__(self, store: Store, max_batch: int = MAX_BATCH):
         self.store = store
-        self.every = every
-        self.scheduling = scheduling
-        self.rules = rules
         self.max_batch = max_batch
         self._queue: queue.SimpleQueue = queue.SimpleQueue()
         self._thread: threading.Thread | None = None
@@ -55,14 +47,14 @@ class GroupCommitter:
                 self._thread.start()
 
     def submit(self, event: AnnotationSeen | AnnotationsDeleted) -> Future:
-        """Queue one event; the future resolves to its Recorded once committed."""
+        """Queue one event; the future resolves (to None) once it is committed to the inbox."""
         self._ensure_started()
         future: Future = Future()
         self._queue.put((event, future))
         return future
 
-    async def record(self, event: AnnotationSeen | AnnotationsDeleted) -> Recorded:
-        """Await the durable commit of one event."""
+    async def record(self, event: AnnotationSeen | AnnotationsDeleted) -> None:
+        """Await the durable commit of one event to the inbox."""
         self._ensure_started()
         loop = asyncio.get_running_loop()
         waiter = loop.create_future()
@@ -96,9 +88,7 @@ class GroupCommitter:
 
     def _commit(self, batch: list) -> None:
         try:
-            results = self.store.record_events(
-                [event for event, _ in batch], self.every, scheduling=self.scheduling, rules=self.rules
-            )
+            self.store.receive([event for event, _ in batch])
         except Exception as error:
             if len(batch) == 1:
                 log.error("an event was not stored: %s", error.__class__.__name__)
@@ -110,11 +100,11 @@ class GroupCommitter:
             return
         with self._lock:
             self.batches += 1
-        _settle(batch, results)
+        _settle(batch, [None] * len(batch))
 
 
 def _settle(batch: list, outcomes: list) -> None:
-    """Give each waiter its outcome (a Recorded or an exception): futures from submit at once,
+    """Give each waiter its outcome (None, or an exception): futures from submit at once,
     the coroutines of one event loop in a single call into that loop."""
     by_loop: dict = {}
     for (_, waiter), outcome in zip(batch, outcomes):

@@ -227,6 +227,7 @@ class StoreLedger:
             complete=rows.state.sync_done_at is not None,
             last_webhook_at=rows.state.last_webhook_at,
             last_catch_up_at=rows.state.last_catch_up_at,
+            waiting=self.store.inbox_waiting().waiting,
         )
 
     def task_attack_ids(self, project_id: int) -> dict[int, int | None] | None:

@@ -1,11 +1,16 @@
-"""The worker's background work and its assembly: deliver due check-ins, catch up periodically,
-and `run_worker` for `review-project worker`.
+"""The worker's background work and its assembly: apply the inbox, deliver due check-ins, catch
+up periodically, and `run_worker` for `review-project worker`.
 
-Two daemon threads per process: one delivers (woken by a webhook that made a check-in due, else
-every POLL_SECONDS, which also picks up check-ins made due by other processes); one catches up
-at start and every RECONCILE_SECONDS. With Slack, a lead channel and DIGEST_AT, a third looks
-every DIGEST_POLL_SECONDS whether the lead's daily digest is due (digest_delivery.py). Several
-processes may share one PostgreSQL store.
+The service's daemon threads: one applies the inbox (applier.py: received webhooks become
+counts, ledger rows, pacing and check-ins), looking every APPLY_POLL_SECONDS while it is empty;
+one delivers (woken by the applier when a check-in fell due, else every POLL_SECONDS, which
+also picks up check-ins made due by other processes); one catches up at start and every
+RECONCILE_SECONDS. With Slack, a lead channel and DIGEST_AT, another looks every
+DIGEST_POLL_SECONDS whether the lead's daily digest is due (digest_delivery.py).
+
+`review-project worker` runs the service in a background process of its own (background.py)
+beside the web process; `build_worker` assembles both in one process, as the tests use them.
+Several workers may share one PostgreSQL store.
 """
 
 from __future__ import annotations
@@ -17,6 +22,8 @@ import threading
 import time
 import uuid
 
+from workers.applier import InboxApplier
+from workers.background import LOG_FORMAT, BackgroundProcess
 from workers.catch_up import catch_up, projects_to_watch
 from workers.digest_delivery import DIGEST_POLL_SECONDS, DigestPoster
 from workers.label_studio_api import LabelStudioUnavailable
@@ -27,6 +34,9 @@ from workers.store import LATEST, LIVE, MISSED, Store
 log = logging.getLogger(__name__)
 
 POLL_SECONDS = 2.0
+# How often an idle applier looks at the inbox: the most a check-in waits for its webhook's event
+# to be applied, and a read of one index entry each time.
+APPLY_POLL_SECONDS = 0.05
 
 
 def worker_id() -> str:
@@ -35,7 +45,7 @@ def worker_id() -> str:
 
 
 class WorkerService:
-    """Runs delivery and catch-up in background threads; start() and stop() bracket the server."""
+    """Runs the applier, delivery and catch-up in background threads; start() and stop() bracket them."""
 
     def __init__(
         self,
@@ -49,6 +59,7 @@ class WorkerService:
         rules: PacingRules = NO_NUDGES,
         digest: DigestPoster | None = None,
         digest_poll_seconds: float = DIGEST_POLL_SECONDS,
+        apply_poll_seconds: float = APPLY_POLL_SECONDS,
     ):
         self.store = store
         self.rules = rules
@@ -60,6 +71,10 @@ class WorkerService:
         self.poll_seconds = poll_seconds
         self.digest = digest
         self.digest_poll_seconds = digest_poll_seconds
+        self.apply_poll_seconds = apply_poll_seconds
+        # Without Slack no check-in is sent: the webhooks' milestones are recorded as missed.
+        self.applier = InboxApplier(store, checkin_every, scheduling=LIVE if sender is not None else MISSED,
+                                    rules=rules, on_due=self.wake)
         self._wake = threading.Event()
         self._stop = threading.Event()
         self._threads: list[threading.Thread] = []
@@ -76,10 +91,10 @@ class WorkerService:
         return LATEST if self.sender is not None else MISSED
 
     def start(self) -> None:
-        """Start the catch-up thread, the delivery thread when there is Slack to deliver to, and the
-        digest thread when there is a digest to post."""
+        """Start the applier and catch-up threads, the delivery thread when there is Slack to deliver
+        to, and the digest thread when there is a digest to post."""
         self._stop.clear()
-        threads = [("catch-up", self._catch_up_forever)]
+        threads = [("inbox", self._apply_forever), ("catch-up", self._catch_up_forever)]
         if self.sender is not None:
             threads.append(("checkin-delivery", self._deliver_forever))
         if self.digest is not None:
@@ -90,12 +105,35 @@ class WorkerService:
             self._threads.append(thread)
 
     def stop(self, timeout: float = 15.0) -> None:
-        """Ask the threads to finish their current step and wait for them."""
+        """Ask the threads to finish their current step (the applier: to apply what waits) and wait for them."""
         self._stop.set()
         self._wake.set()
         for thread in self._threads:
             thread.join(timeout)
         self._threads.clear()
+
+    def alive(self) -> bool:
+        """Whether every thread started is still running (for /healthz)."""
+        return all(thread.is_alive() for thread in self._threads)
+
+    def _apply_forever(self) -> None:
+        busy = False
+        while not self._stop.is_set():
+            try:
+                # An idle applier only reads: on SQLite an empty write transaction would still take
+                # the write lock from the webhooks.
+                busy = (busy or self.store.anything_received()) and self.applier.apply_once() > 0
+            except Exception as error:  # the store is down: the events wait in the inbox
+                log.error("applying received events failed: %s", error.__class__.__name__)
+                busy = False
+                self._stop.wait(1.0)
+            if not busy:
+                self._stop.wait(self.apply_poll_seconds)
+        try:
+            self.applier.drain()
+        except Exception as error:
+            log.error("applying received events at stop failed (%s); they are applied at the next start",
+                      error.__class__.__name__)
 
     def deliver_once(self) -> int:
         """Unless bad credentials stopped delivery: return stale claims to pending, then send every
@@ -167,96 +205,122 @@ def slack_ids_from_csv(path: str | None) -> dict[str, str]:
     return {r.email.lower(): r.slack_user_id for r in read_reviewers(path) if getattr(r, "slack_user_id", None)}
 
 
-def build_worker(settings, *, socket_mode: bool = False, store: Store | None = None, slack_client=None,
-                 label_studio=None, retry_base_seconds: float = 30.0, poll_seconds: float = POLL_SECONDS,
-                 delivery_clients=None, claim_timeout_seconds: float | None = None,
-                 credentials_probe_seconds: float | None = None, digest_poll_seconds: float = DIGEST_POLL_SECONDS):
-    """Assemble store, Slack clients, Bolt app, sender and service into the ASGI app; returns (app, parts).
+def build_service(settings, *, store: Store | None = None, label_studio=None, delivery_clients=None,
+                  retry_base_seconds: float = 30.0, poll_seconds: float = POLL_SECONDS,
+                  claim_timeout_seconds: float | None = None, credentials_probe_seconds: float | None = None,
+                  digest_poll_seconds: float = DIGEST_POLL_SECONDS) -> WorkerService:
+    """The background's parts (store, Label Studio reader, check-in sender, digest) as a WorkerService.
 
-    `slack_client` serves the Bolt app; delivery has its own clients (make_delivery_clients).
+    `review-project worker` calls it in its background process with the settings alone; tests
+    hand in stand-ins. Delivery has Slack clients of its own (make_delivery_clients).
     """
-    from workers.app import build_app
     from workers.label_studio_api import LabelStudioReader
     from workers.store import open_store
 
     store = store or open_store(settings.database_url)
     label_studio = label_studio or LabelStudioReader(settings.label_studio_url, settings.label_studio_api_key)
-    slack_app = sender = None
+    sender = digest = None
     if settings.slack_enabled:
-        slack_app, sender, delivery_clients = _slack_parts(
-            settings, store, label_studio, slack_client, delivery_clients, retry_base_seconds,
-            claim_timeout_seconds, credentials_probe_seconds,
-        )
-    digest = None
+        sender = _sender(settings, store, label_studio, delivery_clients, retry_base_seconds, claim_timeout_seconds,
+                         credentials_probe_seconds)
     if sender is not None and settings.lead_slack_channel and settings.digest_at is not None:
         digest = DigestPoster(sender, settings.lead_slack_channel, settings.digest_at, settings.reviewers_per_task)
-    service = WorkerService(
+    return WorkerService(
         store, sender, label_studio, settings.webhook_secret, settings.checkin_every, settings.reconcile_seconds,
         poll_seconds=poll_seconds, rules=settings.pacing, digest=digest, digest_poll_seconds=digest_poll_seconds,
     )
+
+
+def build_web(settings, store: Store, service, *, socket_mode: bool = False, slack_client=None):
+    """The web process's ASGI app (webhook, Slack's Request URL, /healthz) over `store`, starting and
+    stopping `service` with the server; returns (app, the Bolt app or None)."""
+    from workers.app import build_app
+
+    slack_app = None
+    if settings.slack_enabled:
+        from workers.interactivity import build_slack_app
+        from workers.slack_delivery import make_slack_client
+
+        slack_client = slack_client or make_slack_client(settings.slack_bot_token, settings.slack_api_url)
+        slack_app = build_slack_app(
+            store, slack_client, settings.slack_signing_secret, settings.checkin_every, settings.lead_slack_channel
+        )
     app = build_app(
         store,
         webhook_secret=settings.webhook_secret,
-        checkin_every=settings.checkin_every,
         slack_app=None if socket_mode else slack_app,
         slack_signing_secret=settings.slack_signing_secret,
         service=service,
-        scheduling=LIVE if settings.slack_enabled else MISSED,
-        rules=settings.pacing,
     )
+    return app, slack_app
+
+
+def build_worker(settings, *, socket_mode: bool = False, store: Store | None = None, slack_client=None,
+                 **service_options):
+    """The whole worker in ONE process, the service's threads beside the server (tests use it this way;
+    `review-project worker` puts the service in a process of its own): returns (app, parts).
+
+    `service_options` go to build_service; `slack_client` serves the Bolt app.
+    """
+    from workers.store import open_store
+
+    store = store or open_store(settings.database_url)
+    service = build_service(settings, store=store, **service_options)
+    app, slack_app = build_web(settings, store, service, socket_mode=socket_mode, slack_client=slack_client)
+    sender = service.sender
     return app, {"store": store, "slack_app": slack_app, "service": service, "sender": sender,
-                 "delivery_clients": delivery_clients, "digest": digest}
+                 "delivery_clients": sender.clients if sender else None, "digest": service.digest}
 
 
-def _slack_parts(settings, store, label_studio, slack_client, delivery_clients, retry_base_seconds,
-                 claim_timeout_seconds, credentials_probe_seconds):
-    """The Bolt app (buttons, survey) and the check-in sender with its Slack clients."""
-    from workers.interactivity import build_slack_app
-    from workers.slack_delivery import SlackDirectory, make_delivery_clients, make_slack_client
+def _sender(settings, store, label_studio, delivery_clients, retry_base_seconds, claim_timeout_seconds,
+            credentials_probe_seconds) -> CheckInSender:
+    """The check-in sender with its Slack clients."""
+    from workers.slack_delivery import SlackDirectory, make_delivery_clients
 
-    csv_ids = slack_ids_from_csv(settings.reviewers_csv)
-    slack_client = slack_client or make_slack_client(settings.slack_bot_token, settings.slack_api_url)
     delivery_clients = delivery_clients or make_delivery_clients(settings.slack_bot_token, settings.slack_api_url)
-    slack_app = build_slack_app(
-        store, slack_client, settings.slack_signing_secret, settings.checkin_every, settings.lead_slack_channel
-    )
     timings = {
         name: value for name, value in (("claim_timeout_seconds", claim_timeout_seconds),
                                         ("credentials_probe_seconds", credentials_probe_seconds)) if value is not None
     }
-    sender = CheckInSender(
+    return CheckInSender(
         store=store,
         clients=delivery_clients,
-        directory=SlackDirectory(store, delivery_clients.lookup, label_studio, csv_ids),
+        directory=SlackDirectory(store, delivery_clients.lookup, label_studio, slack_ids_from_csv(settings.reviewers_csv)),
         worker_id=worker_id(),
         checkin_every=settings.checkin_every,
         rules=settings.pacing,
         retry_base_seconds=retry_base_seconds,
         **timings,
     )
-    return slack_app, sender, delivery_clients
 
 
-def run_worker(settings, host: str, port: int, *, socket_mode: bool = False) -> None:
-    """Serve until interrupted: uvicorn for the webhook (and Slack's Request URL unless Socket Mode)."""
+def run_worker(settings, host: str, port: int, *, socket_mode: bool = False, build=build_service) -> None:
+    """Serve until interrupted: uvicorn for the webhook (and Slack's Request URL unless Socket Mode) in
+    this process, the service (`build(settings)`) in a background process of its own."""
     import uvicorn
 
-    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
-    app, parts = build_worker(settings, socket_mode=socket_mode)
+    from workers.store import open_store
+
+    logging.basicConfig(level=logging.INFO, format=LOG_FORMAT)
+    # What the background process reads at its start is read here first: a bad reviewers file
+    # stops the command in one line instead of a background restarted again and again.
+    slack_ids_from_csv(settings.reviewers_csv)
+    store = open_store(settings.database_url)
+    app, slack_app = build_web(settings, store, BackgroundProcess(settings, build), socket_mode=socket_mode)
     if not settings.slack_enabled:
         log.info("no Slack settings (SLACK_BOT_TOKEN): keeping the ledger, sending no check-ins")
-    elif parts["digest"] is not None:
+    elif settings.lead_slack_channel and settings.digest_at is not None:
         log.info("the lead's digest goes to %s daily at %s (local time)", settings.lead_slack_channel,
                  settings.digest_at.strftime("%H:%M"))
     handler = None
     if socket_mode:
         from slack_bolt.adapter.socket_mode import SocketModeHandler
 
-        handler = SocketModeHandler(parts["slack_app"], settings.slack_app_token)
+        handler = SocketModeHandler(slack_app, settings.slack_app_token)
         handler.connect()
     try:
         uvicorn.run(app, host=host, port=port, log_level="info", proxy_headers=False)
     finally:
         if handler is not None:
             handler.close()
-        parts["store"].close()
+        store.close()

@@ -1,6 +1,9 @@
 """The worker's durable store: SQLite (default) or PostgreSQL behind one small interface.
 
 Every guarantee the worker makes rests on a constraint here, not on process-local state:
+- a webhook is answered once its event is committed to the inbox (receive), and each event
+  there is applied once, in arrival order, by the transaction that also takes it out of the
+  inbox (apply_received; inbox.py says why);
 - events are unique by (project, annotation id, action, updated_at): a replayed webhook adds nothing;
 - exposures are unique by (project, reviewer, task): updates and re-submissions count once,
   and deletions never remove one;
@@ -27,13 +30,14 @@ import os
 import sqlite3
 import threading
 import time
+import uuid
 from collections.abc import Iterator
 from contextlib import contextmanager, nullcontext
 from dataclasses import dataclass, field
 from urllib.parse import urlsplit
 
 from review_project.shared import WorkerError
-from workers import ledger, pacing
+from workers import inbox, ledger, pacing
 from workers.milestones import milestones_crossed
 from workers.store_migrations import migrate
 from workers.survey import ITEMS, SurveyAnswer, column
@@ -51,7 +55,7 @@ MISSED_REASONS = {
     "syncing": "reached before the worker's first sync of the project finished",
 }
 # PostgreSQL advisory lock namespace (an arbitrary constant): (it, 0) guards migrations,
-# (it + 1, key) a reviewer's counting.
+# (it + 1, key) a reviewer's counting, (it + 2, 0) applying the inbox.
 _LOCK_NAMESPACE = 0x5EED
 
 
@@ -64,6 +68,28 @@ class Recorded:
     milestones: tuple[int, ...]
     # Pacing nudges (pacing.NUDGES) this event made due.
     nudges: tuple[str, ...] = ()
+
+
+@dataclass(frozen=True)
+class Applied:
+    """What one apply_received did: how many inbox events it applied, and each one's Recorded."""
+
+    events: int = 0
+    recorded: list[Recorded] = field(default_factory=list)
+
+    @property
+    def checkins_due(self) -> bool:
+        """Whether a check-in or a nudge fell due (delivery should look now)."""
+        return any(r.milestones or r.nudges for r in self.recorded)
+
+
+@dataclass(frozen=True)
+class InboxState:
+    """The inbox at a glance: events waiting to be applied, when the oldest came, events set aside."""
+
+    waiting: int
+    oldest_received_at: float | None
+    set_aside: int
 
 
 @dataclass(frozen=True)
@@ -343,7 +369,11 @@ class Store:
         """
         if scheduling not in SCHEDULINGS:
             raise ValueError(f"scheduling must be one of {SCHEDULINGS}")
-        now = time.time() if now is None else now
+        with self._transaction(batch=True) as cur:
+            return self._record(cur, events, every, time.time() if now is None else now, scheduling, rules)
+
+    def _record(self, cur, events: list, every: int, now: float, scheduling: str, rules: pacing.PacingRules) -> list[Recorded]:
+        """record_events on the caller's transaction."""
         order = sorted(
             range(len(events)),
             key=lambda i: (events[i].project, getattr(events[i], "reviewer", -1), i),
@@ -351,14 +381,75 @@ class Store:
         ordered = [events[i] for i in order]
         reviewers = sorted({(e.project, e.reviewer) for e in events if isinstance(e, AnnotationSeen)})
         exposures = [_Exposure.of(e, rules, now) if isinstance(e, AnnotationSeen) else None for e in ordered]
-        with self._transaction(batch=True) as cur:
-            written = self._write_events(cur, ordered, exposures, reviewers, now)
-            outcome = _count_batch(ordered, exposures, written, every, scheduling, rules)
-            self._write_outcome(cur, outcome, now)
+        written = self._write_events(cur, ordered, exposures, reviewers, now)
+        outcome = _count_batch(ordered, exposures, written, every, scheduling, rules)
+        self._write_outcome(cur, outcome, now)
         results: list = [None] * len(events)
         for position, i in enumerate(order):
             results[i] = outcome.recorded[position]
         return results
+
+    # -- the inbox: webhooks answered once committed, applied afterwards (inbox.py) ---------------
+    def receive(self, events: list[AnnotationSeen | AnnotationsDeleted], now: float | None = None) -> None:
+        """Commit events to the inbox in one statement, in order: a webhook is answered after this."""
+        raise NotImplementedError
+
+    def apply_received(
+        self, every: int, *, scheduling: str = LIVE, rules: pacing.PacingRules = pacing.NO_NUDGES,
+        limit: int = 256, now: float | None = None,
+    ) -> Applied:
+        """Apply the oldest events waiting in the inbox (at most `limit`) as record_events does, and
+        mark them applied, in one transaction: each applies once, in arrival order."""
+        if scheduling not in SCHEDULINGS:
+            raise ValueError(f"scheduling must be one of {SCHEDULINGS}")
+        with self._transaction(batch=True) as cur:
+            rows = self._take_received(cur, limit)
+            if not rows:
+                return Applied()
+            events = [inbox.decode(event) for _, _, event in rows]
+            recorded = self._record(cur, events, every, time.time() if now is None else now, scheduling, rules)
+            self._mark_applied(cur, rows)
+        return Applied(len(rows), recorded)
+
+    def set_aside_next(self, error: str, now: float | None = None) -> int | None:
+        """Move the oldest waiting event out of the inbox into `set_aside`, with the name of the error
+        it fails with on its own; returns its inbox id (None: nothing waits)."""
+        with self._transaction() as cur:
+            rows = self._take_received(cur, 1)
+            if not rows:
+                return None
+            [(inbox_id, received_at, event)] = rows
+            self._run(
+                cur,
+                "INSERT INTO set_aside (inbox_id, received_at, event, error, set_aside_at) VALUES ($1, $2, $3, $4, $5)",
+                (inbox_id, received_at, event, error[:200], time.time() if now is None else now),
+            )
+            self._mark_applied(cur, rows)
+        return inbox_id
+
+    def inbox_waiting(self) -> InboxState:
+        """How many received events wait to be applied, since when, and how many were set aside."""
+        waiting, oldest = self._received_count()
+        with self._transaction(write=False) as cur:
+            set_aside = self._run(cur, "SELECT count(*) FROM set_aside").fetchone()[0]
+        return InboxState(waiting, oldest, set_aside)
+
+    def anything_received(self) -> bool:
+        """Whether an event waits in the inbox (a cheap look, for an idle applier)."""
+        raise NotImplementedError
+
+    def _take_received(self, cur, limit: int) -> list[tuple[int, float, str]]:
+        """The oldest `limit` waiting events, (inbox id, received_at, event), for this transaction to
+        apply; none while another transaction is applying the inbox."""
+        raise NotImplementedError
+
+    def _mark_applied(self, cur, rows: list[tuple[int, float, str]]) -> None:
+        """Take these events (the oldest waiting, in order) out of the inbox, in this transaction."""
+        raise NotImplementedError
+
+    def _received_count(self) -> tuple[int, float | None]:
+        """(events waiting, when the oldest of them came)."""
+        raise NotImplementedError
 
     def _runner(self, cur):
         """`run(sql, params)` on this transaction, for the ledger's and the migrations' functions."""
@@ -943,6 +1034,47 @@ class Store:
 _SQLITE_NAMES = tuple(str(n) for n in range(1, 1025))
 
 
+# How often the web process deletes the inbox rows the store has applied (SQLiteStore.receive).
+INBOX_PRUNE_SECONDS = 10.0
+# The inbox file's layout version (PRAGMA user_version): a queue, not data to migrate.
+_INBOX_VERSION = 1
+
+
+@contextmanager
+def _begun(connection: sqlite3.Connection, write: bool = True) -> Iterator[sqlite3.Cursor]:
+    """A cursor in one transaction on `connection`, committed at the end, rolled back on an error."""
+    cursor = connection.cursor()
+    # IMMEDIATE takes the write lock up front: no upgrade deadlocks, and counting is serialised.
+    cursor.execute("BEGIN IMMEDIATE" if write else "BEGIN")
+    try:
+        yield cursor
+    except BaseException:
+        connection.rollback()
+        raise
+    else:
+        connection.commit()
+    finally:
+        cursor.close()
+
+
+def _open_inbox(connection: sqlite3.Connection, path: str) -> str:
+    """Make the inbox file's table if it has none; returns the file's random name, which tells the
+    store whether what it applied came from this file (a new file starts from its first row)."""
+    with _begun(connection) as cursor:
+        version = cursor.execute("PRAGMA user_version").fetchone()[0]
+        if version > _INBOX_VERSION:
+            raise WorkerError(f"the inbox at {path} has version {version}; this worker knows up to {_INBOX_VERSION}:"
+                              " upgrade red-team-review")
+        cursor.execute(
+            "CREATE TABLE IF NOT EXISTS inbox (id INTEGER PRIMARY KEY AUTOINCREMENT, received_at REAL NOT NULL,"
+            " event TEXT NOT NULL)"
+        )
+        cursor.execute("CREATE TABLE IF NOT EXISTS inbox_file (id INTEGER PRIMARY KEY CHECK (id = 1), name TEXT NOT NULL)")
+        cursor.execute("INSERT OR IGNORE INTO inbox_file (id, name) VALUES (1, ?)", (uuid.uuid4().hex,))
+        cursor.execute(f"PRAGMA user_version = {_INBOX_VERSION}")
+        return cursor.execute("SELECT name FROM inbox_file").fetchone()[0]
+
+
 def _use_wal(connection: sqlite3.Connection, timeout: float = 30) -> None:
     # Processes opening a fresh file race to switch it to WAL, and the loser is told "database is
     # locked" at once: the busy timeout does not cover this switch. So wait for it here.
@@ -958,30 +1090,47 @@ def _use_wal(connection: sqlite3.Connection, timeout: float = 30) -> None:
 
 
 class SQLiteStore(Store):
-    """One SQLite file in WAL mode with full fsync on commit, readable by its owner only."""
+    """One SQLite file in WAL mode with full fsync on commit, readable by its owner only, and its
+    inbox in a second such file beside it (`<path>-inbox`).
+
+    SQLite lets one connection write a file at a time, and makes the others wait in sleeps of
+    1, 2, 5, 10 ms and more: had the web process's inbox commits shared the store's file with the
+    background's applying, each would keep waiting for the other (bench_webhooks.py: 0.6x of the
+    floor, p99 38 ms). So the web process alone writes the inbox file, the background alone
+    applies it to the store, and the store records how far it has applied it (`inbox_applied`:
+    the last inbox id applied, committed with what applying it wrote). Inbox ids only grow
+    (AUTOINCREMENT), and the web process deletes rows the store has applied.
+    """
 
     def __init__(self, path: str):
         self.path = path
+        self.inbox_path = f"{path}-inbox"
         directory = os.path.dirname(os.path.abspath(path))
         if not os.path.isdir(directory):
             raise WorkerError(f"DATABASE_URL: directory {directory} does not exist")
-        try:
-            # Create the file ourselves so it is never world-readable, even for an instant;
-            # SQLite gives the -wal and -shm files the same mode as the database file.
-            os.close(os.open(path, os.O_CREAT | os.O_RDWR, 0o600))
-            os.chmod(path, 0o600)
-        except OSError as error:
-            raise WorkerError(f"DATABASE_URL: cannot create {path}: {error.strerror}") from None
+        for file in (path, self.inbox_path):
+            try:
+                # Create the file ourselves so it is never world-readable, even for an instant;
+                # SQLite gives the -wal and -shm files the same mode as the database file.
+                os.close(os.open(file, os.O_CREAT | os.O_RDWR, 0o600))
+                os.chmod(file, 0o600)
+            except OSError as error:
+                raise WorkerError(f"DATABASE_URL: cannot create {file}: {error.strerror}") from None
         self._local = threading.local()
         self._connections: list[sqlite3.Connection] = []
         self._lock = threading.Lock()
+        self._pruned_at = 0.0
         try:
-            self._migrate()
+            new_store = self._migrate() == 0
+            self._inbox_name = _open_inbox(self._inbox_connection(), self.inbox_path)
+            if new_store:
+                self._leave_inbox_to_catch_up()
         except BaseException:
             self.close()
             raise
 
-    def _migrate(self) -> None:
+    def _migrate(self) -> int:
+        """Apply the migrations the store lacks; returns its schema version before (0: a new store)."""
         connection = self._connection()
         # SQLite changes a table by copying it, which foreign keys forbid mid-transaction; its
         # documented way is to switch them off (only possible outside a transaction) and check
@@ -990,11 +1139,21 @@ class SQLiteStore(Store):
         try:
             # BEGIN IMMEDIATE: other processes opening this file wait here, then find it migrated.
             with self._transaction() as cur:
-                migrate(lambda sql, params=(): self._run(cur, sql, params), "sqlite", self.path)
+                before, _ = migrate(lambda sql, params=(): self._run(cur, sql, params), "sqlite", self.path)
                 if cur.execute("PRAGMA foreign_key_check").fetchone() is not None:
                     raise WorkerError(f"DATABASE_URL: migrating {self.path} broke a foreign key; the store is unchanged")
         finally:
             connection.execute("PRAGMA foreign_keys=ON")
+        return before
+
+    def _leave_inbox_to_catch_up(self) -> None:
+        """A new store beside an old inbox file (the store was deleted to rebuild the ledger): what
+        the file holds may have been applied to the old store, and applied here it would make live
+        check-ins of old work. The new store's first sync reads all of it from Label Studio instead."""
+        last = self._inbox_connection().execute("SELECT max(id) FROM inbox").fetchone()[0]
+        if last:
+            with self._transaction() as cur:
+                self._mark_applied(cur, [(last, 0.0, "")])
 
     def _run(self, cursor, sql: str, params: tuple = ()):
         # SQLite reads $1 as a parameter named "1". The names are made once: every statement of
@@ -1003,36 +1162,80 @@ class SQLiteStore(Store):
         cursor.execute(sql, dict(zip(names, params)))
         return cursor
 
-    def _connection(self) -> sqlite3.Connection:
-        connection = getattr(self._local, "connection", None)
+    def _connection(self, which: str = "connection") -> sqlite3.Connection:
+        """This thread's connection to the store (or, `which="inbox"`, to its inbox file)."""
+        connection = getattr(self._local, which, None)
         if connection is None:
+            path = self.inbox_path if which == "inbox" else self.path
             try:
-                connection = sqlite3.connect(self.path, isolation_level=None, check_same_thread=False, timeout=30)
+                connection = sqlite3.connect(path, isolation_level=None, check_same_thread=False, timeout=30)
                 _use_wal(connection)
                 connection.execute("PRAGMA synchronous=FULL")
                 connection.execute("PRAGMA foreign_keys=ON")
             except sqlite3.Error as error:
-                raise WorkerError(f"DATABASE_URL: cannot open SQLite file {self.path}: {error}") from None
-            self._local.connection = connection
+                raise WorkerError(f"DATABASE_URL: cannot open SQLite file {path}: {error}") from None
+            setattr(self._local, which, connection)
             with self._lock:
                 self._connections.append(connection)
         return connection
 
+    def _inbox_connection(self) -> sqlite3.Connection:
+        return self._connection("inbox")
+
+    # -- the inbox, in its own file (see the class's docstring) -----------------------------------
+    def receive(self, events: list[AnnotationSeen | AnnotationsDeleted], now: float | None = None) -> None:
+        now = time.time() if now is None else now
+        rows = ", ".join(f"($1, ${n + 2})" for n in range(len(events)))
+        with _begun(self._inbox_connection()) as cursor:
+            self._run(cursor, f"INSERT INTO inbox (received_at, event) VALUES {rows}",
+                      (now, *(inbox.encode(event) for event in events)))
+            if now - self._pruned_at >= INBOX_PRUNE_SECONDS:
+                # What the store has applied leaves the inbox; its ids are never used again.
+                self._pruned_at = now
+                self._run(cursor, "DELETE FROM inbox WHERE id <= $1", (self._applied_upto(),))
+
+    def _applied_upto(self, cur=None) -> int:
+        """The last inbox id the store has applied (0: none of this inbox file's), read on `cur`'s
+        transaction or, without one, on a read of its own."""
+        with nullcontext(cur) if cur is not None else self._transaction(write=False) as cur:
+            row = self._run(
+                cur, "SELECT applied_upto FROM inbox_applied WHERE id = 1 AND inbox = $1", (self._inbox_name,)
+            ).fetchone()
+        return row[0] if row else 0
+
+    def _take_received(self, cur, limit: int) -> list[tuple[int, float, str]]:
+        # `cur` holds the store's write lock, so no other transaction applies the inbox meanwhile;
+        # reading the inbox file never waits for its writer (WAL).
+        rows = self._run(
+            self._inbox_connection().cursor(), "SELECT id, received_at, event FROM inbox WHERE id > $1 ORDER BY id LIMIT $2",
+            (self._applied_upto(cur), limit),
+        ).fetchall()
+        return [tuple(row) for row in rows]
+
+    def _mark_applied(self, cur, rows: list[tuple[int, float, str]]) -> None:
+        self._run(
+            cur,
+            "INSERT INTO inbox_applied (id, inbox, applied_upto) VALUES (1, $1, $2)"
+            " ON CONFLICT (id) DO UPDATE SET inbox = excluded.inbox, applied_upto = excluded.applied_upto",
+            (self._inbox_name, rows[-1][0]),
+        )
+
+    def _received_count(self) -> tuple[int, float | None]:
+        row = self._run(
+            self._inbox_connection().cursor(), "SELECT count(*), min(received_at) FROM inbox WHERE id > $1",
+            (self._applied_upto(),),
+        ).fetchone()
+        return row[0], row[1]
+
+    def anything_received(self) -> bool:
+        return self._run(
+            self._inbox_connection().cursor(), "SELECT 1 FROM inbox WHERE id > $1 LIMIT 1", (self._applied_upto(),)
+        ).fetchone() is not None
+
     @contextmanager
     def _transaction(self, write: bool = True, batch: bool = False):
-        connection = self._connection()
-        cursor = connection.cursor()
-        # IMMEDIATE takes the write lock up front: no upgrade deadlocks, and counting is serialised.
-        cursor.execute("BEGIN IMMEDIATE" if write else "BEGIN")
-        try:
+        with _begun(self._connection(), write) as cursor:
             yield cursor
-        except BaseException:
-            connection.rollback()
-            raise
-        else:
-            connection.commit()
-        finally:
-            cursor.close()
 
     def close(self) -> None:
         with self._lock:
@@ -1101,6 +1304,36 @@ class PostgresStore(Store):
         # One statement is atomic on its own: autocommit spares BEGIN's and COMMIT's round trips.
         with self._pool.connection() as connection, connection.cursor() as cursor:
             yield cursor
+
+    # The inbox is a table here, each event's row deleted by the transaction that applies it.
+    def receive(self, events: list[AnnotationSeen | AnnotationsDeleted], now: float | None = None) -> None:
+        rows = ", ".join(f"($1, ${n + 2})" for n in range(len(events)))
+        with self._statement() as cur:
+            self._run(
+                cur, f"INSERT INTO inbox (received_at, event) VALUES {rows}",
+                (time.time() if now is None else now, *(inbox.encode(event) for event in events)),
+            )
+
+    def _take_received(self, cur, limit: int) -> list[tuple[int, float, str]]:
+        # One applier at a time (a transaction-scoped try-lock), so events apply in arrival order;
+        # while another worker process holds it, this one takes nothing.
+        return self._run(
+            cur,
+            "SELECT id, received_at, event FROM inbox WHERE (SELECT pg_try_advisory_xact_lock($2, 0))"
+            " ORDER BY id LIMIT $1",
+            (limit, _LOCK_NAMESPACE + 2),
+        ).fetchall()
+
+    def _mark_applied(self, cur, rows: list[tuple[int, float, str]]) -> None:
+        self._run(cur, "DELETE FROM inbox WHERE id = ANY(CAST($1 AS bigint[]))", ([row[0] for row in rows],))
+
+    def _received_count(self) -> tuple[int, float | None]:
+        with self._transaction(write=False) as cur:
+            return tuple(self._run(cur, "SELECT count(*), min(received_at) FROM inbox").fetchone())
+
+    def anything_received(self) -> bool:
+        with self._transaction(write=False) as cur:
+            return self._run(cur, "SELECT 1 FROM inbox LIMIT 1").fetchone() is not None
 
     def _write_events(
         self, cur, ordered: list, exposures: list, reviewers: list[tuple[int, int]], now: float

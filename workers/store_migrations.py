@@ -293,6 +293,35 @@ def _v5_ids_of_64_bits(run: Run, dialect: str) -> None:
         run(f"ALTER TABLE {table} " + ", ".join(f"ALTER COLUMN {column} TYPE BIGINT" for column in columns))
 
 
+def _v6_inbox(run: Run, dialect: str) -> None:
+    """The inbox (workers/inbox.py): webhooks answered once committed, applied afterwards.
+
+    PostgreSQL keeps it here, one row per event received and not yet applied (`event` as
+    workers/inbox.py encodes it), deleted by the transaction that applies it. SQLite keeps it in
+    a file of its own beside the store (SQLiteStore: the web process then never waits for this
+    file's one write lock), and here only how far the store has applied it: `applied_upto`, the
+    last inbox id applied, of the inbox file named by `inbox` (its random id). Both keep the
+    events that failed to apply on their own in `set_aside`, for an operator to read.
+    """
+    pk, real, bigint = _TYPES[dialect]["pk"], _TYPES[dialect]["real"], _TYPES[dialect]["bigint"]
+    if dialect == "postgresql":
+        run(f"""CREATE TABLE inbox (
+  id {pk},
+  received_at {real} NOT NULL,
+  event TEXT NOT NULL)""")
+    else:
+        run("""CREATE TABLE inbox_applied (
+  id INTEGER PRIMARY KEY CHECK (id = 1),
+  inbox TEXT NOT NULL,
+  applied_upto INTEGER NOT NULL)""")
+    run(f"""CREATE TABLE set_aside (
+  inbox_id {bigint} NOT NULL,
+  received_at {real} NOT NULL,
+  event TEXT NOT NULL,
+  error TEXT NOT NULL,
+  set_aside_at {real} NOT NULL)""")
+
+
 # In order: the migration at index i moves a store from version i to version i + 1.
 MIGRATIONS: list[Callable[[Run, str], None]] = [
     _v1_initial_schema,
@@ -300,6 +329,7 @@ MIGRATIONS: list[Callable[[Run, str], None]] = [
     _v3_post_intent_and_delivery_stop,
     _v4_pacing_and_digest,
     _v5_ids_of_64_bits,
+    _v6_inbox,
 ]
 
 

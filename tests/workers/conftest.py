@@ -6,14 +6,19 @@ from __future__ import annotations
 
 import itertools
 import json
+import signal
+import subprocess
+import sys
 import threading
 import time
 import uuid
 from collections import defaultdict, deque
 from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
 from urllib.parse import parse_qs, urlencode, urlsplit
 
+import httpx
 import pytest
 from slack_sdk.signature import SignatureVerifier
 
@@ -362,6 +367,38 @@ def record_deletion(store, deleted, now: float | None = None) -> int:
         return store._record_deletion(cur, deleted, time.time() if now is None else now)
 
 
+def every_row(store) -> dict[str, list[tuple]]:
+    """Every row an annotation event writes, without the times the store stamps itself."""
+    queries = {
+        "events": "SELECT project, annotation_id, action, updated_at, task, reviewer, skipped FROM events",
+        "exposures": "SELECT project, reviewer, task, annotation_id, skipped, reviewed_at, severe FROM exposures",
+        "ledger": "SELECT project, annotation_id, task, attack_id, reviewer, success, topics, skipped, valid,"
+                  " invalid_reason, lead_time, created_at, updated_at, updated_by FROM ledger",
+        "ledger_tasks": "SELECT project, task, attack_id FROM ledger_tasks",
+        "checkins": "SELECT project, reviewer, milestone, kind, status FROM checkins",
+        "pacing": "SELECT project, reviewer, session_started_at, last_seen_at, break_clock_from, severe_run, day,"
+                  " day_tasks FROM pacing",
+    }
+    with store._transaction(write=False) as cur:
+        return {table: sorted(tuple(row) for row in store._run(cur, sql).fetchall()) for table, sql in queries.items()}
+
+
+def apply_received(store, every: int = 10, **options) -> int:
+    """Apply what webhooks put in the inbox, as the worker's background does (applier.py); returns how many."""
+    from workers.applier import InboxApplier
+
+    return InboxApplier(store, every, **options).drain()
+
+
+def wait_until_applied(store, timeout: float = 15.0) -> None:
+    """Wait for a running service's applier to empty the inbox (every webhook answered is then applied)."""
+    deadline = time.time() + timeout
+    while store.inbox_waiting().waiting:
+        if time.time() > deadline:
+            raise AssertionError(f"the inbox still holds {store.inbox_waiting().waiting} event(s) after {timeout} s")
+        time.sleep(0.02)
+
+
 def schema_versions(store) -> list[int]:
     """The schema versions the store has recorded as applied, in order."""
     with store._transaction(write=False) as cur:
@@ -573,7 +610,7 @@ def client(worker):
     from workers.app import build_app
 
     app = build_app(
-        worker["store"], webhook_secret=WEBHOOK_SECRET, checkin_every=10, slack_app=worker["slack_app"],
+        worker["store"], webhook_secret=WEBHOOK_SECRET, slack_app=worker["slack_app"],
         slack_signing_secret=SIGNING_SECRET, service=None,
     )
     with TestClient(app) as test_client:
@@ -607,3 +644,38 @@ class RunningWorker:
     def __exit__(self, *exc):
         self.server.should_exit = True
         self.thread.join(20)
+
+
+class WorkerProcess:
+    """`review-project worker` in its own process, stopped with SIGTERM like a service manager would."""
+
+    def __init__(self, env: dict, port: int, log_path: Path):
+        self.env, self.port, self.log_path = env, port, log_path
+        self.process: subprocess.Popen | None = None
+
+    @property
+    def url(self) -> str:
+        return f"http://127.0.0.1:{self.port}"
+
+    def start(self) -> None:
+        log = open(self.log_path, "ab")
+        self.process = subprocess.Popen(
+            [sys.executable, "-m", "review_project.cli", "worker", "--port", str(self.port)],
+            env=self.env, stdout=log, stderr=subprocess.STDOUT,
+        )
+        deadline = time.time() + 60
+        while time.time() < deadline:
+            if self.process.poll() is not None:
+                raise AssertionError(f"worker exited with {self.process.returncode}:\n{self.log_path.read_text()[-3000:]}")
+            try:
+                if httpx.get(f"{self.url}/healthz", timeout=1).status_code == 200:
+                    return
+            except httpx.HTTPError:
+                pass
+            time.sleep(0.2)
+        raise AssertionError(f"worker did not answer /healthz:\n{self.log_path.read_text()[-3000:]}")
+
+    def stop(self) -> None:
+        if self.process and self.process.poll() is None:
+            self.process.send_signal(signal.SIGTERM)
+            self.process.wait(30)

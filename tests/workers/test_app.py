@@ -6,7 +6,15 @@ import pytest
 from starlette.testclient import TestClient
 
 from tests.fixtures import real_webhook_bodies
-from tests.workers.conftest import WEBHOOK_SECRET, annotation, exposure_count, seen_annotation_ids, webhook_body
+from tests.workers.conftest import (
+    WEBHOOK_SECRET,
+    annotation,
+    apply_received,
+    every_row,
+    exposure_count,
+    seen_annotation_ids,
+    webhook_body,
+)
 from workers.app import build_app, check_webhook
 from workers.webhook import MAX_BODY_BYTES, RequestRefused
 
@@ -19,8 +27,10 @@ def post(client, body: bytes, headers=SECRET):
 
 def test_the_real_bodies_are_stored_once(client, store):
     answers = [post(client, json.dumps(e["body"]).encode(), e["headers"] | SECRET) for e in real_webhook_bodies()]
-    assert [r.status_code for r in answers] == [200] * 8
-    assert [r.json()["stored"] for r in answers] == [True, False] * 4  # every delivery came twice
+    assert [(r.status_code, r.json()) for r in answers] == [(200, {"stored": True})] * 8
+    assert store.inbox_waiting().waiting == 8 and store.known_projects() == []  # answered, not applied yet
+    assert apply_received(store) == 8
+    assert len(every_row(store)["events"]) == 4  # every delivery came twice: the second adds nothing
     assert seen_annotation_ids(store, 1) == {6, 7}
     assert exposure_count(store, 1, 1) == 1  # annotations 6 and 7 are the same reviewer on task 2
 
@@ -29,7 +39,7 @@ def test_the_real_bodies_are_stored_once(client, store):
 def test_a_missing_or_wrong_secret_is_401(client, store, headers):
     response = post(client, webhook_body("ANNOTATION_CREATED", annotation(1, 1, 7), 1), headers)
     assert (response.status_code, response.json()) == (401, {"error": "missing or wrong X-Webhook-Secret header"})
-    assert store.known_projects() == []
+    assert store.inbox_waiting().waiting == 0
 
 
 def test_the_secret_is_compared_in_constant_time(monkeypatch):
@@ -54,9 +64,10 @@ def test_the_secret_is_compared_in_constant_time(monkeypatch):
 def test_bad_bodies_get_a_reason_store_nothing_and_the_worker_keeps_serving(client, store, body, status, reason):
     response = post(client, body)
     assert response.status_code == status and reason in response.json()["error"]
-    assert store.known_projects() == []
+    assert store.inbox_waiting().waiting == 0
     good = post(client, webhook_body("ANNOTATION_CREATED", annotation(1, 1, 7), 1))
-    assert good.status_code == 200 and good.json() == {"stored": True, "checkins_due": []}
+    assert good.status_code == 200 and good.json() == {"stored": True}
+    assert store.inbox_waiting().waiting == 1
 
 
 def test_a_body_over_one_megabyte_is_413_even_without_content_length(client, store):
@@ -70,24 +81,26 @@ def test_a_body_over_one_megabyte_is_413_even_without_content_length(client, sto
 
     streamed = client.post("/label-studio/webhook", content=chunks(), headers=SECRET)
     assert streamed.status_code == 413
-    assert store.known_projects() == []
+    assert store.inbox_waiting().waiting == 0
 
 
-def test_the_tenth_task_answers_with_the_checkin_due(client, store):
+def test_the_tenth_task_makes_a_checkin_and_replays_make_none(client, store):
     bodies = [webhook_body("ANNOTATION_CREATED", annotation(1, task, 7), 1) for task in range(10)]
-    answers = [post(client, b).json() for b in bodies]
-    assert answers[-1] == {"stored": True, "checkins_due": [10]}
-    assert [post(client, b).json()["stored"] for b in bodies] == [False] * 10  # replayed: nothing added
+    assert [post(client, b).json() for b in bodies] == [{"stored": True}] * 10
+    apply_received(store)
     assert [c.milestone for c in store.checkins()] == [10]
+    assert [post(client, b).status_code for b in bodies] == [200] * 10  # replayed
+    assert apply_received(store) == 10
+    assert [c.milestone for c in store.checkins()] == [10] and exposure_count(store, 1, 7) == 10
 
 
 def test_healthz_answers_200_only_while_the_store_is_reachable(tmp_path):
     from workers.store import open_store
 
     store = open_store(f"sqlite:///{tmp_path / 'h.sqlite3'}")
-    app = build_app(store, webhook_secret="s", checkin_every=10)
+    app = build_app(store, webhook_secret="s")
     with TestClient(app) as client:
-        assert (client.get("/healthz").status_code, client.get("/healthz").json()) == (200, {"ok": True})
+        assert (client.get("/healthz").status_code, client.get("/healthz").json()) == (200, {"ok": True, "inbox": 0})
         store.close()
         (tmp_path / "h.sqlite3").unlink()
         (tmp_path / "h.sqlite3").mkdir()  # the file is gone and cannot be re-created
@@ -99,7 +112,7 @@ def test_a_broken_store_answers_503_and_says_catch_up_will_recover(tmp_path):
     from workers.store import open_store
 
     store = open_store(f"sqlite:///{tmp_path / 'b.sqlite3'}")
-    app = build_app(store, webhook_secret="s", checkin_every=10)
+    app = build_app(store, webhook_secret="s")
     store.close()
     (tmp_path / "b.sqlite3").unlink()
     (tmp_path / "b.sqlite3").mkdir()

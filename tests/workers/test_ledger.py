@@ -10,8 +10,9 @@ import threading
 import pytest
 
 from review_project.export import read_export_tasks
+from review_project.live_project import currency
 from review_project.shared import ANNOTATION_CREATED, ANNOTATION_UPDATED
-from tests.workers.conftest import annotation, exposure_count
+from tests.workers.conftest import annotation, every_row, exposure_count
 from workers import ledger
 from workers.catch_up import catch_up, full_sync
 from workers.label_studio_api import LabelStudioUnavailable
@@ -89,6 +90,14 @@ def test_the_lead_reads_tasks_and_how_current_the_ledger_is(store, fake_label_st
     assert read.complete and read.last_catch_up_at and read.last_webhook_at
     assert read.tables.tasks.to_dict("list") == {"task_id": [1, 2, 3, 4, 5], "attack_id": [40, 41, 42, 43, 44]}
     assert sorted(read.tables.annotations["task_id"]) == [2, 3]
+    assert read.waiting == 0 and "not applied" not in currency(read, "test")
+    # A webhook answered but not applied yet (the worker's background is behind, or down): the lead is told.
+    store.receive([webhook(ANNOTATION_CREATED, rated(1, 4, 8), attack_id=43)])
+    read = StoreLedger(store, "test").read(1)
+    assert sorted(read.tables.annotations["task_id"]) == [2, 3] and read.waiting == 1
+    assert currency(read, "test").endswith(
+        "; 1 webhook event(s) received and not applied yet (is the worker's background running?)"
+    )
 
 
 def test_the_first_sync_resumes_where_it_stopped_and_sends_one_checkin_per_reviewer(store, fake_label_studio):
@@ -265,22 +274,6 @@ def test_batches_whose_reviewers_share_tasks_wait_for_each_other_instead_of_dead
         store.close()
 
 
-def _everything(store) -> dict[str, list[tuple]]:
-    """Every row an annotation event writes, without the times the store stamps itself."""
-    queries = {
-        "events": "SELECT project, annotation_id, action, updated_at, task, reviewer, skipped FROM events",
-        "exposures": "SELECT project, reviewer, task, annotation_id, skipped, reviewed_at, severe FROM exposures",
-        "ledger": "SELECT project, annotation_id, task, attack_id, reviewer, success, topics, skipped, valid,"
-                  " invalid_reason, lead_time, created_at, updated_at, updated_by FROM ledger",
-        "ledger_tasks": "SELECT project, task, attack_id FROM ledger_tasks",
-        "checkins": "SELECT project, reviewer, milestone, kind, status FROM checkins",
-        "pacing": "SELECT project, reviewer, session_started_at, last_seen_at, break_clock_from, severe_run, day,"
-                  " day_tasks FROM pacing",
-    }
-    with store._transaction(write=False) as cur:
-        return {table: sorted(tuple(row) for row in store._run(cur, sql).fetchall()) for table, sql in queries.items()}
-
-
 @pytest.mark.postgres
 def test_postgresql_writes_a_batch_in_one_statement_as_sqlite_writes_it_event_by_event(sqlite_store, postgres_schema):
     # PostgreSQL writes a batch's events, exposures and ledger rows in one statement; SQLite (and
@@ -307,7 +300,7 @@ def test_postgresql_writes_a_batch_in_one_statement_as_sqlite_writes_it_event_by
         for store in (sqlite_store, postgres):
             for n, batch in enumerate(batches):
                 store.record_events(batch, 3, now=1_795_867_200.0 + n, rules=rules)
-        assert _everything(postgres) == _everything(sqlite_store)
-        assert len(_everything(postgres)["checkins"]) > 5  # milestones and nudges of each kind were made
+        assert every_row(postgres) == every_row(sqlite_store)
+        assert len(every_row(postgres)["checkins"]) > 5  # milestones and nudges of each kind were made
     finally:
         postgres.close()

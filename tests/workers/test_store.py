@@ -185,9 +185,11 @@ def test_sqlite_files_are_readable_by_their_owner_only(tmp_path):
     path = tmp_path / "store.sqlite3"
     opened = open_store(f"sqlite:///{path}")
     opened.record_annotation(seen(1), 10)
+    opened.receive([seen(2)])
     try:
         files = sorted(p.name for p in tmp_path.iterdir())
-        assert files == ["store.sqlite3", "store.sqlite3-shm", "store.sqlite3-wal"]
+        assert files == ["store.sqlite3", "store.sqlite3-inbox", "store.sqlite3-inbox-shm", "store.sqlite3-inbox-wal",
+                         "store.sqlite3-shm", "store.sqlite3-wal"]
         for name in files:
             assert stat.S_IMODE(os.stat(tmp_path / name).st_mode) == 0o600, name
     finally:
@@ -198,8 +200,12 @@ def test_an_existing_world_readable_file_is_tightened(tmp_path):
     path = tmp_path / "store.sqlite3"
     path.write_bytes(b"")
     path.chmod(0o644)
+    inbox = tmp_path / "store.sqlite3-inbox"
+    inbox.write_bytes(b"")
+    inbox.chmod(0o644)
     open_store(f"sqlite:///{path}").close()
     assert stat.S_IMODE(os.stat(path).st_mode) == 0o600
+    assert stat.S_IMODE(os.stat(inbox).st_mode) == 0o600
 
 
 @pytest.mark.parametrize(

@@ -1,0 +1,118 @@
+"""The worker's background process: it applies the inbox, delivers check-ins and nudges, catches
+up and posts the lead's digest (service.WorkerService), beside the process that answers HTTP.
+
+Why a process of its own: in one process, the background's threads and the event loop that
+answers webhooks share one interpreter lock, and every reviewer's submit in Label Studio waits
+on that answer (docs/worker.md, "Measured"). The two processes share nothing but the store.
+
+The web process starts it, restarts it when it dies (saying so), and stops it with SIGTERM,
+which lets it finish what it is doing and apply what waits in the inbox. It stops by itself
+when the web process is gone, so a killed worker leaves nothing running behind.
+"""
+
+from __future__ import annotations
+
+import logging
+import multiprocessing
+import os
+import signal
+import sys
+import threading
+from collections.abc import Callable
+
+from review_project.shared import WorkerError
+
+log = logging.getLogger(__name__)
+
+LOG_FORMAT = "%(asctime)s %(levelname)s %(name)s: %(message)s"
+# Seconds before each restart of a background process that died, the last one repeated.
+RESTART_SECONDS = (1, 2, 5, 10, 30, 60)
+# The background process's look for its parent (and for SIGTERM's flag).
+PARENT_CHECK_SECONDS = 1.0
+
+
+class BackgroundProcess:
+    """The background process as the web process sees it: start(), stop(), alive().
+
+    `build(settings)` makes the WorkerService in the new process: a module-level function, since
+    the process is spawned (a fresh interpreter, which imports it by name).
+    """
+
+    def __init__(self, settings, build: Callable):
+        self.settings = settings
+        self.build = build
+        self._context = multiprocessing.get_context("spawn")
+        self._process = None
+        self._stopping = threading.Event()
+        self._monitor: threading.Thread | None = None
+        self.restarts = 0
+
+    def start(self) -> None:
+        """Spawn the process, and a thread that restarts it if it dies."""
+        self._stopping.clear()
+        self._spawn()
+        self._monitor = threading.Thread(target=self._watch, name="background-watch", daemon=True)
+        self._monitor.start()
+
+    def alive(self) -> bool:
+        """Whether the background process is running (for /healthz)."""
+        return self._process is not None and self._process.is_alive()
+
+    def stop(self, timeout: float = 30.0) -> None:
+        """SIGTERM, then wait up to `timeout` s for it to finish its work; SIGKILL if it will not."""
+        self._stopping.set()
+        process = self._process
+        if process is not None and process.is_alive():
+            process.terminate()
+            process.join(timeout)
+            if process.is_alive():
+                log.error("the background process did not stop within %.0f s; killing it", timeout)
+                process.kill()
+                process.join(5)
+        if self._monitor is not None:
+            self._monitor.join(5)
+
+    def _spawn(self) -> None:
+        self._process = self._context.Process(
+            target=run_background, args=(self.settings, self.build, os.getpid()), name="review-worker-background",
+            daemon=True,
+        )
+        self._process.start()
+        log.info("background process %d started (inbox, delivery, catch-up, digest)", self._process.pid)
+
+    def _watch(self) -> None:
+        while not self._stopping.is_set():
+            self._process.join(PARENT_CHECK_SECONDS)
+            if self._process.is_alive() or self._stopping.is_set():
+                continue
+            wait = RESTART_SECONDS[min(self.restarts, len(RESTART_SECONDS) - 1)]
+            log.error("the background process exited (code %s); starting another in %d s", self._process.exitcode, wait)
+            if self._stopping.wait(wait):
+                return
+            self.restarts += 1
+            self._spawn()
+
+
+def run_background(settings, build: Callable, parent_pid: int) -> None:
+    """The background process: build the service and run it until SIGTERM or its parent is gone."""
+    logging.basicConfig(level=logging.INFO, format=LOG_FORMAT)
+    # Ctrl-C in a terminal reaches the whole process group: the web process answers it, and stops
+    # this one with SIGTERM once it has stopped taking webhooks.
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
+    stopping = threading.Event()
+    signal.signal(signal.SIGTERM, lambda *_: stopping.set())
+    try:
+        service = build(settings)
+    except WorkerError as error:
+        log.error("background process not started: %s", error)
+        sys.exit(2)
+    service.start()
+    log.info("background process %d running: applying the inbox, delivering check-ins, catching up", os.getpid())
+    try:
+        while not stopping.wait(PARENT_CHECK_SECONDS):
+            if os.getppid() != parent_pid:
+                log.warning("the worker's web process is gone; the background process stops too")
+                break
+    finally:
+        service.stop()
+        service.store.close()
