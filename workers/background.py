@@ -12,12 +12,14 @@ when the web process is gone, so a killed worker leaves nothing running behind.
 
 from __future__ import annotations
 
+import faulthandler
 import logging
 import multiprocessing
 import os
 import signal
 import sys
 import threading
+import time
 from collections.abc import Callable
 
 from review_project.shared import WorkerError
@@ -35,7 +37,9 @@ class BackgroundProcess:
     """The background process as the web process sees it: start(), stop(), alive().
 
     `build(settings)` makes the WorkerService in the new process: a module-level function, since
-    the process is spawned (a fresh interpreter, which imports it by name).
+    the process is spawned (a fresh interpreter, which imports it by name). One thread, the
+    watcher, waits on the process and restarts it: two threads waiting on one child race to reap
+    it, and the loser never learns that it exited (multiprocessing's poll then says "running").
     """
 
     def __init__(self, settings, build: Callable):
@@ -43,34 +47,37 @@ class BackgroundProcess:
         self.build = build
         self._context = multiprocessing.get_context("spawn")
         self._process = None
+        self._running = threading.Event()
         self._stopping = threading.Event()
-        self._monitor: threading.Thread | None = None
+        self._watcher: threading.Thread | None = None
         self.restarts = 0
 
     def start(self) -> None:
-        """Spawn the process, and a thread that restarts it if it dies."""
+        """Spawn the process, and the thread that restarts it if it dies."""
         self._stopping.clear()
         self._spawn()
-        self._monitor = threading.Thread(target=self._watch, name="background-watch", daemon=True)
-        self._monitor.start()
+        self._watcher = threading.Thread(target=self._watch, name="background-watch", daemon=True)
+        self._watcher.start()
 
     def alive(self) -> bool:
         """Whether the background process is running (for /healthz)."""
-        return self._process is not None and self._process.is_alive()
+        return self._running.is_set()
 
     def stop(self, timeout: float = 30.0) -> None:
         """SIGTERM, then wait up to `timeout` s for it to finish its work; SIGKILL if it will not."""
         self._stopping.set()
-        process = self._process
-        if process is not None and process.is_alive():
-            process.terminate()
-            process.join(timeout)
-            if process.is_alive():
-                log.error("the background process did not stop within %.0f s; killing it", timeout)
-                process.kill()
-                process.join(5)
-        if self._monitor is not None:
-            self._monitor.join(5)
+        if self._watcher is None:
+            return
+        if self._running.is_set():
+            self._process.terminate()
+        self._watcher.join(timeout)  # it returns once it has seen the process exit
+        if self._watcher.is_alive():
+            log.error("the background process did not stop within %.0f s; its threads' stacks follow on"
+                      " stderr, then it is killed", timeout)
+            os.kill(self._process.pid, signal.SIGUSR1)  # faulthandler (run_background): where each thread is
+            time.sleep(1)
+            self._process.kill()
+            self._watcher.join(5)
 
     def _spawn(self) -> None:
         self._process = self._context.Process(
@@ -78,24 +85,31 @@ class BackgroundProcess:
             daemon=True,
         )
         self._process.start()
+        self._running.set()
         log.info("background process %d started (inbox, delivery, catch-up, digest)", self._process.pid)
 
     def _watch(self) -> None:
-        while not self._stopping.is_set():
+        while True:
             self._process.join(PARENT_CHECK_SECONDS)
-            if self._process.is_alive() or self._stopping.is_set():
+            if self._process.exitcode is None:
                 continue
+            self._running.clear()
+            if self._stopping.is_set():
+                return
             wait = RESTART_SECONDS[min(self.restarts, len(RESTART_SECONDS) - 1)]
             log.error("the background process exited (code %s); starting another in %d s", self._process.exitcode, wait)
             if self._stopping.wait(wait):
                 return
             self.restarts += 1
             self._spawn()
+            if self._stopping.is_set():  # stop() came while this one was starting
+                self._process.terminate()
 
 
 def run_background(settings, build: Callable, parent_pid: int) -> None:
     """The background process: build the service and run it until SIGTERM or its parent is gone."""
     logging.basicConfig(level=logging.INFO, format=LOG_FORMAT)
+    faulthandler.register(signal.SIGUSR1, all_threads=True)  # code locations only, never data
     # Ctrl-C in a terminal reaches the whole process group: the web process answers it, and stops
     # this one with SIGTERM once it has stopped taking webhooks.
     signal.signal(signal.SIGINT, signal.SIG_IGN)
