@@ -244,10 +244,10 @@ def start(child, *args) -> tuple:
 
 
 def stop(*processes) -> None:
+    """Stop each process in turn (SIGTERM, then wait for it)."""
     for process in processes:
         process.terminate()
-    for process in processes:
-        process.join(10)
+        process.join(30)
 
 
 def serve(kind: str, target: str, port_queue) -> None:
@@ -357,7 +357,8 @@ def run_target(name: str, kind: str, target: str, events: int, clients: int, war
         cpu = tree_cpu(server.pid) - cpu_before
         stored = stored_count(kind, target)
     finally:
-        stop(*processes)
+        # The server first: its background process delivers until it stops, to a Slack stand-in still there.
+        stop(*reversed(processes))
     latencies.sort()
     return {
         "name": name,
