@@ -64,13 +64,14 @@ class InboxApplier:
     def _one_at_a_time(self) -> Applied:
         recorded, events = [], 0
         for _ in range(self.batch):
+            inbox_id = self.store.next_received()
             try:
                 applied = self._apply(limit=1)
             except Exception as error:
                 self.store.ping()  # the store itself is down: raise, set nothing aside
-                inbox_id = self.store.set_aside_next(error.__class__.__name__)
-                log.error("received event %s set aside: it fails to apply on its own (%s); the others go on",
-                          inbox_id, error.__class__.__name__)
+                if self.store.set_aside(inbox_id, error.__class__.__name__):
+                    log.error("received event %s set aside: it fails to apply on its own (%s); the others go on",
+                              inbox_id, error.__class__.__name__)
                 continue
             if not applied.events:
                 break

@@ -171,6 +171,12 @@ _PACING_COLUMNS = "session_started_at, last_seen_at, break_clock_from, severe_ru
 _ITEM_COLUMNS = ", ".join(column(item) for item in ITEMS)
 
 
+def _inbox_insert(events: list, now: float) -> tuple[str, tuple]:
+    """The statement (and its parameters) that adds events to the inbox, in order, all received at `now`."""
+    rows = ", ".join(f"($1, ${n + 2})" for n in range(len(events)))
+    return f"INSERT INTO inbox (received_at, event) VALUES {rows}", (now, *(inbox.encode(event) for event in events))
+
+
 def _marks(first: int, count: int) -> str:
     """`$first, ..., $(first + count - 1)`: numbered placeholders for a list of values."""
     return ", ".join(f"${n}" for n in range(first, first + count))
@@ -372,7 +378,9 @@ class Store:
         with self._transaction(batch=True) as cur:
             return self._record(cur, events, every, time.time() if now is None else now, scheduling, rules)
 
-    def _record(self, cur, events: list, every: int, now: float, scheduling: str, rules: pacing.PacingRules) -> list[Recorded]:
+    def _record(
+        self, cur, events: list, every: int, now: float, scheduling: str, rules: pacing.PacingRules
+    ) -> list[Recorded]:
         """record_events on the caller's transaction."""
         order = sorted(
             range(len(events)),
@@ -411,21 +419,26 @@ class Store:
             self._mark_applied(cur, rows)
         return Applied(len(rows), recorded)
 
-    def set_aside_next(self, error: str, now: float | None = None) -> int | None:
-        """Move the oldest waiting event out of the inbox into `set_aside`, with the name of the error
-        it fails with on its own; returns its inbox id (None: nothing waits)."""
+    def set_aside(self, inbox_id: int, error: str, now: float | None = None) -> bool:
+        """Move the oldest waiting event, if it is still `inbox_id`, out of the inbox into `set_aside`,
+        with the name of the error it fails with on its own; False if it is not (another worker
+        process applied it meanwhile)."""
         with self._transaction() as cur:
             rows = self._take_received(cur, 1)
-            if not rows:
-                return None
-            [(inbox_id, received_at, event)] = rows
+            if [row[0] for row in rows] != [inbox_id]:
+                return False
+            [(_, received_at, event)] = rows
             self._run(
                 cur,
                 "INSERT INTO set_aside (inbox_id, received_at, event, error, set_aside_at) VALUES ($1, $2, $3, $4, $5)",
                 (inbox_id, received_at, event, error[:200], time.time() if now is None else now),
             )
             self._mark_applied(cur, rows)
-        return inbox_id
+        return True
+
+    def next_received(self) -> int | None:
+        """The inbox id of the oldest event waiting (None: nothing waits)."""
+        raise NotImplementedError
 
     def inbox_waiting(self) -> InboxState:
         """How many received events wait to be applied, since when, and how many were set aside."""
@@ -436,7 +449,7 @@ class Store:
 
     def anything_received(self) -> bool:
         """Whether an event waits in the inbox (a cheap look, for an idle applier)."""
-        raise NotImplementedError
+        return self.next_received() is not None
 
     def _take_received(self, cur, limit: int) -> list[tuple[int, float, str]]:
         """The oldest `limit` waiting events, (inbox id, received_at, event), for this transaction to
@@ -1185,10 +1198,8 @@ class SQLiteStore(Store):
     # -- the inbox, in its own file (see the class's docstring) -----------------------------------
     def receive(self, events: list[AnnotationSeen | AnnotationsDeleted], now: float | None = None) -> None:
         now = time.time() if now is None else now
-        rows = ", ".join(f"($1, ${n + 2})" for n in range(len(events)))
         with _begun(self._inbox_connection()) as cursor:
-            self._run(cursor, f"INSERT INTO inbox (received_at, event) VALUES {rows}",
-                      (now, *(inbox.encode(event) for event in events)))
+            self._run(cursor, *_inbox_insert(events, now))
             if now - self._pruned_at >= INBOX_PRUNE_SECONDS:
                 # What the store has applied leaves the inbox; its ids are never used again.
                 self._pruned_at = now
@@ -1227,10 +1238,10 @@ class SQLiteStore(Store):
         ).fetchone()
         return row[0], row[1]
 
-    def anything_received(self) -> bool:
+    def next_received(self) -> int | None:
         return self._run(
-            self._inbox_connection().cursor(), "SELECT 1 FROM inbox WHERE id > $1 LIMIT 1", (self._applied_upto(),)
-        ).fetchone() is not None
+            self._inbox_connection().cursor(), "SELECT min(id) FROM inbox WHERE id > $1", (self._applied_upto(),)
+        ).fetchone()[0]
 
     @contextmanager
     def _transaction(self, write: bool = True, batch: bool = False):
@@ -1307,20 +1318,18 @@ class PostgresStore(Store):
 
     # The inbox is a table here, each event's row deleted by the transaction that applies it.
     def receive(self, events: list[AnnotationSeen | AnnotationsDeleted], now: float | None = None) -> None:
-        rows = ", ".join(f"($1, ${n + 2})" for n in range(len(events)))
         with self._statement() as cur:
-            self._run(
-                cur, f"INSERT INTO inbox (received_at, event) VALUES {rows}",
-                (time.time() if now is None else now, *(inbox.encode(event) for event in events)),
-            )
+            self._run(cur, *_inbox_insert(events, time.time() if now is None else now))
 
     def _take_received(self, cur, limit: int) -> list[tuple[int, float, str]]:
         # One applier at a time (a transaction-scoped try-lock), so events apply in arrival order;
-        # while another worker process holds it, this one takes nothing.
+        # while another worker process holds it, this one takes nothing. FOR UPDATE re-reads each
+        # row as it is now: the statement's snapshot may predate the commit of the applier that
+        # just released the lock, and the rows that one deleted must not be applied again.
         return self._run(
             cur,
             "SELECT id, received_at, event FROM inbox WHERE (SELECT pg_try_advisory_xact_lock($2, 0))"
-            " ORDER BY id LIMIT $1",
+            " ORDER BY id LIMIT $1 FOR UPDATE",
             (limit, _LOCK_NAMESPACE + 2),
         ).fetchall()
 
@@ -1331,9 +1340,9 @@ class PostgresStore(Store):
         with self._transaction(write=False) as cur:
             return tuple(self._run(cur, "SELECT count(*), min(received_at) FROM inbox").fetchone())
 
-    def anything_received(self) -> bool:
+    def next_received(self) -> int | None:
         with self._transaction(write=False) as cur:
-            return self._run(cur, "SELECT 1 FROM inbox LIMIT 1").fetchone() is not None
+            return self._run(cur, "SELECT min(id) FROM inbox").fetchone()[0]
 
     def _write_events(
         self, cur, ordered: list, exposures: list, reviewers: list[tuple[int, int]], now: float
