@@ -122,3 +122,23 @@ def test_a_broken_store_answers_503_and_says_catch_up_will_recover(tmp_path):
             headers={"X-Webhook-Secret": "s"},
         )
     assert response.status_code == 503 and "caught up later" in response.json()["error"]
+
+
+def test_healthz_fails_once_a_received_event_has_waited_over_a_minute(tmp_path):
+    # Nothing applies the inbox (here: no service at all; in production a stuck or dead background).
+    import time
+
+    from workers.store import open_store
+    from workers.webhook import parse_webhook
+
+    store = open_store(f"sqlite:///{tmp_path / 'h.sqlite3'}")
+    event = parse_webhook(webhook_body("ANNOTATION_CREATED", annotation(1, 1, 7), 1))
+    with TestClient(build_app(store, webhook_secret="s")) as client:
+        store.receive([event], now=time.time() - 30)
+        assert client.get("/healthz").json() == {"ok": True, "inbox": 1}
+        store.receive([event], now=time.time() - 75)
+        response = client.get("/healthz")
+        assert (response.status_code, response.json()) == (503, {"ok": False, "inbox": "2 event(s) waiting, the oldest for 75 s"})
+        apply_received(store)
+        assert client.get("/healthz").json() == {"ok": True, "inbox": 0}
+    store.close()
