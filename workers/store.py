@@ -1323,15 +1323,15 @@ class PostgresStore(Store):
 
     def _take_received(self, cur, limit: int) -> list[tuple[int, float, str]]:
         # One applier at a time (a transaction-scoped try-lock), so events apply in arrival order;
-        # while another worker process holds it, this one takes nothing. FOR UPDATE re-reads each
-        # row as it is now: the statement's snapshot may predate the commit of the applier that
-        # just released the lock, and the rows that one deleted must not be applied again.
-        return self._run(
-            cur,
-            "SELECT id, received_at, event FROM inbox WHERE (SELECT pg_try_advisory_xact_lock($2, 0))"
-            " ORDER BY id LIMIT $1 FOR UPDATE",
-            (limit, _LOCK_NAMESPACE + 2),
-        ).fetchall()
+        # while another worker process holds it, this one takes nothing. The read is a statement
+        # of its own, after the lock's: its snapshot then follows the commit of the applier that
+        # released the lock, whose rows must not be applied again. (Pipelined: one round trip.)
+        with cur.connection.cursor() as lock:
+            self._run(lock, "SELECT pg_try_advisory_xact_lock($1, 0)", (_LOCK_NAMESPACE + 2,))
+            self._run(cur, "SELECT id, received_at, event FROM inbox ORDER BY id LIMIT $1", (limit,))
+            held = lock.fetchone()[0]
+        rows = cur.fetchall()
+        return rows if held else []
 
     def _mark_applied(self, cur, rows: list[tuple[int, float, str]]) -> None:
         self._run(cur, "DELETE FROM inbox WHERE id = ANY(CAST($1 AS bigint[]))", ([row[0] for row in rows],))
