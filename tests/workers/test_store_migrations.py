@@ -102,6 +102,10 @@ def test_a_migrated_v1_store_keeps_working(v1_store_url):
         claimed = opened.claim_next_checkin("w")
         assert claimed.id == 4 and opened.mark_sent(4, "w", "UBO", "DUBO", "1.1")
         assert opened.retry_failed() == 1
+        # Version 6: webhooks reach an upgraded store through its inbox; a replay there adds nothing.
+        opened.receive([replay, seen(107, 2007), seen(108, 2008), seen(109, 2009)])
+        assert opened.apply_received(3).events == 4
+        assert [(c.reviewer, c.milestone) for c in opened.checkins() if c.milestone > 6] == [(8, 9)]
     finally:
         opened.close()
     reopened = open_store(v1_store_url)
