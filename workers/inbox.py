@@ -1,10 +1,10 @@
 """The inbox: webhooks the worker has answered, kept as committed facts until they are applied.
 
-A webhook is answered once its event is committed to the store's `inbox` table, and nothing
-else: counting, the ledger, pacing and check-ins are applied from the inbox afterwards, by the
-worker's background process (workers/background.py), in arrival order and in one transaction
-per batch that also deletes what it applied, so an event is applied exactly once even across a
-crash. Why: every reviewer's submit in Label Studio waits on the webhook's answer, and the work
+A webhook is answered once its event is committed to the inbox (store.receive: a table on
+PostgreSQL, a file of its own beside a SQLite store), and nothing else: counting, the ledger,
+pacing and check-ins are applied from the inbox afterwards, by the worker's background process
+(workers/background.py), in arrival order and in one transaction per batch that also takes what
+it applied out of the inbox, so an event is applied exactly once even across a crash. Why: every reviewer's submit in Label Studio waits on the webhook's answer, and the work
 of applying it does not need to be in that wait (docs/worker.md, "How a submit becomes a check-in").
 
 Pure: an event becomes a line of JSON and back, carrying only what webhook.py keeps (ids, the

@@ -35,7 +35,7 @@ log = logging.getLogger(__name__)
 
 POLL_SECONDS = 2.0
 # How often an idle applier looks at the inbox: the most a check-in waits for its webhook's event
-# to be applied, and a read of one index entry each time.
+# to be applied; each look is a read or two of an index.
 APPLY_POLL_SECONDS = 0.05
 
 
@@ -223,7 +223,7 @@ def build_service(settings, *, store: Store | None = None, label_studio=None, de
     if settings.slack_enabled:
         sender = _sender(settings, store, label_studio, delivery_clients, retry_base_seconds, claim_timeout_seconds,
                          credentials_probe_seconds)
-    if sender is not None and settings.lead_slack_channel and settings.digest_at is not None:
+    if settings.digest_enabled:
         digest = DigestPoster(sender, settings.lead_slack_channel, settings.digest_at, settings.reviewers_per_task)
     return WorkerService(
         store, sender, label_studio, settings.webhook_secret, settings.checkin_every, settings.reconcile_seconds,
@@ -309,7 +309,7 @@ def run_worker(settings, host: str, port: int, *, socket_mode: bool = False, bui
     app, slack_app = build_web(settings, store, BackgroundProcess(settings, build), socket_mode=socket_mode)
     if not settings.slack_enabled:
         log.info("no Slack settings (SLACK_BOT_TOKEN): keeping the ledger, sending no check-ins")
-    elif settings.lead_slack_channel and settings.digest_at is not None:
+    elif settings.digest_enabled:
         log.info("the lead's digest goes to %s daily at %s (local time)", settings.lead_slack_channel,
                  settings.digest_at.strftime("%H:%M"))
     handler = None

@@ -47,6 +47,11 @@ class Settings:
         """Without SLACK_BOT_TOKEN the worker keeps the ledger and sends no check-ins."""
         return bool(self.slack_bot_token)
 
+    @property
+    def digest_enabled(self) -> bool:
+        """The lead's daily digest is posted: Slack, a LEAD_SLACK_CHANNEL, and DIGEST_AT not off."""
+        return self.slack_enabled and bool(self.lead_slack_channel) and self.digest_at is not None
+
 
 def _positive_number(environ: Mapping[str, str], name: str, default: float | None, kind: type) -> float | None:
     raw = environ.get(name, "").strip()

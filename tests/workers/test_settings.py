@@ -93,6 +93,12 @@ def test_the_lead_digest_is_on_at_nine_by_default_and_digest_at_moves_or_stops_i
     assert settings_from_env(FULL | {"DIGEST_AT": "23:59"}).digest_at == time(23, 59)
     assert settings_from_env(FULL | {"DIGEST_AT": "OFF"}).digest_at is None
     assert settings_from_env(FULL | {"REVIEWERS_PER_TASK": "3"}).reviewers_per_task == 3
+    # Posted only with Slack, a lead channel and a time.
+    lead = {"LEAD_SLACK_CHANNEL": "CLEAD"}
+    assert settings_from_env(FULL | lead).digest_enabled and not s.digest_enabled
+    assert not settings_from_env(FULL | lead | {"DIGEST_AT": "off"}).digest_enabled
+    without_slack = {k: v for k, v in FULL.items() if not k.startswith("SLACK_")}
+    assert not settings_from_env(without_slack | lead).digest_enabled
 
 
 @pytest.mark.parametrize(
