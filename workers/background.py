@@ -29,6 +29,9 @@ log = logging.getLogger(__name__)
 LOG_FORMAT = "%(asctime)s %(levelname)s %(name)s: %(message)s"
 # Seconds before each restart of a background process that died, the last one repeated.
 RESTART_SECONDS = (1, 2, 5, 10, 30, 60)
+# A background process that ran this long before it died was healthy: the next restart waits the
+# first step again. Without it, one crash a day would leave every later restart a minute away.
+HEALTHY_RUN_SECONDS = 120.0
 # The background process's look for its parent (and for SIGTERM's flag).
 PARENT_CHECK_SECONDS = 1.0
 
@@ -51,6 +54,7 @@ class BackgroundProcess:
         self._stopping = threading.Event()
         self._watcher: threading.Thread | None = None
         self.restarts = 0
+        self._started_at = 0.0
 
     def start(self) -> None:
         """Spawn the process, and the thread that restarts it if it dies."""
@@ -85,6 +89,7 @@ class BackgroundProcess:
             daemon=True,
         )
         self._process.start()
+        self._started_at = time.monotonic()
         self._running.set()
         log.info("background process %d started (inbox, delivery, catch-up, digest)", self._process.pid)
 
@@ -96,7 +101,8 @@ class BackgroundProcess:
             self._running.clear()
             if self._stopping.is_set():
                 return
-            wait = RESTART_SECONDS[min(self.restarts, len(RESTART_SECONDS) - 1)]
+            self.restarts = restarts_so_far(self.restarts, time.monotonic() - self._started_at)
+            wait = restart_wait(self.restarts)
             log.error("the background process exited (code %s); starting another in %d s", self._process.exitcode, wait)
             if self._stopping.wait(wait):
                 return
@@ -104,6 +110,16 @@ class BackgroundProcess:
             self._spawn()
             if self._stopping.is_set():  # stop() came while this one was starting
                 self._process.terminate()
+
+
+def restarts_so_far(restarts: int, ran_seconds: float) -> int:
+    """The restarts that count toward the next wait: none once a process ran HEALTHY_RUN_SECONDS."""
+    return 0 if ran_seconds >= HEALTHY_RUN_SECONDS else restarts
+
+
+def restart_wait(restarts: int) -> int:
+    """Seconds to wait before the next restart, after `restarts` restarts in a row that counted."""
+    return RESTART_SECONDS[min(restarts, len(RESTART_SECONDS) - 1)]
 
 
 def run_background(settings, build: Callable, parent_pid: int) -> None:

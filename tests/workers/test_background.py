@@ -129,3 +129,36 @@ def test_sigterm_applies_what_waits_before_the_worker_exits(worker_process):
         assert store.inbox_waiting().waiting == 0 and [c.milestone for c in store.checkins()] == [10]
     finally:
         store.close()
+
+
+def _exits_at_once(settings):
+    """A background that cannot start (the spawned process exits with status 2)."""
+    from review_project.shared import WorkerError
+
+    raise WorkerError("this background exits at once")
+
+
+@pytest.mark.parametrize(("healthy_after", "expected_wait"), [(0.0, 1), (3600.0, 60)])
+def test_the_restart_wait_starts_over_after_a_healthy_run(monkeypatch, caplog, healthy_after, expected_wait):
+    """Six crashes in a row wait a minute; a crash after a healthy run waits the first step again."""
+    from workers import background
+
+    monkeypatch.setattr(background, "HEALTHY_RUN_SECONDS", healthy_after, raising=False)
+    process = background.BackgroundProcess(settings=None, build=_exits_at_once)
+    process.restarts = 5  # as after five crashes in a row
+    with caplog.at_level("ERROR", logger="workers.background"):
+        process.start()
+        try:
+            wait_for(lambda: "starting another in" in caplog.text, what="the restart line")
+        finally:
+            process.stop(timeout=10)
+    assert f"starting another in {expected_wait} s" in caplog.text
+
+
+def test_restart_waits_back_off_and_reset():
+    from workers.background import HEALTHY_RUN_SECONDS, RESTART_SECONDS, restart_wait, restarts_so_far
+
+    assert [restart_wait(n) for n in range(8)] == [1, 2, 5, 10, 30, 60, 60, 60]
+    assert restarts_so_far(6, HEALTHY_RUN_SECONDS - 1) == 6
+    assert restarts_so_far(6, HEALTHY_RUN_SECONDS) == 0
+    assert RESTART_SECONDS[0] == 1
