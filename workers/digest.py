@@ -289,11 +289,6 @@ def digest_text(digest: Digest) -> str:
     return "\n".join(lines)
 
 
-def slack_text(text: str) -> str:
-    """The text as Slack must receive it: &, < and > escaped (it is posted with mrkdwn off)."""
-    return text.replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;")
-
-
 # -- the one read -------------------------------------------------------------------------------------
 def read_digest(store: Store, day: str, now: float, reviewers_per_task: int, *, before_day: str | None = None) -> Digest:
     """The digest of `day` from the store: every project it knows, every check-in and answer.

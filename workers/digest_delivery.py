@@ -26,7 +26,8 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from datetime import time as time_of_day
 
-from workers.digest import digest_text, due_day, read_digest, slack_text
+from workers.digest import digest_text, due_day, read_digest
+from workers.messages import slack_text
 from workers.slack_delivery import (
     HISTORY_MARGIN_SECONDS,
     CheckInSender,

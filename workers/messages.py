@@ -37,6 +37,11 @@ def break_idea(milestone: int, every: int) -> str:
     return BREAK_IDEAS[(milestone // max(every, 1) - 1) % len(BREAK_IDEAS)]
 
 
+def slack_text(text: str) -> str:
+    """Text as Slack must receive it: &, < and > escaped, so a name like `<!channel> Cy` pings nobody."""
+    return text.replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;")
+
+
 def _button(text: str, action_id: str, value: str, style: str | None = None) -> dict:
     button = {"type": "button", "text": {"type": "plain_text", "text": text}, "action_id": action_id, "value": value}
     if style:
@@ -200,6 +205,6 @@ def resumed(every: int) -> tuple[str, list[dict]]:
 def lead_alert(reviewer_name: str) -> str:
     """To LEAD_SLACK_CHANNEL when an answer has a high negative item; names the reviewer, quotes nothing."""
     return (
-        f"{reviewer_name} may want a check-in: their latest well-being answer suggests the material is "
+        f"{slack_text(reviewer_name)} may want a check-in: their latest well-being answer suggests the material is "
         "weighing on them. Consider reaching out personally."
     )

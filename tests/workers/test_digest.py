@@ -20,10 +20,10 @@ from workers.digest import (
     may_want_checkin,
     nudges_sent,
     project_facts,
-    slack_text,
     wellbeing_facts,
 )
 from workers.ledger import LedgerRows, ProjectState
+from workers.messages import slack_text
 from workers.store import CheckIn, Reviewer, StoredAnswer
 from workers.survey import ITEMS, SurveyAnswer
 

@@ -18,7 +18,8 @@ from tests.workers.conftest import BOT_TOKEN, POST_TIMEOUT, FakeLabelStudio, wor
 from tests.workers.test_delivery_once import no_sleeping_in_slack_sdk  # noqa: F401 (a fixture)
 from tests.workers.test_ledger import rated, webhook
 from tests.workers.test_slack_delivery import sender_for
-from workers.digest import digest_text, read_digest, slack_text
+from workers.digest import digest_text, read_digest
+from workers.messages import slack_text
 from workers.digest_delivery import DIGEST_EVENT, DigestPoster
 from workers.service import build_worker
 from workers.slack_delivery import make_delivery_clients

@@ -14,6 +14,7 @@ from tests.workers.conftest import (
 )
 from tests.workers.test_slack_delivery import reach
 from workers import messages
+from workers.store import Reviewer
 from workers.survey import ITEMS, block_id
 
 
@@ -73,6 +74,14 @@ def test_a_high_negative_item_tells_the_lead_without_quoting_answers(client, sla
     [alert] = slack.wait_for("chat.postMessage", 1, where=lambda c: c.params["channel"] == "CLEAD")
     assert alert.params["text"].startswith("Ada Reviewer may want a check-in")
     assert "private words" not in json.dumps(alert.params) and "Afraid" not in alert.params["text"]
+
+
+def test_the_lead_alert_escapes_the_reviewer_name_so_it_pings_nobody(client, slack, store, sent_checkin):
+    store.cache_reviewer(Reviewer(7, "ada@example.com", "<!channel> Cy & co"))
+    interact(client, survey_payload(sent_checkin.id, {"Afraid": 3}))
+    [alert] = slack.wait_for("chat.postMessage", 1, where=lambda c: c.params["channel"] == "CLEAD")
+    assert alert.params["text"].startswith("&lt;!channel&gt; Cy &amp; co may want a check-in")
+    assert "<!" not in alert.params["text"]
 
 
 def test_pause_then_resume(client, slack, store, sent_checkin):
