@@ -19,6 +19,7 @@ import pandas as pd
 from review_project.manifest import write_atomically
 from review_project.schema import read_annotation, whole_number
 from review_project.shared import ExportError
+from review_project.spreadsheet import neutralised, restored
 
 COLUMNS = [
     "attack_id",
@@ -210,7 +211,7 @@ def write_table(table: pd.DataFrame, path: str | os.PathLike) -> None:
     elif suffix == ".csv":
         flat = table.copy()
         flat["topics"] = flat["topics"].map(lambda topics: json.dumps(list(topics), ensure_ascii=False))
-        write_atomically(path, flat.to_csv(index=False))
+        write_atomically(path, neutralised(flat).to_csv(index=False))
     else:
         records = json.loads(table.to_json(orient="records", force_ascii=False))
         write_atomically(path, "".join(json.dumps(r, ensure_ascii=False) + "\n" for r in records))
@@ -224,7 +225,7 @@ def read_table(path: str | os.PathLike) -> pd.DataFrame:
         if suffix == ".parquet":
             table = pd.read_parquet(path)
         elif suffix == ".csv":
-            table = pd.read_csv(path, dtype={"reviewer_email": object, "invalid_reason": object})
+            table = restored(pd.read_csv(path, dtype={"reviewer_email": object, "invalid_reason": object}))
         elif suffix == ".jsonl":
             table = pd.read_json(path, lines=True, dtype=False)
         else:

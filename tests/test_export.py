@@ -60,6 +60,20 @@ def test_tables_round_trip(tmp_path, tasks, suffix):
     assert back["reviewer_email"].tolist() == table["reviewer_email"].tolist()
 
 
+HOSTILE_EMAILS = {1: "=cmd|'/C calc'!A0@example.com", 2: "-2+3@example.com", 3: "@SUM(1+1)@example.com"}
+
+
+def test_a_csv_cell_that_starts_like_a_formula_is_written_as_text_and_reads_back(tmp_path, tasks):
+    table = annotation_table(tasks, HOSTILE_EMAILS)
+    path = tmp_path / "t.csv"
+    write_table(table, path)
+    raw = pd.read_csv(path, dtype=str, keep_default_na=False)
+    assert set(raw["reviewer_email"]) == {"'" + email for email in HOSTILE_EMAILS.values()}
+    for column in raw.columns:  # no cell a spreadsheet would run
+        assert not raw[column].str.match(r"[=+\-@\t\r]").any(), column
+    assert read_table(path)["reviewer_email"].tolist() == table["reviewer_email"].tolist()
+
+
 def test_join_manifest_adds_fields_but_not_the_transcript(tasks):
     manifest = [{"attack_id": 7, "transcript": "secret", "rating": 3.0, "model_type": "rlhf", "num_params": "52B"}]
     joined = join_manifest(annotation_table(tasks), manifest)
