@@ -1435,6 +1435,10 @@ def _batch_params(ordered: list[AnnotationSeen], exposures: list[_Exposure], now
     return (*columns, now)
 
 
+# The oldest SQLite whose SQL the store speaks: INSERT ... RETURNING came in 3.35.
+MIN_SQLITE = (3, 35, 0)
+
+
 def open_store(database_url: str, create: bool = True) -> Store:
     """Open the store named by DATABASE_URL (sqlite:///path or postgresql://...); create=False for readers."""
     scheme = database_url.split(":", 1)[0].lower()
@@ -1442,6 +1446,12 @@ def open_store(database_url: str, create: bool = True) -> Store:
         path = database_url[len("sqlite:///"):] if database_url.startswith("sqlite:///") else ""
         if not path:
             raise WorkerError("DATABASE_URL: a SQLite URL looks like sqlite:///relative/path or sqlite:////absolute/path")
+        if sqlite3.sqlite_version_info < MIN_SQLITE:
+            raise WorkerError(
+                f"SQLite {sqlite3.sqlite_version} is too old for the worker store: it needs"
+                f" {'.'.join(map(str, MIN_SQLITE))} or newer (RETURNING); use a Python built with a newer"
+                " SQLite, or PostgreSQL (DATABASE_URL=postgresql://...)"
+            )
         if not create and not os.path.exists(path):
             raise WorkerError(f"no worker store at {path}: start `review-project worker` first, or set DATABASE_URL")
         return SQLiteStore(path)

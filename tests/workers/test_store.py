@@ -259,3 +259,13 @@ def test_ids_up_to_64_bits_are_kept_on_both_databases(store):
     assert (checkin.project, checkin.reviewer, checkin.milestone) == (big, big - 1, 10)
     store.cache_reviewer(Reviewer(big - 1, "ada@example.com", "Ada"))
     assert store.cached_reviewer(big - 1) == Reviewer(big - 1, "ada@example.com", "Ada")
+
+
+def test_a_sqlite_older_than_3_35_is_refused_with_one_line(tmp_path, monkeypatch):
+    import sqlite3
+
+    monkeypatch.setattr(sqlite3, "sqlite_version_info", (3, 34, 1))
+    monkeypatch.setattr(sqlite3, "sqlite_version", "3.34.1")
+    with pytest.raises(WorkerError, match=r"^SQLite 3\.34\.1 is too old for the worker store: it needs 3\.35\.0 or newer"):
+        open_store(f"sqlite:///{tmp_path / 'worker.sqlite3'}")
+    assert not (tmp_path / "worker.sqlite3").exists()
