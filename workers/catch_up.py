@@ -22,7 +22,7 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 
 from workers.pacing import NO_NUDGES, PacingRules
-from workers.label_studio_api import LabelStudioTask, time_filter_value
+from workers.label_studio_api import LabelStudioTask, UnknownProject, time_filter_value
 from workers.store import LATEST, MISSED, Store
 from workers.webhook import CAUGHT_UP, RequestRefused, annotation_seen
 
@@ -60,15 +60,24 @@ def catch_up(
     """One pass over `projects`: the first sync where it has not finished, else the changes since
     the last pass. `scheduling` is store.LATEST, or store.MISSED for a worker without Slack;
     `rules` say which tasks are severe (catch-up advances pacing but sends no nudge).
-    LabelStudioUnavailable propagates (the next pass goes on from where this one stopped)."""
+    LabelStudioUnavailable propagates (the next pass goes on from where this one stopped); a
+    project Label Studio no longer has (UnknownProject) is marked gone and skipped from then on."""
     projects = tuple(projects)
     totals = CatchUpReport(projects)
     for project in projects:
         state = store.ledger_state(project)
-        if state.sync_done_at is None:
-            report = full_sync(store, label_studio, project, every, scheduling, rules)
-        else:
-            report = changes_since(store, label_studio, project, state.changed_after, every, scheduling, rules)
+        if state.gone_at is not None:
+            continue
+        try:
+            if state.sync_done_at is None:
+                report = full_sync(store, label_studio, project, every, scheduling, rules)
+            else:
+                report = changes_since(store, label_studio, project, state.changed_after, every, scheduling, rules)
+        except UnknownProject as error:
+            # Projects go in id order: a deleted one must not stop the catch-up of every later one.
+            log.warning("%s: the project is gone from Label Studio; marked gone in the store, catch-up skips it", error)
+            store.note_ledger(project, gone_at=time.time())
+            continue
         totals = CatchUpReport(
             projects,
             totals.tasks_read + report.tasks_read,

@@ -72,6 +72,10 @@ class UnknownReviewer(Exception):
     """Label Studio has no user with this id (a permanent failure for that check-in)."""
 
 
+class UnknownProject(Exception):
+    """Label Studio has no project with this id (it was deleted): catch-up marks it gone and skips it."""
+
+
 def _status(error: Exception) -> int | None:
     return getattr(error, "status_code", None)
 
@@ -89,13 +93,13 @@ class LabelStudioReader:
         self._client = client
         self.url = url
 
-    def _call(self, what: str, function, *args, **kwargs):
+    def _call(self, what: str, function, *args, not_found: type[Exception] = UnknownReviewer, **kwargs):
         try:
             return function(*args, **kwargs)
         except Exception as error:
             status = _status(error)
             if status == 404:
-                raise UnknownReviewer(f"{what}: not found") from None
+                raise not_found(f"{what}: not found") from None
             # The SDK's error text can echo request headers; keep only the status and the type.
             raise LabelStudioUnavailable(f"{what}: {status or error.__class__.__name__}") from None
 
@@ -111,7 +115,9 @@ class LabelStudioReader:
 
     def task_count(self, project: int) -> int:
         """How many tasks the project has (Label Studio keeps the count: one cheap request)."""
-        found = self._call(f"project {project}", self._client.projects.get, id=project, request_options=_NO_RETRY)
+        found = self._call(
+            f"project {project}", self._client.projects.get, id=project, request_options=_NO_RETRY, not_found=UnknownProject
+        )
         return int(found.task_number or 0)
 
     def tasks(
@@ -144,7 +150,7 @@ class LabelStudioReader:
         what = f"tasks of project {project}"
         pager = self._call(
             what, self._client.tasks.list, project=project, fields="all", include=include, query=query,
-            page_size=page_size, request_options=_NO_RETRY,
+            page_size=page_size, request_options=_NO_RETRY, not_found=UnknownProject,
         )
         try:
             return [_task(item) for item in pager.items]

@@ -146,7 +146,7 @@ def note(run: Run, project: int, column: str, value) -> None:
 
 _PROJECT_COLUMNS = (
     "last_webhook_at", "last_catch_up_at", "changed_after", "sync_started_at", "sync_after_task", "sync_done_at",
-    "tasks_listed_at",
+    "tasks_listed_at", "gone_at",
 )
 
 
@@ -162,6 +162,7 @@ class ProjectState:
     sync_after_task: int | None = None
     sync_done_at: float | None = None
     tasks_listed_at: float | None = None
+    gone_at: float | None = None  # when catch-up found the project deleted in Label Studio
 
     @property
     def syncing(self) -> bool:

@@ -322,6 +322,12 @@ def _v6_inbox(run: Run, dialect: str) -> None:
   set_aside_at {real} NOT NULL)""")
 
 
+def _v7_projects_gone(run: Run, dialect: str) -> None:
+    """ledger_projects.gone_at: when catch-up found the project deleted in Label Studio (it is
+    skipped from then on, so one deleted project cannot stop the catch-up of every other)."""
+    run(f"ALTER TABLE ledger_projects ADD COLUMN gone_at {_TYPES[dialect]['real']}")
+
+
 # In order: the migration at index i moves a store from version i to version i + 1.
 MIGRATIONS: list[Callable[[Run, str], None]] = [
     _v1_initial_schema,
@@ -330,6 +336,7 @@ MIGRATIONS: list[Callable[[Run, str], None]] = [
     _v4_pacing_and_digest,
     _v5_ids_of_64_bits,
     _v6_inbox,
+    _v7_projects_gone,
 ]
 
 

@@ -417,6 +417,7 @@ class FakeLabelStudio:
     user_calls: int = 0
     task_reads: int = 0
     down: bool = False
+    deleted_projects: set[int] = field(default_factory=set)
 
     def add(self, project: int, annotation: dict, attack_id: int | None = None) -> None:
         """A reviewer submits (or an admin edits) an annotation: its task changes now."""
@@ -456,14 +457,22 @@ class FakeLabelStudio:
             raise UnknownReviewer(f"Label Studio user {user_id}: not found")
         return self.users[user_id]
 
+    def _check_project(self, project: int) -> None:
+        from workers.label_studio_api import UnknownProject
+
+        if project in self.deleted_projects:
+            raise UnknownProject(f"project {project}: not found")
+
     def task_count(self, project: int) -> int:
         self._check(f"project {project}")
+        self._check_project(project)
         return len(self.tasks_by_project[project])
 
     def tasks(self, project: int, *, after_task: int = 0, changed_after: str | None = None, page_size: int = 500):
         from workers.label_studio_api import LabelStudioTask, time_filter_value
 
         self._check(f"tasks of project {project}")
+        self._check_project(project)
         chosen = [
             task for task_id, task in sorted(self.tasks_by_project[project].items())
             if task_id > after_task and (changed_after is None or time_filter_value(task["updated_at"]) > changed_after)

@@ -180,3 +180,14 @@ def test_each_pacing_trigger_through_real_webhooks_gives_one_dm_and_pause_stops_
     assert row["nudges_sent"] == {"break": 1, "severe": 1, "daily_cap": 1}
     assert len(row["daily_cap_reached_on"]) == 1
     assert summary["by_status"] == {"paused": 1, "sent": 1}  # the survey-bearing ones: two severe nudges
+
+
+@pytest.mark.label_studio
+def test_a_project_label_studio_no_longer_has_is_an_unknown_project(label_studio):
+    from workers.label_studio_api import LabelStudioReader, UnknownProject
+
+    reader = LabelStudioReader(label_studio.url, label_studio.api_key)
+    with pytest.raises(UnknownProject, match=r"^project 987654: not found$"):
+        reader.task_count(987654)
+    with pytest.raises(UnknownProject, match=r"^tasks of project 987654: not found$"):
+        next(reader.tasks(987654))

@@ -189,6 +189,22 @@ def test_new_and_deleted_tasks_reach_the_task_list(store, fake_label_studio):
     assert ledger_rows(store) == {}
 
 
+def test_a_project_deleted_in_label_studio_is_marked_gone_and_the_others_catch_up(store, fake_label_studio, caplog):
+    for project in (1, 2):
+        fake_label_studio.add(project, rated(project, 1, 7))
+    catch_up(store, fake_label_studio, [1, 2], 10)
+    fake_label_studio.deleted_projects.add(1)  # the older project, first in id order
+    fake_label_studio.add(2, rated(2, 2, 7))  # while the worker was down: no webhook
+    with caplog.at_level("WARNING", logger="workers.catch_up"):
+        catch_up(store, fake_label_studio, [1, 2], 10)
+        catch_up(store, fake_label_studio, [1, 2], 10)  # logged once: the next pass skips it quietly
+    assert sorted(row["task_id"] for row in ledger_rows(store, 2).values()) == [1, 2]
+    assert store.ledger_state(1).gone_at is not None and store.ledger_state(2).gone_at is None
+    assert [r.getMessage() for r in caplog.records] == [
+        "project 1: not found: the project is gone from Label Studio; marked gone in the store, catch-up skips it"
+    ]
+
+
 def test_without_slack_every_milestone_is_missed(store, fake_label_studio):
     for task in range(1, 15):
         fake_label_studio.add(1, rated(1, task, 7))
