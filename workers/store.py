@@ -319,6 +319,12 @@ class Store:
         with self._transaction() as cursor:
             yield cursor
 
+    @contextmanager
+    def _snapshot(self) -> Iterator:
+        """A cursor whose reads all see one snapshot of the store (on SQLite, any read transaction)."""
+        with self._transaction(write=False) as cursor:
+            yield cursor
+
     def _lock_reviewers(self, cursor, reviewers: list[tuple[int, int]]) -> None:
         """Serialise counting for these (project, reviewer)s until the transaction ends, locking
         them in the order given (sorted: concurrent batches then cannot deadlock)."""
@@ -607,13 +613,13 @@ class Store:
         return removed
 
     def read_ledger(self, project: int) -> ledger.LedgerRows:
-        """The project's ledger (annotations, tasks, how current), read in one transaction."""
-        with self._transaction(write=False) as cur:
+        """The project's ledger (annotations, tasks, how current), read from one snapshot."""
+        with self._snapshot() as cur:
             return ledger.read(self._runner(cur), project)
 
     def ledger_task_attack_ids(self, project: int) -> dict[int, int | None] | None:
         """Task id -> attack_id of every task, or None until the project's first sync finished."""
-        with self._transaction(write=False) as cur:
+        with self._snapshot() as cur:
             run = self._runner(cur)
             if ledger.project_state(run, project).sync_done_at is None:
                 return None
@@ -1309,6 +1315,15 @@ class PostgresStore(Store):
             with connection.pipeline() if batch else nullcontext(), connection.transaction():
                 with connection.cursor() as cursor:
                     yield cursor
+
+    @contextmanager
+    def _snapshot(self):
+        # Reads autocommit elsewhere (each statement its own snapshot); a read of several
+        # statements that must agree with each other takes one REPEATABLE READ transaction.
+        with self._pool.connection() as connection, connection.transaction():
+            with connection.cursor() as cursor:
+                cursor.execute("SET TRANSACTION ISOLATION LEVEL REPEATABLE READ, READ ONLY")
+                yield cursor
 
     @contextmanager
     def _statement(self):

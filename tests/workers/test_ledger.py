@@ -320,3 +320,36 @@ def test_postgresql_writes_a_batch_in_one_statement_as_sqlite_writes_it_event_by
         assert len(every_row(postgres)["checkins"]) > 5  # milestones and nudges of each kind were made
     finally:
         postgres.close()
+
+
+def test_read_ledger_sees_one_snapshot_while_a_catch_up_commits_between_its_reads(store, database_url):
+    """Tasks noted by another connection after the annotations were read are not half-seen."""
+    store.note_tasks(1, [(1, 101)])
+    store.record_events([webhook(ANNOTATION_CREATED, rated(1, 1, 7))], 10)
+    other = open_store(database_url)
+    reads = 0
+    runner = store._runner
+
+    def committing_between_reads(cur):
+        run = runner(cur)
+
+        def counted(sql, params=()):
+            nonlocal reads
+            result = run(sql, params)
+            reads += 1
+            if reads == 1:  # the annotations are read: a catch-up commits a new task and its annotation now
+                other.note_tasks(1, [(2, 102)])
+                other.record_events([webhook(ANNOTATION_CREATED, rated(1, 2, 7))], 10)
+            return result
+
+        return counted
+
+    try:
+        store._runner = committing_between_reads
+        rows = store.read_ledger(1)
+    finally:
+        store._runner = runner
+        other.close()
+    assert reads == 3
+    assert [row[1] for row in rows.annotations] == [1]
+    assert rows.tasks == [(1, 101)]  # not task 2, whose annotation the first read did not see
