@@ -9,6 +9,7 @@ depend on it without pulling in the Label Studio SDK, pandas or matplotlib.
 from __future__ import annotations
 
 import csv
+import re
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -117,8 +118,9 @@ def read_reviewers(path: str | Path) -> list[Reviewer]:
         email = row.get("email", "")
         if not email and not any(row.values()):
             continue
-        if "@" not in email:
-            raise ManifestError(f"{path}: line {line}: {email!r} is not an email address")
+        problem = email_problem(email)
+        if problem:
+            raise ManifestError(f"{path}: line {line}: {email!r} {problem}")
         if email.lower() in seen:
             raise ManifestError(f"{path}: line {line}: {email} is listed twice")
         seen.add(email.lower())
@@ -126,6 +128,24 @@ def read_reviewers(path: str | Path) -> list[Reviewer]:
     if not reviewers:
         raise ManifestError(f"{path}: no reviewers listed")
     return reviewers
+
+
+# Django's EmailValidator, which Label Studio's accounts go through (quoted local parts and
+# address literals left out): checking here stops `setup` before it changes anything.
+_LOCAL_PART = re.compile(r"[-!#$%&'*+/=?^_`{}|~0-9A-Z]+(\.[-!#$%&'*+/=?^_`{}|~0-9A-Z]+)*\Z", re.IGNORECASE)
+_DOMAIN = re.compile(r"((?:[A-Z0-9](?:[A-Z0-9-]{0,61}[A-Z0-9])?\.)+)(?:[A-Z0-9-]{2,63}(?<!-))\Z", re.IGNORECASE)
+
+
+def email_problem(email: str) -> str | None:
+    """Why Label Studio would not take this email for an account, or None when it would."""
+    if not email.isascii():
+        return "has a character outside ASCII: Label Studio's accounts take ASCII emails only"
+    local, at, domain = email.rpartition("@")
+    if not at or not local or not _LOCAL_PART.match(local) or not (_DOMAIN.match(domain) or domain == "localhost"):
+        return "is not an email address"
+    if len(email) > 254:
+        return "is longer than an email address may be (254 characters)"
+    return None
 
 
 def _cell(value) -> str:

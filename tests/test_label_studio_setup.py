@@ -122,6 +122,16 @@ def test_setup_with_a_wrong_key_or_url_says_so_in_one_line(label_studio, lead_fi
     assert label_studio.api_key not in wrong_url.output
 
 
+@pytest.mark.parametrize("email", ["zoë@example.com", "two words@example.com"])
+def test_setup_with_a_reviewer_label_studio_would_refuse_changes_nothing(label_studio, lead_files, project_title, email):
+    manifest, reviewers = lead_files
+    reviewers.write_text(reviewers.read_text(encoding="utf-8") + f"{email},Bad Address,\n", encoding="utf-8")
+    result = run(["setup", "--manifest", str(manifest), "--reviewers", str(reviewers), "--title", project_title], env=label_studio.env())
+    assert result.exit_code == 2
+    assert result.output.startswith(f"Error: {reviewers}: line 6: {email!r} ") and result.output.count("\n") == 1
+    assert ls_api.project_by_title(label_studio.client(), project_title) is None
+
+
 def test_setup_needs_the_webhook_secret_for_a_webhook(label_studio, lead_files, project_title):
     manifest, reviewers = lead_files
     result = run(

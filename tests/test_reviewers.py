@@ -3,7 +3,7 @@
 import pytest
 
 from review_project.shared import ManifestError
-from review_project.shared import Reviewer, read_reviewers, write_reviewers
+from review_project.shared import Reviewer, email_problem, read_reviewers, write_reviewers
 
 
 def test_round_trip(tmp_path):
@@ -40,3 +40,39 @@ def test_errors_name_file_and_line(tmp_path, text, message):
 def test_missing_file(tmp_path):
     with pytest.raises(ManifestError, match="cannot read reviewers file"):
         read_reviewers(tmp_path / "none.csv")
+
+
+EMAILS = [
+    "a@x.org", "Ada.Lovelace+review@example.co.uk", "=cmd|'/C~calc'!A0@example.com", "o'neil@example.com",
+    "a b@x.org", "a@x", "a@@x.org", "a@x..org", ".a@x.org", "a.@x.org", "a@-x.org", "a@x.org.", "a@localhost",
+    "a@x.o", "@x.org", "a@", "a@" + "x" * 64 + ".org", "a,b@x.org", "a@x_y.org",
+]
+
+
+@pytest.mark.parametrize("email", EMAILS)
+def test_an_email_is_taken_exactly_when_djangos_validator_takes_it(email):
+    """Django's EmailValidator is what Label Studio's accounts go through: the independent reference."""
+    from django.core.exceptions import ValidationError
+    from django.core.validators import validate_email
+
+    try:
+        validate_email(email)
+        django_takes_it = True
+    except ValidationError:
+        django_takes_it = False
+    assert (email_problem(email) is None) == django_takes_it
+
+
+@pytest.mark.parametrize(
+    "email, problem",
+    [
+        ("zoë@example.com", "has a character outside ASCII: Label Studio's accounts take ASCII emails only"),
+        ("ada lovelace@example.com", "is not an email address"),
+    ],
+)
+def test_a_reviewer_label_studio_would_refuse_stops_the_file_at_its_line(tmp_path, email, problem):
+    path = tmp_path / "r.csv"
+    path.write_text(f"email,name\na@x.org,A\n{email},B\n", encoding="utf-8")
+    with pytest.raises(ManifestError) as error:
+        read_reviewers(path)
+    assert str(error.value) == f"{path}: line 3: {email!r} {problem}"
