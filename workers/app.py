@@ -10,6 +10,7 @@ this answer (1 s timeout, no retry).
 
 from __future__ import annotations
 
+import asyncio
 import hmac
 import logging
 import time
@@ -19,7 +20,7 @@ from contextlib import asynccontextmanager
 from slack_bolt import BoltRequest
 from starlette.applications import Starlette
 from starlette.concurrency import run_in_threadpool
-from starlette.requests import Request
+from starlette.requests import ClientDisconnect, Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
@@ -39,6 +40,10 @@ log = logging.getLogger(__name__)
 SECRET_HEADER = "x-webhook-secret"
 # /healthz fails once the oldest event waiting in the inbox is this old: nothing is applying it.
 INBOX_STALE_SECONDS = 60.0
+# A request whose body has not all arrived this long after its headers is answered 408 and its
+# connection closed: a client that sends headers and then nothing must not hold a connection for
+# ever. (Label Studio sends a webhook's body with its headers, and gives up after 1 s itself.)
+BODY_SECONDS = 10.0
 
 
 def check_webhook(secret: str, headers: Mapping[str, str], body: bytes) -> AnnotationSeen | AnnotationsDeleted:
@@ -53,7 +58,15 @@ def check_webhook(secret: str, headers: Mapping[str, str], body: bytes) -> Annot
 
 
 async def read_body(request: Request, limit: int = MAX_BODY_BYTES) -> bytes:
-    """The request body, refusing (413) anything over `limit` bytes without reading it all."""
+    """The request body, refusing (413) anything over `limit` bytes without reading it all, and
+    (408) a body that has not arrived within BODY_SECONDS."""
+    try:
+        return await asyncio.wait_for(_read_body(request, limit), BODY_SECONDS)
+    except asyncio.TimeoutError:
+        raise RequestRefused(408, f"the body did not arrive within {BODY_SECONDS:.0f} s") from None
+
+
+async def _read_body(request: Request, limit: int) -> bytes:
     declared = request.headers.get("content-length")
     if declared and declared.isdigit() and int(declared) > limit:
         raise RequestRefused(413, f"body of {declared} bytes is over the {limit} byte limit")
@@ -67,7 +80,9 @@ async def read_body(request: Request, limit: int = MAX_BODY_BYTES) -> bytes:
 
 
 def _refusal(error: RequestRefused) -> JSONResponse:
-    return JSONResponse({"error": str(error)}, status_code=error.status)
+    # After a 408 the rest of a body could still arrive: close the connection instead of reading it.
+    headers = {"Connection": "close"} if error.status == 408 else None
+    return JSONResponse({"error": str(error)}, status_code=error.status, headers=headers)
 
 
 def build_app(
@@ -92,6 +107,9 @@ def build_app(
         except RequestRefused as error:
             log.info("webhook refused (%s): %s", error.status, error)
             return _refusal(error)
+        except ClientDisconnect:  # nothing was stored, and nobody is waiting for the answer
+            log.info("webhook's client went away before its body arrived; nothing stored")
+            return Response(status_code=400)
         except Exception as error:  # the store is down: Label Studio will not retry, catch-up will
             log.error("webhook not stored (%s); catch-up will pick it up", error.__class__.__name__)
             return JSONResponse({"error": "store unavailable; the event will be caught up later"}, status_code=503)
@@ -107,6 +125,9 @@ def build_app(
         except RequestRefused as error:
             log.info("Slack request refused (%s): %s", error.status, error)
             return _refusal(error)
+        except ClientDisconnect:
+            log.info("Slack request's client went away before its body arrived")
+            return Response(status_code=400)
         bolt_request = BoltRequest(body=body.decode("utf-8"), query=request.url.query, headers=dict(request.headers))
         # Bolt waits for the listener's ack() in this call; keep it off the event loop.
         bolt_response = await run_in_threadpool(slack_app.dispatch, bolt_request)

@@ -23,6 +23,7 @@ import time
 from collections.abc import Callable
 
 from review_project.shared import WorkerError
+from workers.store import StoreUnreachable
 
 log = logging.getLogger(__name__)
 
@@ -34,6 +35,8 @@ RESTART_SECONDS = (1, 2, 5, 10, 30, 60)
 HEALTHY_RUN_SECONDS = 120.0
 # The background process's look for its parent (and for SIGTERM's flag).
 PARENT_CHECK_SECONDS = 1.0
+# How often a background process that could not open the store (database down) tries again.
+STORE_RETRY_SECONDS = 1.0
 
 
 class BackgroundProcess:
@@ -131,11 +134,18 @@ def run_background(settings, build: Callable, parent_pid: int) -> None:
     signal.signal(signal.SIGINT, signal.SIG_IGN)
     stopping = threading.Event()
     signal.signal(signal.SIGTERM, lambda *_: stopping.set())
-    try:
-        service = build(settings)
-    except WorkerError as error:
-        log.error("background process not started: %s", error)
-        sys.exit(2)
+    service = None
+    while service is None:
+        try:
+            service = build(settings)
+        except StoreUnreachable as error:
+            # The database is down: wait for it here instead of exiting into ever longer restarts.
+            log.warning("background process waiting for the store: %s", error)
+            if stopping.wait(STORE_RETRY_SECONDS) or os.getppid() != parent_pid:
+                return
+        except WorkerError as error:
+            log.error("background process not started: %s", error)
+            sys.exit(2)
     service.start()
     log.info("background process %d running: applying the inbox, delivering check-ins, catching up", os.getpid())
     try:

@@ -90,9 +90,11 @@ class GroupCommitter:
         try:
             self.store.receive([event for event, _ in batch])
         except Exception as error:
-            if len(batch) == 1:
-                log.error("an event was not stored: %s", error.__class__.__name__)
-                _settle(batch, [_store_error()])
+            if len(batch) == 1 or self.store.unavailable(error):
+                # The database is down: each event on its own would wait for it again, holding every
+                # later webhook past Label Studio's 1 s timeout. Answer the whole batch 503 now.
+                log.error("%d event(s) not stored: %s", len(batch), error.__class__.__name__)
+                _settle(batch, [_store_error()] * len(batch))
                 return
             # One bad event must not fail its neighbours: retry each on its own.
             for item in batch:

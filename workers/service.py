@@ -37,6 +37,9 @@ POLL_SECONDS = 2.0
 # How often an idle applier looks at the inbox: the most a check-in waits for its webhook's event
 # to be applied; each look is a read or two of an index.
 APPLY_POLL_SECONDS = 0.05
+# How long the web process waits for a PostgreSQL connection: with the database down, a webhook
+# is answered 503 well within Label Studio's 1 s timeout (a batch waits once, not once per event).
+WEB_STORE_WAIT_SECONDS = 0.3
 
 
 def worker_id() -> str:
@@ -79,6 +82,7 @@ class WorkerService:
         self._stop = threading.Event()
         self._threads: list[threading.Thread] = []
         self.catch_up_passes = 0
+        self.digest_passes = 0
         self._stale_checked_at = 0.0
 
     def wake(self) -> None:
@@ -166,7 +170,10 @@ class WorkerService:
 
     def digest_once(self) -> str | None:
         """Post today's lead digest if it is due and no process has (see digest_delivery.py)."""
-        return self.digest.post_if_due()
+        try:
+            return self.digest.post_if_due()
+        finally:
+            self.digest_passes += 1
 
     def _digest_forever(self) -> None:
         while not self._stop.is_set():
@@ -305,7 +312,7 @@ def run_worker(settings, host: str, port: int, *, socket_mode: bool = False, bui
     # What the background process reads at its start is read here first: a bad reviewers file
     # stops the command in one line instead of a background restarted again and again.
     slack_ids_from_csv(settings.reviewers_csv)
-    store = open_store(settings.database_url)
+    store = open_store(settings.database_url, wait_seconds=WEB_STORE_WAIT_SECONDS)
     app, slack_app = build_web(settings, store, BackgroundProcess(settings, build), socket_mode=socket_mode)
     if not settings.slack_enabled:
         log.info("no Slack settings (SLACK_BOT_TOKEN): keeping the ledger, sending no check-ins")

@@ -59,6 +59,16 @@ MISSED_REASONS = {
 _LOCK_NAMESPACE = 0x5EED
 
 
+class StoreUnreachable(WorkerError):
+    """The database did not answer when the store was opened (it may come back: try again later)."""
+
+
+# How long a PostgreSQL caller waits for a connection before the store counts as down, and how
+# long the pool tries to reconnect before a caller starts over (PostgresStore).
+STORE_WAIT_SECONDS = 5.0
+RECONNECT_SECONDS = 5.0
+
+
 @dataclass(frozen=True)
 class Recorded:
     """What one annotation event changed: new_event False means a replay; milestones newly due."""
@@ -337,6 +347,10 @@ class Store:
 
     def close(self) -> None:
         """Release connections."""
+
+    def unavailable(self, error: BaseException) -> bool:
+        """Whether `error` says the database cannot be reached (as opposed to a bad event)."""
+        return False
 
     # -- helpers ---------------------------------------------------------------------------------
     def ping(self) -> None:
@@ -1267,10 +1281,10 @@ class PostgresStore(Store):
 
     _skip_locked = " FOR UPDATE SKIP LOCKED"
 
-    def __init__(self, url: str, max_connections: int = 8):
+    def __init__(self, url: str, max_connections: int = 8, wait_seconds: float = STORE_WAIT_SECONDS):
         try:
             import psycopg
-            from psycopg_pool import ConnectionPool
+            from psycopg_pool import ConnectionPool, PoolTimeout
         except ImportError:
             raise WorkerError(
                 "a PostgreSQL store needs the worker's extra dependencies: pip install 'red-team-review[worker]'"
@@ -1292,10 +1306,19 @@ class PostgresStore(Store):
         except psycopg.OperationalError as error:
             # The driver's message may quote the connection string.
             reason = "refused or unreachable" if "connect" in str(error).lower() else error.__class__.__name__
-            raise WorkerError(f"DATABASE_URL: cannot connect to PostgreSQL at {where} ({reason})") from None
+            raise StoreUnreachable(f"DATABASE_URL: cannot connect to PostgreSQL at {where} ({reason})") from None
+        self._unreachable = (psycopg.OperationalError, psycopg.InterfaceError, PoolTimeout)
+        # timeout: how long a caller waits for a connection (the web process answers 503 within a
+        # second while the database is down). reconnect_timeout: the pool's reconnection backs off
+        # 1, 2, 4 s... and gives up after it, so the next caller starts a fresh attempt at once:
+        # a database back after a minute is used again within seconds, not after a long backoff.
         self._pool = ConnectionPool(
-            url, min_size=1, max_size=max_connections, open=True, timeout=30, kwargs=connect_kwargs
+            url, min_size=1, max_size=max_connections, open=True, timeout=wait_seconds,
+            reconnect_timeout=RECONNECT_SECONDS, kwargs=connect_kwargs,
         )
+
+    def unavailable(self, error: BaseException) -> bool:
+        return isinstance(error, self._unreachable)
 
     def _run(self, cursor, sql: str, params: tuple = ()):
         cursor.execute(sql, params)
@@ -1454,8 +1477,11 @@ def _batch_params(ordered: list[AnnotationSeen], exposures: list[_Exposure], now
 MIN_SQLITE = (3, 35, 0)
 
 
-def open_store(database_url: str, create: bool = True) -> Store:
-    """Open the store named by DATABASE_URL (sqlite:///path or postgresql://...); create=False for readers."""
+def open_store(database_url: str, create: bool = True, wait_seconds: float = STORE_WAIT_SECONDS) -> Store:
+    """Open the store named by DATABASE_URL (sqlite:///path or postgresql://...); create=False for readers.
+
+    wait_seconds : how long a PostgreSQL caller waits for a connection before failing (store down).
+    """
     scheme = database_url.split(":", 1)[0].lower()
     if scheme == "sqlite":
         path = database_url[len("sqlite:///"):] if database_url.startswith("sqlite:///") else ""
@@ -1471,5 +1497,5 @@ def open_store(database_url: str, create: bool = True) -> Store:
             raise WorkerError(f"no worker store at {path}: start `review-project worker` first, or set DATABASE_URL")
         return SQLiteStore(path)
     if scheme in ("postgresql", "postgres"):
-        return PostgresStore(database_url)
+        return PostgresStore(database_url, wait_seconds=wait_seconds)
     raise WorkerError(f"DATABASE_URL: unsupported scheme {scheme!r}; use sqlite:///FILE or postgresql://...")

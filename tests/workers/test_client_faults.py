@@ -4,6 +4,7 @@ through the worker on a real port; the logs hold no traceback and no ERROR, and 
 
 import json
 import logging
+import time
 
 import httpx
 import pytest
@@ -80,7 +81,7 @@ def test_webhook_client_faults_are_4xx_with_a_reason_logged_at_info(running, sto
 def _signed(payload_or_body, secret=SIGNING_SECRET, content_type="application/x-www-form-urlencoded"):
     if isinstance(payload_or_body, dict):
         return signed_interaction(payload_or_body, secret)
-    timestamp = str(int(__import__("time").time()))
+    timestamp = str(int(time.time()))
     signature = SignatureVerifier(secret).generate_signature(timestamp=timestamp, body=payload_or_body)
     return payload_or_body, {"Content-Type": content_type, "X-Slack-Request-Timestamp": timestamp,
                              "X-Slack-Signature": signature}
@@ -152,4 +153,41 @@ def test_an_unsent_checkin_is_answered_by_nobody(running, store, slack, caplog):
     slack.wait_for("chat.postMessage", 6, where=lambda c: "belongs to someone else" in c.params.get("text", ""))
     assert store.answers() == [] and slack.of("views.open") == []
     assert store.checkin(unsent.id).declined_at is None
+    _no_traceback_and_still_serving(running, caplog)
+
+
+def _connect(url: str):
+    import socket
+    from urllib.parse import urlsplit
+
+    parts = urlsplit(url)
+    return socket.create_connection((parts.hostname, parts.port), timeout=10)
+
+
+def test_a_client_that_sends_headers_and_then_nothing_is_answered_408_and_closed(running, caplog, monkeypatch):
+    from workers import app
+
+    monkeypatch.setattr(app, "BODY_SECONDS", 1.0)
+    silent = [_connect(running.url) for _ in range(20)]
+    for connection in silent:
+        connection.sendall(b"POST /label-studio/webhook HTTP/1.1\r\nHost: x\r\nContent-Length: 100\r\n"
+                           b"X-Webhook-Secret: " + WEBHOOK_SECRET.encode() + b"\r\n\r\n{")
+    for connection in silent:
+        answer = b""
+        while chunk := connection.recv(4096):  # the server closes the connection after its answer
+            answer += chunk
+        assert answer.startswith(b"HTTP/1.1 408 ") and b"the body did not arrive within 1 s" in answer
+        connection.close()
+    _no_traceback_and_still_serving(running, caplog)
+
+
+def test_a_client_that_goes_away_before_its_answer_is_logged_at_info(running, caplog):
+    connection = _connect(running.url)
+    connection.sendall(b"POST /label-studio/webhook HTTP/1.1\r\nHost: x\r\nContent-Length: 100\r\n"
+                       b"X-Webhook-Secret: " + WEBHOOK_SECRET.encode() + b"\r\n\r\n{")
+    connection.close()
+    deadline = time.time() + 10
+    while "went away" not in caplog.text and time.time() < deadline:
+        time.sleep(0.05)
+    assert "webhook's client went away before its body arrived; nothing stored" in caplog.text
     _no_traceback_and_still_serving(running, caplog)
