@@ -124,7 +124,9 @@ def test_two_services_racing_on_one_store_post_one_digest(database_url, slack):
             service.start()
         wait_until(lambda: (row := stores[1].digest(today())) is not None and row.status == "posted",
                    what="the digest recorded as posted")
-        time.sleep(0.5)  # many more passes of both threads
+        passes = [service.digest_passes for service in services]
+        wait_until(lambda: all(s.digest_passes >= p + 10 for s, p in zip(services, passes)),
+                   what="ten more passes of both digest threads")
     finally:
         for service in services:
             service.stop()

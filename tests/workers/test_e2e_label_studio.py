@@ -7,6 +7,7 @@ from __future__ import annotations
 import json
 import os
 import time
+import uuid
 
 import httpx
 import pytest
@@ -19,6 +20,7 @@ from review_project.sampling import sample_attacks
 from tests.conftest import on_a_free_port, success_result, topics_result
 from tests.workers.conftest import BOT_TOKEN, SIGNING_SECRET, WEBHOOK_SECRET, WorkerProcess
 from workers.label_studio_api import LabelStudioReader
+from workers.store import open_store
 
 pytestmark = pytest.mark.label_studio
 
@@ -34,10 +36,12 @@ def worker_env() -> dict:
 @pytest.fixture
 def e2e(label_studio, slack, tmp_path, demo_records, project_title, worker_env):
     """A project set up with the worker's webhook, one reviewer known to Slack, the worker running."""
+    # A secret of its own: the other tests' projects on this server are not this worker's.
+    secret = f"{WEBHOOK_SECRET}-{uuid.uuid4().hex[:8]}"
     env = {k: v for k, v in os.environ.items() if "proxy" not in k.lower()}
     env.update(
         LABEL_STUDIO_URL=label_studio.url, LABEL_STUDIO_API_KEY=label_studio.api_key, SLACK_BOT_TOKEN=BOT_TOKEN,
-        SLACK_SIGNING_SECRET=SIGNING_SECRET, SLACK_API_URL=slack.url, WEBHOOK_SECRET=WEBHOOK_SECRET,
+        SLACK_SIGNING_SECRET=SIGNING_SECRET, SLACK_API_URL=slack.url, WEBHOOK_SECRET=secret,
         DATABASE_URL=f"sqlite:///{tmp_path / 'worker.sqlite3'}", CHECKIN_EVERY="10", RECONCILE_SECONDS="3600",
     )
     env.update(worker_env)
@@ -58,7 +62,7 @@ def e2e(label_studio, slack, tmp_path, demo_records, project_title, worker_env):
         ["setup", "--manifest", str(manifest), "--reviewers", str(reviewers), "--title", project_title,
          "--reviewers-per-task", "1", "--webhook-url", f"{worker.url}/label-studio/webhook", "--silent"],
         env={"LABEL_STUDIO_URL": label_studio.url, "LABEL_STUDIO_API_KEY": label_studio.api_key,
-             "WEBHOOK_SECRET": WEBHOOK_SECRET},
+             "WEBHOOK_SECRET": secret},
     )
     assert result.exit_code == 0, result.output
     assert "Webhook: created" in result.output
@@ -79,10 +83,24 @@ def submit(client, task_id: int, reviewer_id: int, skipped: bool = False, succes
     )
 
 
-def settle(slack, count: int, seconds: float = 2.0) -> None:
-    """Wait for `count` DMs, then a little longer to be sure no extra one follows."""
+def settle(slack, worker: WorkerProcess, count: int) -> None:
+    """Wait for `count` DMs, then for the worker to be quiet: every webhook received applied, every
+    project's first sync done (a milestone met during it is recorded as missed) and no check-in
+    waiting to go out or being sent, so no other DM can follow from what it received."""
     slack.wait_for("chat.postMessage", count, timeout=30, where=lambda c: c.params["channel"].startswith("D"))
-    time.sleep(seconds)
+    store = open_store(worker.env["DATABASE_URL"], create=False)
+
+    def busy() -> bool:
+        syncing = any(store.ledger_state(project).sync_done_at is None for project in store.known_projects())
+        return syncing or store.inbox_waiting().waiting > 0 or bool(store.checkins(("pending", "sending")))
+
+    try:
+        deadline = time.time() + 30
+        while busy():
+            assert time.time() < deadline, "the worker did not settle within 30 s"
+            time.sleep(0.05)
+    finally:
+        store.close()
 
 
 def test_25_submits_2_dms_then_catch_up_after_downtime_and_replays_add_nothing(e2e, slack, tmp_path):
@@ -90,12 +108,12 @@ def test_25_submits_2_dms_then_catch_up_after_downtime_and_replays_add_nothing(e
     assert len(tasks) >= 35
     # Catch-up would find this project even with an empty store: its webhook carries our secret.
     reader = LabelStudioReader(worker.env["LABEL_STUDIO_URL"], worker.env["LABEL_STUDIO_API_KEY"])
-    assert project_id in reader.watched_projects(WEBHOOK_SECRET)
+    assert project_id in reader.watched_projects(worker.env["WEBHOOK_SECRET"])
     assert project_id not in reader.watched_projects("some other worker's secret")
     assert reader.reviewer(reviewer_id).email == REVIEWER
     for n, task_id in enumerate(tasks[:25]):
         submit(client, task_id, reviewer_id, skipped=(n == 4))  # a skip counts as a task seen
-    settle(slack, 2)
+    settle(slack, worker, 2)
     assert [c.params["channel"] for c in slack.dms()] == ["DUE2E", "DUE2E"]
     assert "reviewed 10 transcripts" in slack.dms()[0].params["text"]
     assert "reviewed 20 transcripts" in slack.dms()[1].params["text"]
@@ -105,7 +123,7 @@ def test_25_submits_2_dms_then_catch_up_after_downtime_and_replays_add_nothing(e
         submit(client, task_id, reviewer_id)  # the webhooks go nowhere: the worker is down
     assert len(slack.dms()) == 2
     worker.start()
-    settle(slack, 3)
+    settle(slack, worker, 3)
     assert len(slack.dms()) == 3 and "reviewed 30 transcripts" in slack.dms()[2].params["text"]
     log = worker.log_path.read_text()
     # The worker met the project first through webhooks; its first sync reads the 10 it missed.
@@ -118,16 +136,16 @@ def test_25_submits_2_dms_then_catch_up_after_downtime_and_replays_add_nothing(e
         for annotation in task.annotations or []:
             body = {"action": "ANNOTATION_CREATED", "annotation": dict(annotation), "project": {"id": project_id}}
             response = httpx.post(f"{worker.url}/label-studio/webhook", content=json.dumps(body),
-                                  headers={"X-Webhook-Secret": WEBHOOK_SECRET}, timeout=5)
+                                  headers={"X-Webhook-Secret": worker.env["WEBHOOK_SECRET"]}, timeout=5)
             replies.append(response.json())
     assert replies == [{"stored": True}] * 35
-    time.sleep(1.5)
+    settle(slack, worker, 3)
     assert len(slack.dms()) == 3
 
     worker.stop()
     log = worker.log_path.read_text()
     assert "check-in 3 sent (project" in log
-    for private in (WEBHOOK_SECRET, SIGNING_SECRET, BOT_TOKEN, worker.env["LABEL_STUDIO_API_KEY"], REVIEWER):
+    for private in (worker.env["WEBHOOK_SECRET"], SIGNING_SECRET, BOT_TOKEN, worker.env["LABEL_STUDIO_API_KEY"], REVIEWER):
         assert private not in log
     result = CliRunner().invoke(cli, ["wellbeing", "--json"], env={"DATABASE_URL": worker.env["DATABASE_URL"]})
     summary = json.loads(result.output)
@@ -151,16 +169,16 @@ def test_each_pacing_trigger_through_real_webhooks_gives_one_dm_and_pause_stops_
     submit(client, tasks[0], reviewer_id, success="3", lead_time=1.0)
     submit(client, tasks[1], reviewer_id, success="1", topic="Self-harm", lead_time=1.0)
     submit(client, tasks[2], reviewer_id, success="4", lead_time=1.0)  # the third severe in a row
-    settle(slack, 1, seconds=0.5)
+    settle(slack, worker, 1)
     assert "last 3 transcripts" in slack.dms()[0].params["text"]
     submit(client, tasks[3], reviewer_id, lead_time=1.0)
     submit(client, tasks[4], reviewer_id, lead_time=1.0)  # the fifth today
-    settle(slack, 2, seconds=0.5)
+    settle(slack, worker, 2)
     assert "reviewed 5 transcripts today" in slack.dms()[1].params["text"]
     assert time.time() - started < 13, "Label Studio was too slow for the break trigger to come last"
     time.sleep(max(0.0, started + 15 - time.time()))
     submit(client, tasks[5], reviewer_id, lead_time=1.0)  # 15 s after the first task was opened
-    settle(slack, 3)
+    settle(slack, worker, 3)
     assert "reviewing for about" in slack.dms()[2].params["text"]
 
     # Pause from the last nudge's button: three more severe tasks make a nudge that is not sent.
@@ -169,14 +187,13 @@ def test_each_pacing_trigger_through_real_webhooks_gives_one_dm_and_pause_stops_
     assert httpx.post(f"{worker.url}/slack/events", content=body, headers=headers, timeout=10).status_code == 200
     for task_id in tasks[6:9]:
         submit(client, task_id, reviewer_id, success="4", lead_time=1.0)
-    time.sleep(3)
+    settle(slack, worker, 3)
     assert len(slack.checkin_messages()["DUE2E"]) == 3  # the nudges; the reply to Pause is not one
     worker.stop()
     result = CliRunner().invoke(cli, ["wellbeing", "--json"], env={"DATABASE_URL": worker.env["DATABASE_URL"]})
     summary = json.loads(result.output)
     [row] = summary["exposure"]
-    # Other tests' projects on this server carry the same webhook secret: the worker counts them too.
-    assert row["tasks"] >= 9 and row["severe_seen"] == 6
+    assert row["tasks"] == 9 and row["severe_seen"] == 6
     assert row["nudges_sent"] == {"break": 1, "severe": 1, "daily_cap": 1}
     assert len(row["daily_cap_reached_on"]) == 1
     assert summary["by_status"] == {"paused": 1, "sent": 1}  # the survey-bearing ones: two severe nudges
