@@ -1,9 +1,13 @@
 """Benchmark: every agreement statistic of `review-project agreement` on 38,961 tasks x 4 reviewers.
 
-Times `agreement.summary.statistics` (Fleiss' kappa raw/binary/with the author, per-category
-kappa, Krippendorff's alpha ordinal/nominal/binary, percent agreement, pairwise Cohen's kappa
-unweighted and quadratic, per-tag kappa, MASI alpha, Spearman correlations, and 2,000-resample
-bootstrap intervals for overall, binary, with-author and per-model kappa) against a baseline
+Times `agreement.summary.statistics` (the headline over every task with 2+ ratings: ICC(2,1)
+and ICC(2,k) with F intervals, Gwet's AC1/AC2 and Fleiss' kappa for a varying number of ratings
+with Gwet's variance, overall and per model, and the per-model kappa differences with a
+2,000-resample bootstrap; the paper's equal-n Fleiss' kappa raw/binary/with the author,
+per-category kappa, Krippendorff's alpha ordinal/nominal/binary, percent agreement, pairwise
+Cohen's kappa unweighted and quadratic, per-tag kappa, MASI alpha, Spearman correlations, and
+2,000-resample bootstrap intervals for overall, binary, with-author and per-model kappa), and
+each of the new statistics alone (their share of statistics()), against a baseline
 that gets the same 20 kappa intervals the usual way: statsmodels' fleiss_kappa
 in a Python loop over resamples (count tables built once, indexed per resample). The baseline
 runs fewer resamples (default 100) and its time is scaled to 2,000; the output says so.
@@ -22,7 +26,7 @@ from statsmodels.stats.inter_rater import aggregate_raters, fleiss_kappa
 
 from review_project.agreement.arrays import ReviewedTasks
 from review_project.agreement.kappa import count_table, fleiss_kappa_interval
-from review_project.agreement.summary import statistics, summarise
+from review_project.agreement.summary import _all_task_measures, _model_kappa_differences, statistics, summarise
 from review_project.schema import TOPICS
 
 N_TASKS = 38_961
@@ -149,6 +153,36 @@ def main() -> None:
         f"binary {success.binary_fleiss_kappa.value:.4f}; with author {success.with_author.fleiss_kappa.value:.4f}; "
         f"alpha ordinal {success.krippendorff_alpha_ordinal.value:.4f}; MASI alpha {result.topics.masi_alpha.value:.4f}"
     )
+
+    print(
+        f"  ordinal first: ICC(2,1) {success.icc.icc_2_1.value:.4f} (n={success.icc.n}, k={success.icc.k}); "
+        f"AC2 ordinal {success.gwet_ac2_ordinal.value.value:.4f}; AC1 {success.gwet_ac1.value.value:.4f}; "
+        f"kappa all tasks {success.fleiss_kappa_all_tasks.value.value:.4f}"
+    )
+    counts = count_table(project.ratings, 5)
+    pairable = counts.sum(axis=1) >= 2
+    model_code, _ = pd.factorize(project.model, sort=True)
+
+    def per_model():
+        for code in range(len(MODELS)):
+            rows = model_code == code
+            _all_task_measures(counts[rows & pairable], project.ratings[rows], THRESHOLD)
+
+    new = {
+        "ICC(2,1) and ICC(2,k)": lambda: _all_task_measures(counts[pairable][:0], project.ratings, THRESHOLD)["icc"],
+        "Gwet's AC2, AC1, Fleiss' kappa all tasks (raw, binary)": lambda: _all_task_measures(counts[pairable], project.ratings[:0], THRESHOLD),
+        "the same per model (4 models)": per_model,
+        "per-model kappa differences (bootstrap, 2,000)": lambda: _model_kappa_differences(
+            counts[pairable], model_code[pairable], result.per_model, THRESHOLD, RESAMPLES, 0
+        ),
+    }
+    for name, run in new.items():
+        times = []
+        for _ in range(5):
+            start = time.perf_counter()
+            run()
+            times.append(time.perf_counter() - start)
+        print(f"  new: {name}: {min(times) * 1000:.1f} ms, {min(times) / ours * 100:.0f}% of statistics()")
 
     start = time.perf_counter()
     reference = baseline(project, args.baseline_resamples)

@@ -118,3 +118,34 @@ def test_a_project_asking_for_one_reviewer_per_task_is_refused(label_studio, pro
     assert result.stderr.endswith(
         f"Error: project {project.id} asks for 1 reviewer per task: agreement needs 2 or more (--reviewers-per-task)\n"
     )
+
+
+def test_every_source_says_whether_tasks_nobody_annotated_are_counted(export_file, tmp_path):
+    """A table lists only annotated tasks, so it once reported "0 tasks with fewer than 4 ratings"
+    where --project counted the untouched ones: each source now says what it read."""
+    from review_project.lead_report import summary_text
+
+    path, tasks, _ = export_file
+    untouched = {"id": 999, "data": {"attack_id": 9990, "dialogue": []}, "annotations": []}
+    with_untouched = tmp_path / "all_tasks.json"
+    with_untouched.write_text(json.dumps([*tasks, untouched]))
+    table_path = tmp_path / "annotations.jsonl"
+    write_table(annotation_table(tasks), table_path)
+
+    from_table = agreement_report(open_source(table_path), n_resamples=100)
+    assert from_table.items.source_lists_unannotated_tasks is False
+    assert "a table lists only tasks with an annotation, so tasks nobody has annotated yet are not counted here" in summary_text(from_table)
+    assert from_table.as_json()["items"]["source_lists_unannotated_tasks"] is False
+
+    only_annotated = agreement_report(open_source(path), n_resamples=100)
+    assert only_annotated.items.source_lists_unannotated_tasks is None
+    assert "an export of annotated tasks only leaves out the tasks nobody has annotated yet" in summary_text(only_annotated)
+
+    everything = agreement_report(open_source(with_untouched), n_resamples=100)
+    assert everything.items.source_lists_unannotated_tasks is True
+    assert (everything.items.total, everything.items.without_rating) == (13, 1)
+    assert everything.items.excluded_incomplete == only_annotated.items.excluded_incomplete + 1
+    assert "13 tasks read, tasks nobody has annotated included (1 without a valid rating yet)" in summary_text(everything)
+
+    live = ReviewSource("project 1", annotation_table(tasks), pd.DataFrame({"task_id": [t["id"] for t in tasks], "attack_id": [t["data"]["attack_id"] for t in tasks]}), lists_every_task=True)
+    assert agreement_report(live, n_resamples=100).items.source_lists_unannotated_tasks is True

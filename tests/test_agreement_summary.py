@@ -202,6 +202,8 @@ def test_inclusion_rules_each_exclusion_is_counted():
         excluded_extra_ratings=1,
         with_two_or_more_ratings=7,
         reviewers_per_task=4,
+        without_rating=1,
+        source_lists_unannotated_tasks=True,  # task 8 has no annotation: the tasks given list it
     )
     assert items.complete + items.excluded_incomplete + items.excluded_invalid + items.excluded_extra_ratings == items.total
     assert summary.annotations.replaced_by_later == 1

@@ -49,7 +49,7 @@ def test_export_file_prints_the_summary_and_writes_json_html_and_markdown(files,
     result = run("agreement", export_path, "--manifest", manifest_path, "--resamples", 200,
                  "--json", out["json"], "--html", out["html"], "--md", out["md"])
     assert result.exit_code == 0, result.output
-    assert result.output.startswith("Can I trust these ratings?\nFleiss' kappa ")
+    assert result.output.startswith("Can I trust these ratings?\nOrdinal agreement over the ")
     assert result.output.rstrip().endswith(f"Wrote {out['json']}, {out['html']}, {out['md']}")
     summary = json.loads(out["json"].read_text())
     assert summary["success"]["fleiss_kappa"] == pytest.approx(expected_kappa(tasks), abs=1e-12)
@@ -178,7 +178,7 @@ def test_agreement_on_real_label_studio_export(reviewed_project, tmp_path):
     # 12 tasks: 5 rated by all 4, one with a skip, two with an invalid annotation, 4 untouched.
     assert summary["items"] == {
         "total": 12, "complete": 5, "excluded_incomplete": 5, "excluded_invalid": 2, "excluded_extra_ratings": 0,
-        "with_two_or_more_ratings": 8, "reviewers_per_task": 4,
+        "with_two_or_more_ratings": 8, "reviewers_per_task": 4, "without_rating": 4, "source_lists_unannotated_tasks": True,
     }
     assert summary["annotations"]["skipped"] == 1 and summary["annotations"]["invalid"] == 2
     first, second = reviewed_project.reviewer_ids[:2]

@@ -37,7 +37,8 @@ def test_printed_summary_leads_with_the_headline_and_the_paper(summary):
     assert first == "Can I trust these ratings?"
     success = summary.success
     kappa, low, high = success.fleiss_kappa.value, success.ci95.low, success.ci95.high
-    assert second.startswith(f"Fleiss' kappa {kappa:.2f}, 95% CI {low:.2f} to {high:.2f}: {success.landis_koch} agreement")
+    assert second.startswith(f"Ordinal agreement over the {success.tasks_with_two_or_more_ratings} tasks with 2 or more valid ratings: ")
+    assert f"The paper's figure: Fleiss' kappa {kappa:.2f}, 95% CI {low:.2f} to {high:.2f}: {success.landis_koch} agreement" in text
     assert "paper 0.32" in text and "paper 0.49" in text and "paper 0.55 (3 reviewers)" in text
     assert "rlhf 52B" in text and "context distillation 52B" in text
     assert "1 invalid annotation (listed)" in text

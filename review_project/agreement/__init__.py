@@ -1,6 +1,7 @@
 """Agreement between the reviewers: can the lead trust the ratings?
 
     kappa    the numeric core: Fleiss, Krippendorff, Cohen, the bootstrap (numpy arrays in)
+    ordinal  every task with 2+ ratings: ICC(2,1)/ICC(2,k), Gwet's AC1/AC2, Fleiss' kappa for any n
     arrays   an annotation table and the manifest to arrays, by the inclusion rules
     summary  every statistic, as the typed Summary, and its JSON (pure)
     sources  where the annotations come from: an export file, a table, a live project (all the reads)

@@ -11,6 +11,7 @@ import os
 from review_project.agreement.sources import ReviewSource, manifest_in_table, transcript_texts
 from review_project.agreement.summary import Summary, summarise
 from review_project.manifest import write_atomically
+from review_project.planning import DEFAULT_HALF_WIDTH
 
 
 def agreement_report(
@@ -22,12 +23,14 @@ def agreement_report(
     seed: int = 0,
     top_disagreements: int = 20,
     include_text: bool = False,
+    target_half_width: float | None = DEFAULT_HALF_WIDTH,
 ) -> Summary:
     """The agreement summary of a source (see sources.open_source).
 
     manifest : the sample manifest's records; without one, the manifest fields `export
     --manifest` joined into a table serve. include_text : put the transcripts of the most
-    disputed attacks in the summary (offensive text: only when the lead asks).
+    disputed attacks in the summary (offensive text: only when the lead asks). target_half_width :
+    the planned half-width of kappa's interval, for the summary's `precision`.
     """
     if manifest is None:
         manifest = manifest_in_table(source.table)
@@ -35,6 +38,7 @@ def agreement_report(
         source.table, manifest, source.tasks, reviewers_per_task=source.reviewers_per_task, threshold=threshold,
         n_resamples=n_resamples, seed=seed, top_disagreements=top_disagreements,
         texts=transcript_texts(source, manifest) if include_text else None, source=source.label,
+        lists_every_task=source.lists_every_task, target_half_width=target_half_width,
     )
 
 

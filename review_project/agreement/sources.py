@@ -43,7 +43,9 @@ class ReviewSource:
     of every task in the project, so tasks nobody annotated count, or None when the source does
     not know them; reviewers_per_task : valid ratings a complete task has (the project's
     setting, or what the caller asked for); transcripts : attack_id -> transcript text, called
-    only when the lead asks for text (--include-text).
+    only when the lead asks for text (--include-text); lists_every_task : the source is a live
+    project, so `tasks` holds every task, annotated or not (an export file may leave out the
+    tasks nobody annotated, and a table lists annotated tasks only).
     """
 
     label: str
@@ -53,6 +55,7 @@ class ReviewSource:
     transcripts: Callable[[], dict[int, str]] = _no_transcripts
     # One line on how current the data is, when it came from a live project (printed on stderr).
     note: str | None = None
+    lists_every_task: bool = False
 
 
 def open_source(
@@ -131,7 +134,9 @@ def project_source(
         _check_attack_ids(read.tables.tasks, f"project {found.id}")
         texts = export_transcripts(export.export_tasks(read.export_file)) if with_transcripts and read.export_file else {}
     label = f"project {found.id} {found.title!r} at {label_studio.server_url(client)}"
-    return ReviewSource(label, read.tables.annotations, read.tables.tasks, per_task, lambda: texts, note=read.note)
+    return ReviewSource(
+        label, read.tables.annotations, read.tables.tasks, per_task, lambda: texts, note=read.note, lists_every_task=True
+    )
 
 
 def source_from_export(

@@ -7,9 +7,13 @@ its `<name>_reason`, never NaN. `statistics` is the numeric part over arrays (ag
 which the benchmark times alone. Pure: no I/O.
 
 Which ratings each statistic uses:
-- Fleiss' kappa, its interval, per-tag kappa and the paper's view use only complete tasks
-  (exactly `reviewers_per_task` valid ratings); Krippendorff's alpha, percent agreement on
-  pairs and pairwise Cohen's kappa use every task with 2 or more valid ratings;
+- the headline measures use every task with 2 or more valid ratings: Krippendorff's alpha,
+  Gwet's AC1 and AC2, Fleiss' kappa generalised to a varying number of ratings
+  (`*_all_tasks`), percent agreement on pairs and pairwise Cohen's kappa; ICC(2,1) and ICC(2,k)
+  use the block of tasks rated by one and the same set of reviewers (ordinal.icc_block);
+- the paper's equal-n figure (`fleiss_kappa`, `binary_fleiss_kappa`, their intervals, the
+  with-author and paper-footing views, per-category and per-tag kappa) uses only complete tasks
+  (exactly `reviewers_per_task` valid ratings);
 - every task is counted once in `items`: complete + excluded_incomplete + excluded_invalid
   (short of ratings because an annotation was invalid) + excluded_extra_ratings = total.
 """
@@ -23,21 +27,43 @@ import numpy as np
 import pandas as pd
 from scipy import stats
 
-from review_project.agreement import arrays, kappa
+from review_project.agreement import arrays, kappa, ordinal
 from review_project.agreement.arrays import ReviewedTasks
 from review_project.agreement.kappa import Estimate, Interval
+from review_project.planning import DEFAULT_HALF_WIDTH, Projection, interval_half_width, projected_half_width
 from review_project.schema import SUCCESS_VALUES, TOPICS
 
 N_CATEGORIES = len(SUCCESS_VALUES)
 N_AUTHOR = 1  # the red team member's own self-rating counts as one more rater
 NO_AUTHOR = "no author self-rating for these tasks (it comes from the sample manifest: --manifest)"
 NO_MANIFEST = "no manifest given (models come from the sample manifest)"
+CONDITIONAL = (
+    "Every interval is conditional on these reviewers: it covers the sampling of attacks, not the choice of "
+    "reviewers; the ICC intervals alone, from a two-way random-effects model, also treat the reviewers as a sample."
+)
+ALL_TASKS_CI = "Gwet's (2014) variance over tasks, conditional on the reviewers; t interval with n - 1 df, upper end capped at 1"
+ICC_CI = "F-based (Shrout & Fleiss 1979; McGraw & Wong 1996, ICC(A,1) and ICC(A,k))"
 
 
 def _put(out: dict, name: str, statistic: Estimate | Interval) -> None:
     """The JSON pair of a statistic: `name` (a value, [low, high], or null) and `name_reason`."""
     out[name] = statistic.as_list() if isinstance(statistic, Interval) else statistic.value
     out[f"{name}_reason"] = statistic.reason
+
+
+def _put_coefficient(out: dict, name: str, coefficient: ordinal.Coefficient) -> None:
+    """A coefficient's JSON keys: `name`, `name_reason`, `name_se`, `name_ci95`, `name_ci95_reason`."""
+    _put(out, name, coefficient.value)
+    out[f"{name}_se"] = coefficient.se
+    _put(out, f"{name}_ci95", coefficient.ci95)
+
+
+def _put_icc(out: dict, icc: ordinal.Icc, reviewer_ids) -> None:
+    """ICC(2,1), ICC(2,k), their intervals, and the block they were computed on."""
+    for name in ("icc_2_1", "icc_2_1_ci95", "icc_2_k", "icc_2_k_ci95"):
+        _put(out, name, getattr(icc, name))
+    out["icc_tasks"] = icc.n
+    out["icc_reviewers"] = [int(reviewer_ids[r]) for r in icc.reviewers]
 
 
 def _fields(instance) -> dict:
@@ -121,7 +147,7 @@ class PaperFooting:
 
 @dataclass(frozen=True)
 class Correlation:
-    """Spearman's rho between the reviewers' mean success and another value, over tasks with both.
+    """Spearman's rho between each task's mean valid rating and another value, over tasks with both.
 
     p_value is None exactly when rho is undefined (rho.reason says why).
     """
@@ -136,7 +162,7 @@ class Correlation:
 
 @dataclass(frozen=True)
 class Spearman:
-    """The reviewers' mean success against the author's self-rating and the harmlessness score."""
+    """Each task's mean valid rating against the author's self-rating and the harmlessness score."""
 
     author_rating: Correlation
     min_harmlessness_score_transcript: Correlation
@@ -166,11 +192,22 @@ PAPER = Paper()
 class SuccessAgreement(FleissKappas):
     """Agreement on the success rating, the headline of the report.
 
-    per_category_kappa : one per SUCCESS_VALUES, that value against the rest (complete tasks);
-    krippendorff_alpha_* : every task with 2 or more ratings; distribution : valid ratings of
-    each success value.
+    The headline (every task with 2 or more ratings, ordinal first): krippendorff_alpha_ordinal;
+    icc, ICC(2,1) and ICC(2,k) on one block of tasks x reviewers; gwet_ac2_ordinal, gwet_ac1,
+    fleiss_kappa_all_tasks and binary_fleiss_kappa_all_tasks with Gwet's standard error and
+    interval. The inherited fleiss_kappa, binary_fleiss_kappa and their ci95 are the paper's
+    equal-n figure (complete tasks). per_category_kappa : one per SUCCESS_VALUES, that value
+    against the rest (complete tasks); distribution : valid ratings of each success value;
+    reviewer_ids : the column order of icc.reviewers.
     """
 
+    tasks_with_two_or_more_ratings: int
+    icc: ordinal.Icc
+    reviewer_ids: tuple[int, ...]
+    gwet_ac2_ordinal: ordinal.Coefficient
+    gwet_ac1: ordinal.Coefficient
+    fleiss_kappa_all_tasks: ordinal.Coefficient
+    binary_fleiss_kappa_all_tasks: ordinal.Coefficient
     with_author: AuthorKappas
     with_author_paper_footing: PaperFooting
     per_category_kappa: tuple[Estimate, ...]
@@ -186,15 +223,22 @@ class SuccessAgreement(FleissKappas):
     paper: Paper = PAPER
 
     def as_json(self) -> dict:
-        out = super().as_json()
+        out: dict = {"tasks_with_two_or_more_ratings": self.tasks_with_two_or_more_ratings}
+        _put(out, "krippendorff_alpha_ordinal", self.krippendorff_alpha_ordinal)
+        _put_icc(out, self.icc, self.reviewer_ids)
+        for name in ("gwet_ac2_ordinal", "gwet_ac1", "fleiss_kappa_all_tasks", "binary_fleiss_kappa_all_tasks"):
+            _put_coefficient(out, name, getattr(self, name))
+        out["all_tasks_ci_method"] = ALL_TASKS_CI
+        out["icc_ci_method"] = ICC_CI
+        out["intervals_conditional_on_reviewers"] = CONDITIONAL
+        out.update(super().as_json())
         out["with_author"] = self.with_author.as_json()
         out["with_author_paper_footing"] = self.with_author_paper_footing.as_json()
         out["per_category_kappa"] = {}
         for value, estimate in zip(SUCCESS_VALUES, self.per_category_kappa):
             _put(out["per_category_kappa"], value, estimate)
         for name in (
-            "percent_agreement", "binary_percent_agreement",
-            "krippendorff_alpha_ordinal", "krippendorff_alpha_nominal", "krippendorff_alpha_binary",
+            "percent_agreement", "binary_percent_agreement", "krippendorff_alpha_nominal", "krippendorff_alpha_binary",
         ):
             _put(out, name, getattr(self, name))
         out["distribution"] = dict(zip(SUCCESS_VALUES, self.distribution))
@@ -207,7 +251,8 @@ class SuccessAgreement(FleissKappas):
 
 @dataclass(frozen=True)
 class ModelAgreement(FleissKappas):
-    """Agreement on the attacks made on one model. items : its tasks; complete : those complete."""
+    """Agreement on the attacks made on one model. items : its tasks; complete : those complete
+    (the paper's equal-n kappa); tasks_with_two_or_more_ratings : those the other measures use."""
 
     model: str
     items: int
@@ -216,12 +261,41 @@ class ModelAgreement(FleissKappas):
     krippendorff_alpha_ordinal: Estimate
     mean_success: Estimate
     mean_author_rating: Estimate
+    tasks_with_two_or_more_ratings: int
+    gwet_ac2_ordinal: ordinal.Coefficient
+    fleiss_kappa_all_tasks: ordinal.Coefficient
+    binary_fleiss_kappa_all_tasks: ordinal.Coefficient
+    icc: ordinal.Icc
+    reviewer_ids: tuple[int, ...]
 
     def as_json(self) -> dict:
         out = {"items": self.items, **super().as_json(), "with_author": self.with_author.as_json(), "complete": self.complete}
         _put(out, "krippendorff_alpha_ordinal", self.krippendorff_alpha_ordinal)
+        out["tasks_with_two_or_more_ratings"] = self.tasks_with_two_or_more_ratings
+        for name in ("gwet_ac2_ordinal", "fleiss_kappa_all_tasks", "binary_fleiss_kappa_all_tasks"):
+            _put_coefficient(out, name, getattr(self, name))
+        _put_icc(out, self.icc, self.reviewer_ids)
         out["mean_success"] = self.mean_success.value
         out["mean_author_rating"] = self.mean_author_rating.value
+        return out
+
+
+@dataclass(frozen=True)
+class ModelKappaDifference:
+    """first - second (models in name order): the generalised Fleiss' kappa over each model's
+    tasks with 2 or more ratings, raw and binary, each with a percentile bootstrap interval of
+    the difference resample by resample (tasks resampled within each model)."""
+
+    models: tuple[str, str]
+    fleiss_kappa_all_tasks: Estimate
+    fleiss_kappa_all_tasks_ci95: Interval
+    binary_fleiss_kappa_all_tasks: Estimate
+    binary_fleiss_kappa_all_tasks_ci95: Interval
+
+    def as_json(self) -> dict:
+        out: dict = {"models": list(self.models)}
+        for name in ("fleiss_kappa_all_tasks", "fleiss_kappa_all_tasks_ci95", "binary_fleiss_kappa_all_tasks", "binary_fleiss_kappa_all_tasks_ci95"):
+            _put(out, name, getattr(self, name))
         return out
 
 
@@ -376,7 +450,13 @@ class DisputedTask:
 
 @dataclass(frozen=True)
 class Items:
-    """Every task counted once: complete + the three exclusions = total."""
+    """Every task counted once: complete + the three exclusions = total.
+
+    without_rating : tasks with no valid rating; source_lists_unannotated_tasks : whether the
+    source lists the tasks nobody annotated (True: a live project, or an export that holds such
+    tasks; False: a table, which lists annotated tasks only; None: unknown, an export whose every
+    task has an annotation, as an export of annotated tasks only has).
+    """
 
     total: int
     complete: int
@@ -385,6 +465,8 @@ class Items:
     excluded_extra_ratings: int
     with_two_or_more_ratings: int
     reviewers_per_task: int
+    without_rating: int = 0
+    source_lists_unannotated_tasks: bool | None = None
 
 
 @dataclass(frozen=True)
@@ -451,10 +533,50 @@ class Statistics:
     success: SuccessAgreement
     per_model: tuple[ModelAgreement, ...]
     per_model_reason: str | None
+    model_kappa_differences: tuple[ModelKappaDifference, ...]
     topics: Topics
     reviewers: tuple[ReviewerRatings, ...]
     reviewer_pairs: ReviewerPairs
     disagreement: tuple[DisputedTask, ...]
+
+
+PRECISION_STATISTIC = "fleiss_kappa_all_tasks"
+PLANNED_UNKNOWN = (
+    "the attacks the review will have are not known: give --manifest (every attack sampled), or read the live "
+    "project with --project (every task imported)"
+)
+
+
+@dataclass(frozen=True)
+class Precision:
+    """How precise the review is so far, and will be at completion: the half-width of Fleiss' kappa's
+    95% interval (every task with 2 or more valid ratings) now and projected, x sqrt(now / planned),
+    to the attacks planned (the manifest's, else a live project's tasks), against the target."""
+
+    projection: Projection
+    planned_from: str | None
+
+    def as_json(self) -> dict:
+        out = {"statistic": PRECISION_STATISTIC, "attacks_planned_from": self.planned_from, **self.projection.as_json()}
+        if self.planned_from is None and out["projected_half_width"] is None and out["attacks_now"]:
+            out["projected_half_width_reason"] = PLANNED_UNKNOWN
+            if out["target_met"] is None and out["target_half_width"] is not None:
+                out["target_met_reason"] = PLANNED_UNKNOWN
+        return out
+
+
+def precision(success: SuccessAgreement, items: Items, manifest: list[dict] | None, target: float | None) -> Precision:
+    """The review's precision now and at completion (see Precision)."""
+    interval = success.fleiss_kappa_all_tasks.ci95
+    if manifest is not None:
+        planned, planned_from = len({record["attack_id"] for record in manifest}), "manifest"
+    elif items.source_lists_unannotated_tasks:
+        planned, planned_from = items.total, "project"
+    else:
+        planned, planned_from = None, None
+    now = interval_half_width(interval.low, interval.high)
+    projection = projected_half_width(now, items.with_two_or_more_ratings, planned, target)
+    return Precision(projection, planned_from)
 
 
 @dataclass(frozen=True)
@@ -469,6 +591,7 @@ class Summary:
     success: SuccessAgreement
     per_model: tuple[ModelAgreement, ...]
     per_model_reason: str | None
+    model_kappa_differences: tuple[ModelKappaDifference, ...]
     topics: Topics
     reviewers: tuple[Reviewer, ...]
     reviewer_pairs: ReviewerPairs
@@ -477,6 +600,7 @@ class Summary:
     invalid_annotations: tuple[InvalidAnnotation, ...]
     manifest: ManifestCheck | None
     settings: Settings
+    precision: Precision
 
     def as_json(self) -> dict:
         """The dict `review-project agreement --json` writes (JSON-ready: no NaN, no numpy types)."""
@@ -485,6 +609,7 @@ class Summary:
             "success": self.success.as_json(),
             "per_model": {section.model: section.as_json() for section in self.per_model},
             "per_model_reason": self.per_model_reason,
+            "model_kappa_differences": {" - ".join(d.models): d.as_json() for d in self.model_kappa_differences},
             "topics": self.topics.as_json(),
             "reviewers": {str(reviewer.reviewer_id): reviewer.as_json() for reviewer in self.reviewers},
             "reviewer_pairs": self.reviewer_pairs.as_json(),
@@ -492,6 +617,7 @@ class Summary:
             "annotations": dataclasses.asdict(self.annotations),
             "invalid_annotations": [dataclasses.asdict(entry) for entry in self.invalid_annotations],
             "manifest": None if self.manifest is None else dataclasses.asdict(self.manifest),
+            "precision": self.precision.as_json(),
             "settings": self.settings.as_json(),
         }
 
@@ -510,13 +636,17 @@ def summarise(
     top_disagreements: int = 20,
     texts: dict[int, str] | None = None,
     source: str | None = None,
+    lists_every_task: bool = False,
+    target_half_width: float | None = DEFAULT_HALF_WIDTH,
 ) -> Summary:
     """The agreement summary of an annotation table (export.COLUMNS).
 
-    tasks : optional DataFrame (task_id, attack_id) of every task in the project, so tasks
-    nobody annotated still count in items.total; texts : attack_id -> transcript text, put
-    beside the most disputed tasks only when the lead asks for it (--include-text); source :
-    how reports name where the table came from.
+    tasks : optional DataFrame (task_id, attack_id) of every task the source lists, so tasks
+    nobody annotated still count in items.total; lists_every_task : the source is a live
+    project, whose tasks are all of them; texts : attack_id -> transcript text, put beside the
+    most disputed tasks only when the lead asks for it (--include-text); source : how reports
+    name where the table came from; target_half_width : the planned half-width of kappa's interval
+    (`precision`).
     """
     if reviewers_per_task < 2:
         raise ValueError(f"reviewers_per_task must be at least 2, got {reviewers_per_task}")
@@ -527,9 +657,13 @@ def summarise(
     if texts is not None:
         disputed = tuple(dataclasses.replace(task, text=texts.get(task.attack_id)) for task in disputed)
     latest = reviewed.latest
+    unannotated = int((~reviewed.all_tasks["task_id"].isin(table["task_id"].dropna())).sum())
+    listed = True if lists_every_task or unannotated else (False if tasks is None else None)
+    items = dataclasses.replace(result.items, source_lists_unannotated_tasks=listed)
     return Summary(
         **{
             **_fields(result),
+            "items": items,
             "reviewers": tuple(Reviewer(ratings, activity[ratings.reviewer_id]) for ratings in result.reviewers),
             "disagreement": disputed,
         },
@@ -553,6 +687,7 @@ def summarise(
             source=source,
             include_text=texts is not None,
         ),
+        precision=precision(result.success, items, manifest, target_half_width),
     )
 
 
@@ -638,7 +773,9 @@ def statistics(
         excluded_extra_ratings=int((n_valid > reviewers_per_task).sum()),
         with_two_or_more_ratings=int((n_valid >= 2).sum()),
         reviewers_per_task=reviewers_per_task,
+        without_rating=int((n_valid == 0).sum()),
     )
+    pairable = n_valid >= 2
 
     # One stratified bootstrap (by model when known: the sample's design) serves every interval.
     intervals = None
@@ -649,8 +786,12 @@ def statistics(
     reviewers_kappas, with_author = _kappa_sections(counts[complete], author[complete], intervals[0] if intervals else None, threshold)
     with np.errstate(invalid="ignore", divide="ignore"):
         mean_success = np.where(n_valid > 0, (counts @ np.arange(N_CATEGORIES)) / np.maximum(n_valid, 1), np.nan)
+    reviewer_ids = tuple(int(r) for r in tasks.reviewer_ids)
     success = SuccessAgreement(
         **_fields(reviewers_kappas),
+        **_all_task_measures(counts[pairable], tasks.ratings, threshold),
+        tasks_with_two_or_more_ratings=int(pairable.sum()),
+        reviewer_ids=reviewer_ids,
         with_author=with_author,
         with_author_paper_footing=paper_footing(tasks.ratings[complete], author[complete], reviewers_per_task, threshold),
         per_category_kappa=tuple(kappa.fleiss_kappa_per_category(counts[complete])),
@@ -686,8 +827,18 @@ def statistics(
                 krippendorff_alpha_ordinal=kappa.krippendorff_alpha(counts[in_model], "ordinal"),
                 mean_success=_mean(mean_success[in_model & (n_valid > 0)], "no valid rating of this model's tasks"),
                 mean_author_rating=_mean(author[in_model & (author >= 0)], "no known self-rating of this model's attacks"),
+                tasks_with_two_or_more_ratings=int((in_model & pairable).sum()),
+                **{
+                    name: value
+                    for name, value in _all_task_measures(counts[in_model & pairable], tasks.ratings[in_model], threshold).items()
+                    if name != "gwet_ac1"
+                },
+                reviewer_ids=reviewer_ids,
             )
         )
+    differences = _model_kappa_differences(
+        counts[pairable], model_code[pairable], per_model, threshold, n_resamples, seed
+    )
 
     pairs, versus_others = _pairs(tasks)
     given = ~np.isnan(tasks.ratings)
@@ -710,11 +861,59 @@ def statistics(
         success=success,
         per_model=tuple(per_model),
         per_model_reason=None if models else NO_MANIFEST,
+        model_kappa_differences=differences,
         topics=_topics(tasks, complete, reviewers_per_task),
         reviewers=tuple(reviewers),
         reviewer_pairs=pairs,
         disagreement=_most_disagreement(tasks, counts, author, top_disagreements),
     )
+
+
+def _all_task_measures(counts: np.ndarray, ratings: np.ndarray, threshold: int) -> dict:
+    """The measures over every task with 2 or more ratings. counts : (M, K) those tasks;
+    ratings : (N, R) for the ICC's block (it picks its own tasks)."""
+    return {
+        "icc": ordinal.icc(ratings),
+        "gwet_ac2_ordinal": ordinal.gwet_ac2_ordinal(counts),
+        "gwet_ac1": ordinal.gwet_ac1(counts),
+        "fleiss_kappa_all_tasks": ordinal.fleiss_kappa_all_tasks(counts),
+        "binary_fleiss_kappa_all_tasks": ordinal.fleiss_kappa_all_tasks(kappa.binarise(counts, threshold)),
+    }
+
+
+def _model_kappa_differences(counts, model_code, per_model, threshold: int, n_resamples: int, seed: int) -> tuple:
+    """Every pair of models: the difference of their generalised Fleiss' kappa (raw, binary) with a
+    percentile bootstrap interval, the difference taken resample by resample.
+
+    counts : (M, K) tasks with 2 or more ratings; model_code : (M,), len(per_model) = unknown.
+    Tasks are resampled within each model (the sample's design), as the equal-n intervals are.
+    """
+    n_models = len(per_model)
+    if n_models < 2:
+        return ()
+    draws = kappa.resample_tasks(counts, n_resamples, seed, model_code)
+    rows = draws.rows
+    rows_binary = np.pad(kappa.binarise(rows, threshold), ((0, 0), (0, N_CATEGORIES - 2)))
+    masks = [(draws.stratum == code)[:, None] for code in range(n_models)]
+    tables = np.stack([table * mask for mask in masks for table in (rows, rows_binary)])  # (2 * models, D, K)
+    resampled = ordinal.fleiss_kappa_all_tasks_resampled(tables, draws.weights).reshape(n_models, 2, -1)
+    out = []
+    for first in range(n_models):
+        for second in range(first + 1, n_models):
+            a, b = per_model[first], per_model[second]
+            pair = []
+            for scale, name in enumerate(("fleiss_kappa_all_tasks", "binary_fleiss_kappa_all_tasks")):
+                left, right = getattr(a, name).value, getattr(b, name).value
+                if left.value is None or right.value is None:
+                    reason = f"{(a if left.value is None else b).model}: {(left if left.value is None else right).reason}"
+                    pair += [Estimate(None, reason), Interval(None, None, reason)]
+                else:
+                    pair += [
+                        Estimate(left.value - right.value),
+                        kappa.percentile_interval(resampled[first, scale] - resampled[second, scale]),
+                    ]
+            out.append(ModelKappaDifference((a.model, b.model), *pair))
+    return tuple(out)
 
 
 def _mean(values: np.ndarray, reason: str) -> Estimate:
