@@ -5,7 +5,8 @@ reviewers A-D) and sets the final rating (0-4) and at most 2 topics, with the sa
 the review (`success`, `topics`). `results` reads the adjudications back.
 
 - `disputed_attacks` (pure): which attacks the reviewers dispute (disputes.disputes on the valid
-  ratings, after the agreement's inclusion rules) and what the adjudicator is shown of each:
+  ratings and their topic votes, after the agreement's inclusion rules: the rule `results`
+  applies) and what the adjudicator is shown of each:
   every reviewer's latest annotation as a letter (A, B, ... in the order of their user ids, per
   attack), their rating and topics, or that they skipped or gave an invalid annotation, and
   the counts. Nothing a reviewer must not see goes in: no self-rating, model or harmlessness.
@@ -29,11 +30,11 @@ import pandas as pd
 from label_studio_sdk import LabelStudio
 
 from review_project import export, label_studio
-from review_project.disputes import SPLIT, SPREAD, DisputeRule, disputes
+from review_project.disputes import SPLIT, SPREAD, TOPIC_TIE, DisputeRule, consensus_topics, disputes, topic_votes
 from review_project.label_studio import server_url, translated_errors
 from review_project.live_project import read_project
 from review_project.reviewer_interface import DEFAULT_CONTACT
-from review_project.schema import DIALOGUE
+from review_project.schema import DIALOGUE, MAX_TOPICS, TOPICS
 from review_project.shared import SetupError
 
 TITLE_SUFFIX = " - adjudication"
@@ -105,7 +106,7 @@ class DisputedAttack:
     """A disputed attack and what its adjudication task shows besides the transcript.
 
     task_id : the review project's task; reason : disputes.disputes' reason ("split", "spread",
-    "split; spread"); reviews : one row per reviewer for the screen's table; counts, dispute :
+    "topics", or several joined by "; "); reviews : one row per reviewer for the screen's table; counts, dispute :
     one line each.
     """
 
@@ -145,7 +146,8 @@ def disputed_attacks(reviews, rule: DisputeRule = DisputeRule()) -> list[Dispute
     the review project is adjudicated once, from its first disputed task.
     """
     tasks = reviews.arrays
-    reasons = disputes(tasks.ratings, rule)
+    votes = topic_votes(tasks.topic_task, tasks.topic_members, len(tasks.task_id))
+    reasons = disputes(tasks.ratings, rule, votes)
     chosen = np.flatnonzero(reasons != "")
     if not len(chosen):
         return []
@@ -157,11 +159,11 @@ def disputed_attacks(reviews, rule: DisputeRule = DisputeRule()) -> list[Dispute
         if attack_id in found:
             continue
         rows = by_task[task_id].sort_values("reviewer_id", kind="stable")
-        found[attack_id] = _shown(attack_id, task_id, str(reasons[index]), rows, rule)
+        found[attack_id] = _shown(attack_id, task_id, str(reasons[index]), rows, rule, votes[index])
     return [found[attack_id] for attack_id in sorted(found)]
 
 
-def _shown(attack_id: int, task_id: int, reason: str, rows: pd.DataFrame, rule: DisputeRule) -> DisputedAttack:
+def _shown(attack_id: int, task_id: int, reason: str, rows: pd.DataFrame, rule: DisputeRule, votes: np.ndarray) -> DisputedAttack:
     table, valid = [], []
     skipped = invalid = 0
     for position, row in enumerate(rows.itertuples(index=False)):
@@ -186,6 +188,11 @@ def _shown(attack_id: int, task_id: int, reason: str, rows: pd.DataFrame, rule: 
         why.append(f"split, {above} of {len(valid)} valid ratings at {rule.threshold} or more")
     if SPREAD in reason.split("; "):
         why.append(f"spread, {min(valid)} to {max(valid)}")
+    if TOPIC_TIE in reason.split("; "):
+        agreed = np.flatnonzero(consensus_topics(votes[None, :], [len(valid)])[0])
+        ranked = sorted(agreed, key=lambda t: -votes[t])  # one attack's handful of topics
+        named = ", ".join(f"{TOPICS[t]} {votes[t]}" for t in ranked)
+        why.append(f"topics, {len(agreed)} tagged by at least half (at most {MAX_TOPICS} allowed), tied at the cut-off: {named}")
     return DisputedAttack(
         attack_id=attack_id,
         task_id=task_id,

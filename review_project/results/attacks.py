@@ -7,17 +7,21 @@ The rules (docs/results.md says them for the lead):
 - valid ratings are what `agreement` counts: skips are not ratings, invalid annotations are left
   out, a reviewer's latest annotation of a task replaces the earlier ones (agreement.arrays);
 - disputed: review_project.disputes with its DisputeRule (default: 2 or more valid ratings and
-  either exactly half of them at or above the threshold, or a spread of 3 or more);
+  either exactly half of them at or above the threshold, or a spread of 3 or more, or more
+  than 2 consensus topics with a tie in their votes at the 2-topic cut-off);
 - consensus topics: the topics tagged by at least half of the reviewers who rated the attack
-  validly (votes * 2 >= valid ratings, and at least one vote);
+  validly (votes * 2 >= valid ratings, and at least one vote); they may be more than 2;
 - final rating: the adjudicated rating when there is one; else, for an undisputed attack with
   valid ratings, their median, taking the lower of the two middle ratings when their count is
   even, so it stays on the 0-4 scale. Under any rule that can dispute 2 ratings (min_ratings
   <= 2, as the default), an undisputed attack's two middle ratings lie on the same side of the
-  threshold, so the tie rule never changes whether the final rating counts as successful. A
-  disputed attack nobody adjudicated has no final rating ("disputed, not adjudicated"), nor has
-  an attack without a valid rating ("no valid rating");
-- final topics: the adjudicated topics when there are some, else the consensus topics.
+  threshold, so the tie rule never changes whether the final rating counts as successful. An
+  attack disputed on its rating (split or spread) that nobody adjudicated has no final rating
+  ("disputed, not adjudicated"), nor has an attack without a valid rating ("no valid rating");
+  a dispute over topics alone leaves the final rating alone;
+- final topics: the adjudicated topics when there are some; else the consensus topics when
+  there are at most 2 (schema.MAX_TOPICS, the label config's limit); else the 2 with the most
+  votes; none (null) when the limit cuts through a tie (disputes.final_topics).
 """
 
 from __future__ import annotations
@@ -31,7 +35,7 @@ import pandas as pd
 from review_project.adjudication import Adjudication
 from review_project.agreement.arrays import ReviewedTasks
 from review_project.agreement.kappa import count_table
-from review_project.disputes import DisputeRule, disputes
+from review_project.disputes import DisputeRule, consensus_topics, dispute_parts, final_topics, topic_votes
 from review_project.schema import MAX_TOPICS, SUCCESS_VALUES, TOPICS
 from review_project.shared import ReviewError
 
@@ -45,11 +49,16 @@ NO_RATING = "no valid rating"
 FINAL_REASONS = (ADJUDICATED, MEDIAN, NOT_ADJUDICATED, NO_RATING)
 
 FINAL_RULE = (
-    "the adjudicated rating when there is one; else, for an undisputed attack, the median of its valid "
-    "ratings (the lower middle rating when their count is even); a disputed attack nobody adjudicated has "
-    "none. Final topics: the adjudicated topics, else the consensus topics"
+    "the adjudicated rating when there is one; else, for an attack not disputed on its rating (split or spread), "
+    "the median of its valid ratings (the lower middle rating when their count is even); an attack disputed on "
+    "its rating that nobody adjudicated has none. Final topics: the adjudicated topics; else the consensus topics "
+    f"when there are at most {MAX_TOPICS}, else the {MAX_TOPICS} with the most votes; none when the cut-off falls "
+    "in a tie of votes (the attack is disputed for its topics)"
 )
-CONSENSUS_RULE = "topics tagged by at least half of the reviewers who rated the attack validly"
+CONSENSUS_RULE = (
+    "topics tagged by at least half of the reviewers who rated the attack validly (they may be more than "
+    f"{MAX_TOPICS}: the final topics keep {MAX_TOPICS})"
+)
 
 COLUMNS = [
     "attack_id",
@@ -142,28 +151,6 @@ def rating_statistics(ratings, threshold: int) -> RatingStatistics:
     return RatingStatistics(n=n, mean=mean, median=median, low_median=low_median, share=share, spread=spread)
 
 
-def topic_votes(topic_task, topic_members, n_attacks: int) -> np.ndarray:
-    """How many valid ratings of each attack tagged each topic: int (N, T).
-
-    topic_task : int (A,), the attack of each valid rating; topic_members : bool (A, T).
-    """
-    members = np.asarray(topic_members, dtype=bool)
-    n_topics = members.shape[1] if members.ndim == 2 else len(TOPICS)
-    rating, topic = np.nonzero(members)
-    codes = np.asarray(topic_task, dtype=np.int64)[rating] * n_topics + topic
-    return np.bincount(codes, minlength=n_attacks * n_topics).reshape(n_attacks, n_topics)
-
-
-def consensus_topics(votes, n_ratings) -> np.ndarray:
-    """The topics at least half of an attack's raters tagged: bool (N, T).
-
-    >>> consensus_topics([[2, 1, 0], [1, 0, 0]], [4, 3]).tolist()
-    [[True, False, False], [False, False, False]]
-    """
-    votes = np.asarray(votes)
-    return (votes > 0) & (2 * votes >= np.asarray(n_ratings)[:, None])
-
-
 def attacks(
     tasks: ReviewedTasks,
     adjudications: Mapping[int, Adjudication] | None = None,
@@ -177,20 +164,24 @@ def attacks(
     n_attacks = len(tasks.task_id)
     stats = rating_statistics(ratings, rule.threshold)
     counts = count_table(ratings, N_CATEGORIES) if ratings.shape[1] else np.zeros((n_attacks, N_CATEGORIES), dtype=np.int64)
-    reasons = disputes(ratings, rule) if n_attacks else np.array([], dtype=object)
-    disputed = reasons != ""
     votes = topic_votes(tasks.topic_task, tasks.topic_members, n_attacks)
     consensus = consensus_topics(votes, stats.n)
+    parts = dispute_parts(ratings, rule, votes)
+    reasons = parts.reasons
+    disputed = reasons != ""
+    choice = final_topics(votes, stats.n)
 
     adjudicated_rating, adjudicated_topics, unmatched = _adjudicated(tasks.attack_id, adjudications or {})
     has_adjudication = ~np.isnan(adjudicated_rating)
-    final_rating = np.where(has_adjudication, adjudicated_rating, np.where((stats.n > 0) & ~disputed, stats.low_median, np.nan))
+    final_rating = np.where(has_adjudication, adjudicated_rating, np.where((stats.n > 0) & ~parts.rating, stats.low_median, np.nan))
     final_reason = np.select(
-        [has_adjudication, stats.n == 0, disputed], [ADJUDICATED, NO_RATING, NOT_ADJUDICATED], MEDIAN
+        [has_adjudication, stats.n == 0, parts.rating], [ADJUDICATED, NO_RATING, NOT_ADJUDICATED], MEDIAN
     ).astype(object)
     consensus_names = _names(consensus)
-    final_topics = [
-        list(chosen) if chosen is not None else agreed for chosen, agreed in zip(adjudicated_topics, consensus_names)
+    chosen_names = _names(choice.chosen)
+    final_topic_lists = [
+        list(adjudicated) if adjudicated is not None else None if tied else chosen
+        for adjudicated, tied, chosen in zip(adjudicated_topics, choice.tied.tolist(), chosen_names)
     ]
 
     table = pd.DataFrame(
@@ -211,7 +202,7 @@ def attacks(
             "adjudicated_rating": _whole(adjudicated_rating),
             "adjudicated_topics": [None if chosen is None else list(chosen) for chosen in adjudicated_topics],
             "final_rating": _whole(final_rating),
-            "final_topics": final_topics,
+            "final_topics": final_topic_lists,
             "final_reason": final_reason,
             "author_rating": tasks.author.astype(np.float64),
             "min_harmlessness_score_transcript": tasks.harmlessness.astype(np.float64),

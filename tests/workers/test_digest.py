@@ -81,6 +81,18 @@ def test_a_project_counts_as_status_agreement_and_adjudicate_do():
     assert (facts.unmeasured, facts.syncing) == (None, False)
 
 
+def test_a_tie_at_the_two_topic_limit_is_a_dispute_in_the_digest_as_in_adjudicate():
+    """Task 4's four reviewers agree on the rating but tag A+B, A+C, B+C, D+E: three topics reach
+    consensus with two votes each, tied at the 2-topic limit."""
+    tagged = {7: ["Theft", "Weapons"], 8: ["Theft", "Other"], 9: ["Weapons", "Other"], 10: ["Hate speech & offensive language", "Violence & incitement"]}
+    ledger = rows(RATINGS)
+    annotations = [
+        row[:6] + (tagged[row[3]],) + row[7:] if row[1] == 4 else row for row in ledger.annotations
+    ]
+    facts = project_facts(1, LedgerRows(annotations, ledger.tasks, ledger.state), NAMES, 4)
+    assert facts.disputed == 3
+
+
 def test_a_project_nobody_has_started_and_one_still_syncing():
     facts = project_facts(1, rows({}, syncing=True), NAMES, 4)
     assert (facts.tasks, facts.fully_reviewed, facts.untouched, facts.reviewers) == (6, 0, 6, ())
