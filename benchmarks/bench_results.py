@@ -8,6 +8,8 @@ the same run:
 - a per-attack Python loop over the latest annotations for the attack rows;
 - a Python loop over resamples that draws each model's attacks (and each reviewer's shared
   tasks) with replacement, run for fewer resamples (default 100) and scaled to 2,000;
+- the pair tests the usual way: a loop of label permutations per pair of models (scaled as the
+  resampling loop) and statsmodels' Logit per cut and pair, clustered by attack;
 - statsmodels' OrderedModel on every rating with cov_type="cluster" (once; --no-direct-fit skips
   it), whose parameters and standard errors are also compared with ours.
 Writing the files (-o parquet, --json, --html) is timed apart.
@@ -18,6 +20,7 @@ Run: .venv/bin/python benchmarks/bench_results.py [--baseline-resamples 100] [--
 from __future__ import annotations
 
 import argparse
+import itertools
 import statistics
 import tempfile
 import time
@@ -104,8 +107,10 @@ def plain_rows(latest: pd.DataFrame, manifest: list[dict]) -> pd.DataFrame:
         values = [int(v) for v in group["success"]]
         n = len(values)
         above = sum(v >= THRESHOLD for v in values)
-        disputed = n >= 2 and (2 * above == n or max(values) - min(values) >= 3)
         votes = Counter(topic for topics in group["topics"] for topic in topics)
+        consensus = sorted((v for v in votes.values() if 2 * v >= n), reverse=True)
+        tied = len(consensus) > 2 and consensus[1] == consensus[2]  # more than 2 consensus topics, tied at the cut-off
+        disputed = n >= 2 and (2 * above == n or max(values) - min(values) >= 3 or tied)
         record = by_attack[int(attack_id)]
         rows.append({
             "attack_id": int(attack_id), "task_id": int(task_id), "ratings": values, "n_ratings": n,
@@ -142,6 +147,32 @@ def plain_bootstrap(rows: pd.DataFrame, ratings: np.ndarray, n_resamples: int, s
             draws.setdefault(f"reviewer {r} kappa", []).append(kappa)
             draws.setdefault(f"reviewer {r} offset", []).append(offset[chosen].mean())
     return {name: tuple(np.quantile(values, [0.025, 0.975])) for name, values in draws.items()}
+
+
+def plain_pair_tests(rows: pd.DataFrame, ratings: np.ndarray, n_permutations: int, seed: int = 0) -> tuple[float, float]:
+    """The pair tests the usual way: a permutation loop shuffling each pair's attack labels, and
+    statsmodels' Logit per cut and pair, clustered by attack. Returns the seconds of each."""
+    from statsmodels.discrete.discrete_model import Logit
+
+    rng = np.random.default_rng(seed)
+    mean, model = rows["mean_rating"].to_numpy(), rows["model"].to_numpy()
+    permuting = fitting = 0.0
+    for first, second in itertools.combinations(sorted(MODELS), 2):
+        start = time.perf_counter()
+        pair = np.flatnonzero((model == first) | (model == second))
+        values, is_first = mean[pair], model[pair] == first
+        for _ in range(n_permutations):
+            shuffled = rng.permutation(is_first)
+            values[shuffled].mean() - values[~shuffled].mean()
+        permuting += time.perf_counter() - start
+        start = time.perf_counter()
+        attack, column = np.nonzero(~np.isnan(ratings[pair]))
+        value = ratings[pair][attack, column]
+        exog = np.column_stack([np.ones(len(value)), is_first[attack]]).astype(float)
+        for cut in range(1, 5):
+            Logit((value >= cut).astype(float), exog).fit(disp=False, cov_type="cluster", cov_kwds={"groups": attack})
+        fitting += time.perf_counter() - start
+    return permuting, fitting
 
 
 def direct_fit(ratings: np.ndarray, model: np.ndarray, models: list[str]):
@@ -193,11 +224,19 @@ def main() -> None:
     start = time.perf_counter()
     intervals = plain_bootstrap(rows, reviewed.arrays.ratings, args.baseline_resamples)
     loop_seconds = (time.perf_counter() - start) * RESAMPLES / args.baseline_resamples
-    baseline = rows_seconds + loop_seconds
+    permuting, fitting = plain_pair_tests(rows, reviewed.arrays.ratings, args.baseline_resamples)
+    baseline_tests = permuting * RESAMPLES / args.baseline_resamples + fitting
+    baseline = rows_seconds + loop_seconds + baseline_tests
     assert np.allclose(rows["mean_rating"], results.table["mean_rating"]) and (rows["disputed"] == results.table["disputed"]).all()
     print(f"plain loop: per-attack rows {rows_seconds:.2f} s + resampling loop {loop_seconds:.1f} s "
           f"(measured on {args.baseline_resamples} resamples, scaled x{RESAMPLES // args.baseline_resamples}) = {baseline:.1f} s")
+    print(f"  + pair tests the plain way (a permutation loop, {args.baseline_resamples} permutations scaled x{RESAMPLES // args.baseline_resamples}, "
+          f"and statsmodels Logit per cut and pair, {fitting:.1f} s): {baseline_tests:.1f} s")
     print(f"ratio: {baseline / ours:.0f}x faster than the plain loop")
+    tests = found["model_tests"]["omnibus"]
+    print(f"  omnibus Wald chi2 {tests['chi2']:.1f} (df {tests['df']}, p {tests['p_value']:.2g}); context distillation - rlhf: permutation p "
+          f"{rlhf['permutation_test']['p_value']:.2g}, proportional odds p {rlhf['proportional_odds']['p_value']:.2g}, "
+          f"minimum detectable difference {rlhf['power']['minimum_detectable_difference']:.3f}")
     low, high = intervals["rlhf 52B mean"]
     print(f"  plain loop rlhf mean CI ({args.baseline_resamples} resamples) {low:.3f}-{high:.3f}")
 

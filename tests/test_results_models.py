@@ -36,10 +36,16 @@ def test_per_model_statistics_match_the_hand_computation():
     rlhf, cd = by_model[RLHF], by_model[CD]
     # rlhf: attacks 10 (mean 2.5, share 1/2), 20 (0.25, 0), 40 (2.5, 1/2), 70 (7/3, 2/3)
     assert rlhf.mean_rating.value == pytest.approx((2.5 + 0.25 + 2.5 + 7 / 3) / 4)
-    assert rlhf.share_successful.value == pytest.approx((0.5 + 0 + 0.5 + 2 / 3) / 4)
+    # the pooled share of ratings: 5 of rlhf's 13 valid ratings are >= 3 (1 4 3 2 | 0 0 1 0 | 4 1 | 0 3 4)
+    assert rlhf.share_of_ratings_successful.value == pytest.approx(5 / 13)
     assert (rlhf.attacks, rlhf.unrated_attacks, rlhf.ratings, rlhf.disputed) == (4, 0, 13, 3)
     # context distillation: 30 (3.5, 1), 50 (2, 0); 60 has no rating
-    assert cd.mean_rating.value == pytest.approx(2.75) and cd.share_successful.value == pytest.approx(0.5)
+    assert cd.mean_rating.value == pytest.approx(2.75) and cd.share_of_ratings_successful.value == pytest.approx(4 / 5)
+    # final ratings: rlhf only attack 20's (0); context distillation 30's (3) and 50's (2)
+    assert (rlhf.share_of_attacks_successful.value, rlhf.attacks_with_final_rating, rlhf.attacks_without_final_rating) == (0.0, 1, 3)
+    assert (cd.share_of_attacks_successful.value, cd.attacks_with_final_rating, cd.attacks_without_final_rating) == (0.5, 2, 1)
+    # Both models have fewer than 5 rated attacks (--min-attacks): estimates, no intervals.
+    assert rlhf.mean_rating_ci95.low is None and cd.share_of_attacks_successful_ci95.reason.endswith("(--min-attacks): no interval")
     assert (cd.attacks, cd.unrated_attacks, cd.ratings, cd.disputed) == (2, 1, 5, 0)
     topics = {t.topic: t for t in rlhf.topics}
     assert [t.topic for t in rlhf.topics] == list(TOPICS)
@@ -49,7 +55,9 @@ def test_per_model_statistics_match_the_hand_computation():
     [difference] = results.models.differences
     assert (difference.first, difference.second) == (CD, RLHF)
     assert difference.mean_rating.value == pytest.approx(cd.mean_rating.value - rlhf.mean_rating.value)
-    assert difference.share_successful.value == pytest.approx(0.5 - (0.5 + 0.5 + 2 / 3) / 4)
+    assert difference.share_of_ratings_successful.value == pytest.approx(4 / 5 - 5 / 13)
+    assert difference.share_of_attacks_successful.value == pytest.approx(0.5)
+    assert difference.test.p_value is None and difference.permutation.p_value is None
     out = results.as_json()
     assert out["per_model"][RLHF]["mean_rating"] == pytest.approx(rlhf.mean_rating.value)
     assert out["model_differences"][f"{CD} - {RLHF}"]["models"] == [CD, RLHF]
@@ -67,7 +75,7 @@ def test_the_bootstrap_is_seeded_and_its_intervals_hold_the_estimates():
     assert [m.mean_rating_ci95 for m in first.per_model] != [m.mean_rating_ci95 for m in other.per_model]
     for m in first.per_model:
         assert m.mean_rating_ci95.low < m.mean_rating.value < m.mean_rating_ci95.high
-        assert m.share_successful_ci95.low < m.share_successful.value < m.share_successful_ci95.high
+        assert m.share_of_ratings_successful_ci95.low < m.share_of_ratings_successful.value < m.share_of_ratings_successful_ci95.high
     for d in first.differences:
         assert d.mean_rating_ci95.low < d.mean_rating.value < d.mean_rating_ci95.high
 
@@ -77,13 +85,13 @@ def plain_loop_intervals(ratings, model, name, n_resamples, seed):
     rng = np.random.default_rng(seed)
     given = ~np.isnan(ratings)
     mean = np.nanmean(np.where(given.any(axis=1)[:, None], ratings, 0), axis=1)
-    share = (np.where(given, ratings, -1) >= 3).sum(axis=1) / given.sum(axis=1)
+    above, n = (np.where(given, ratings, -1) >= 3).sum(axis=1), given.sum(axis=1)
     mine = np.flatnonzero((model == name) & given.any(axis=1))
     means, shares = [], []
     for _ in range(n_resamples):
         chosen = mine[rng.integers(0, len(mine), len(mine))]
         means.append(mean[chosen].mean())
-        shares.append(share[chosen].mean())
+        shares.append(above[chosen].sum() / n[chosen].sum())  # the pooled share of the resample's ratings
     return np.quantile(means, [0.025, 0.975]), np.quantile(shares, [0.025, 0.975])
 
 
@@ -95,23 +103,24 @@ def test_the_vectorised_bootstrap_gives_the_intervals_of_a_plain_loop():
         mean_ci, share_ci = plain_loop_intervals(ratings, model, section.model, 4000, seed=1)
         # Two Monte Carlo runs of the same bootstrap: equal up to resampling noise.
         assert section.mean_rating_ci95.as_list() == pytest.approx(mean_ci, abs=0.04)
-        assert section.share_successful_ci95.as_list() == pytest.approx(share_ci, abs=0.02)
+        assert section.share_of_ratings_successful_ci95.as_list() == pytest.approx(share_ci, abs=0.02)
 
 
-def test_topic_share_intervals_match_a_plain_bootstrap_of_the_attacks():
+def test_topic_share_intervals_are_wilson_intervals():
     rng = np.random.default_rng(3)
     n = 250
     consensus = np.zeros((n, len(TOPICS)), dtype=bool)
     consensus[:, 0] = rng.random(n) < 0.3
     consensus[:, 5] = rng.random(n) < 0.08
     counts = np.tile([0, 0, 4, 0, 0], (n, 1))
-    results = model_results(counts, consensus, np.array(["a 52B"] * n, dtype=object), np.zeros(n, bool), n_resamples=4000, seed=0)
+    results = model_results(counts, consensus, np.array(["a 52B"] * n, dtype=object), np.zeros(n, bool), n_resamples=100, seed=0)
     shares = [t for t in results.per_model[0].topics]
-    loop = np.array([consensus[rng.integers(0, n, n)].mean(axis=0) for _ in range(4000)])
-    for t in (0, 5):
+    for t in (0, 1, 5):
+        carried = int(consensus[:, t].sum())
+        wilson = stats.binomtest(carried, n).proportion_ci(method="wilson")
         assert shares[t].share.value == pytest.approx(consensus[:, t].mean())
-        assert shares[t].ci95.as_list() == pytest.approx(np.quantile(loop[:, t], [0.025, 0.975]), abs=0.015)
-    assert shares[1].ci95.as_list() == [0.0, 0.0]
+        assert shares[t].ci95.as_list() == pytest.approx([wilson.low, wilson.high], abs=1e-12)
+    assert shares[1].ci95.low == 0.0 and shares[1].ci95.high > 0.01  # 0 of 250: not [0, 0]
 
 
 def direct_ordinal_fit(ratings, code):
@@ -161,7 +170,7 @@ def test_without_models_or_with_one_the_reasons_are_given():
     same = ordinal_fit(np.array([[0, 0, 4, 0, 0], [0, 0, 3, 0, 0]]), np.array([0, 1]), ["a", "b"])
     assert same.reason == "every rating is the same" and same.contrast("b", "a").p_value is None
     unrated = model_results(np.array([[0, 0, 0, 0, 0], [0, 0, 2, 2, 0], [1, 0, 0, 3, 0]]), np.zeros((3, len(TOPICS)), bool),
-                            np.array(["a 52B", "b 52B", "b 52B"], dtype=object), np.zeros(3, bool), n_resamples=100)
+                            np.array(["a 52B", "b 52B", "b 52B"], dtype=object), np.zeros(3, bool), n_resamples=100, min_attacks=1)
     a = unrated.per_model[0]
     assert a.attacks == 0 and a.unrated_attacks == 1 and a.mean_rating.value is None
     assert a.mean_rating.reason == "no attack of this model has a valid rating"
@@ -169,8 +178,8 @@ def test_without_models_or_with_one_the_reasons_are_given():
     # With a third model, the two rated ones are still compared; the unrated one is left out of the fit.
     three = model_results(np.array([[0, 0, 0, 0, 0], [0, 0, 2, 2, 0], [1, 0, 0, 3, 0], [0, 3, 1, 0, 0], [2, 2, 0, 0, 0]]),
                           np.zeros((5, len(TOPICS)), bool), np.array(["a 52B", "b 52B", "b 52B", "c 52B", "c 52B"], dtype=object),
-                          np.zeros(5, bool), n_resamples=100)
+                          np.zeros(5, bool), n_resamples=100, min_attacks=1)
     tests = {d.name: d.test for d in three.differences}
     assert three.fit.models == ("b 52B", "c 52B")
-    assert tests["a 52B - b 52B"].log_odds_ratio.reason == "a model without a rated attack"
+    assert tests["a 52B - b 52B"].log_odds_ratio.reason == "no attack of a 52B has a valid rating: no interval and no test"
     assert tests["b 52B - c 52B"].p_value is not None and tests["b 52B - c 52B"].log_odds_ratio.value > 0

@@ -1,65 +1,96 @@
-"""Attack success by model, the paper's question: per-model statistics, their differences, and a test.
+"""Attack success by model, the paper's question: per-model statistics, their differences, and the tests.
 
 For each model ("<model_type> <num_params>"), over its attacks with at least one valid rating:
 - mean_rating: the mean over attacks of each attack's mean valid rating;
-- share_successful: the mean over attacks of each attack's share of valid ratings at or above
-  the threshold;
+- share_of_ratings_successful: the pooled share of its valid ratings at or above the threshold;
+- share_of_attacks_successful: the share of its attacks with a final rating whose final rating is
+  at or above the threshold (attacks without one are left out, and counted);
 - topics: the share of attacks carrying each consensus topic.
 
-Intervals are 95% percentile bootstrap intervals over attacks, resampled within each model (the
-sample's design draws a fixed number of attacks per model), seeded, with no Python loop over
-attacks or resamples: an attack's mean and share depend only on its row of rating counts, so B
-resamples are one multinomial draw per model over the distinct rows (kappa.resample_tasks) and
-one matrix product; a topic share is a mean of 0/1 values, whose bootstrap distribution is
-exactly Binomial(n, share) / n, drawn as such. The difference of two models is taken resample
-by resample (the models are resampled independently), and its percentile interval reported.
+Intervals: a plain proportion of a count (share of attacks successful, a topic share) gets the
+Wilson score interval, which stays honest at 0 of n; the mean rating and the pooled share of
+ratings (whose ratings cluster by attack) get a 95% percentile bootstrap over attacks, resampled
+within each model, seeded, with no Python loop over attacks or resamples: an attack's statistics
+depend only on its row of rating counts, so B resamples are one multinomial draw per model over
+the distinct rows (kappa.resample_tasks) and one matrix product. A model with fewer than
+`min_attacks` rated attacks gets its estimates and no interval; a pair involving it gets its
+differences and no interval and no test.
 
-The test of each pair of models: a proportional-odds (ordinal logistic) regression of every
-valid rating on the model, statsmodels' OrderedModel with the logit link, with standard errors
-clustered by attack (an attack's ratings are not independent). A pair's contrast is the log
-odds ratio of a higher rating (first model against second; positive: the first model's attacks
-are rated more successful), with a Wald z-test and a 95% interval.
-
-Why this fit, and how it meets the 2 s budget of `results` (measured on 155,844 ratings of
-38,961 attacks, 2 cores): GEE with an exchangeable working correlation took 4.1 s (its
-covariance loops over the 38,961 clusters in Python) and OrderedModel on every rating with
-cov_type="cluster" 12 s (numerical derivatives over every row); a linear model with clustered
-errors would be fast but treats the 0-4 scale as interval. With the model as the only covariate
-the likelihood depends on a rating only through its (model, value) cell, so the same
-OrderedModel is fitted on those at most 5 x M cells, each weighted by its count: the same
-maximum and the same Hessian. The clustered sandwich is then built from each attack's score,
-the sum of its cells' scores, with statsmodels' own small-sample factor G/(G-1) (n-1)/(n-k).
-tests/test_results_models.py checks parameters and standard errors against a direct
-OrderedModel(...).fit(cov_type="cluster") on every rating. It takes about 0.1 s at full size.
+Each pair gets the ordinal test (results.ordinal: the clustered proportional-odds fit, or "not
+estimable" under separation), a permutation test over attacks (results.pairs, as the rest below), the per-cut check of proportional
+odds, the minimum detectable difference in mean rating, and Fisher's exact test of every topic
+share; p-values are Holm-adjusted across pairs (and across topics x pairs). An omnibus Wald test
+of all models comes first. Every interval resamples attacks, not reviewers: it is conditional on
+these reviewers.
 """
 
 from __future__ import annotations
 
-import functools
+import dataclasses
 import itertools
-import warnings
+from collections.abc import Mapping
 from dataclasses import dataclass
 
 import numpy as np
 import pandas as pd
-from scipy import stats
 
 from review_project.agreement.kappa import Estimate, Interval, percentile_interval, resample_tasks
+from review_project.results.ordinal import (
+    NOT_ESTIMABLE,
+    ORDINAL_METHOD,
+    Omnibus,
+    OrdinalContrast,
+    OrdinalFit,
+    ProportionalOdds,
+    cut_comparisons,
+    no_contrast,
+    no_cut_comparisons,
+    ordinal_fit,
+    rating_range,
+    separation,
+)
+from review_project.results.pairs import (
+    ALPHA,
+    TOPIC_TEST,
+    PermutationTest,
+    Power,
+    TopicDifference,
+    _exact_ends,
+    holm,
+    newcombe,
+    permutation_test,
+    topic_differences,
+    wilson,
+)
+from review_project.results.pairs import power as power_of
 from review_project.results.values import put
 from review_project.schema import SUCCESS_VALUES, TOPICS
 
+__all__ = ["ORDINAL_METHOD", "ModelResults", "OrdinalContrast", "OrdinalFit", "model_results", "ordinal_fit"]
+
 N_CATEGORIES = len(SUCCESS_VALUES)
+DEFAULT_MIN_ATTACKS = 5
+# The difference in mean rating the review is planned to detect (`plan --difference`, `results --difference`).
+DEFAULT_DIFFERENCE = 0.5
 NO_MODELS = "no model known (models come from the sample manifest: --manifest)"
-BOOTSTRAP = "95% percentile bootstrap over attacks, resampled within each model"
-ORDINAL_METHOD = (
-    "proportional-odds logistic regression of every valid rating on the model (statsmodels OrderedModel, "
-    "logit), standard errors clustered by attack; Wald z-test of the pair's log odds ratio"
+BOOTSTRAP = (
+    "95% percentile bootstrap over attacks, resampled within each model; Wilson score intervals for shares "
+    "of a count (share of attacks successful, topic shares)"
 )
+CONDITIONAL = (
+    "Every interval and test resamples or permutes attacks, not reviewers: it is conditional on these reviewers "
+    "(another panel could rate the same attacks differently)."
+)
+NO_RATED = "no attack of this model has a valid rating"
+
+
+def _tiny(model: str, min_attacks: int) -> str:
+    return f"{model} has fewer than {min_attacks} rated attacks (--min-attacks)"
 
 
 @dataclass(frozen=True)
 class TopicShare:
-    """The share of a model's rated attacks whose consensus topics include `topic`."""
+    """The share of a model's rated attacks whose consensus topics include `topic`, with its Wilson interval."""
 
     topic: str
     attacks: int
@@ -67,15 +98,16 @@ class TopicShare:
     ci95: Interval
 
     def as_json(self) -> dict:
-        # No reasons here: a share is undefined only when its model has no rated attack, which
-        # the model's own mean_rating_reason says.
-        return {"attacks": self.attacks, "share": self.share.value, "ci95": self.ci95.as_list()}
+        out: dict = {"attacks": self.attacks}
+        put(out, "share", self.share)
+        put(out, "ci95", self.ci95)
+        return out
 
 
 @dataclass(frozen=True)
 class ModelResult:
-    """One model: attacks with a valid rating, unrated ones, ratings, disputed; the two statistics
-    with their intervals; each topic's share."""
+    """One model: attacks with a valid rating, unrated ones, ratings, disputed; the statistics with
+    their intervals; attacks with and without a final rating; each topic's share."""
 
     model: str
     attacks: int
@@ -84,104 +116,101 @@ class ModelResult:
     disputed: int
     mean_rating: Estimate
     mean_rating_ci95: Interval
-    share_successful: Estimate
-    share_successful_ci95: Interval
+    share_of_ratings_successful: Estimate
+    share_of_ratings_successful_ci95: Interval
+    share_of_attacks_successful: Estimate
+    share_of_attacks_successful_ci95: Interval
+    attacks_with_final_rating: int
+    attacks_without_final_rating: int
     topics: tuple[TopicShare, ...]
+
+    STATISTICS = (
+        "mean_rating", "mean_rating_ci95", "share_of_ratings_successful", "share_of_ratings_successful_ci95",
+        "share_of_attacks_successful", "share_of_attacks_successful_ci95",
+    )
 
     def as_json(self) -> dict:
         out = {"attacks": self.attacks, "unrated_attacks": self.unrated_attacks, "ratings": self.ratings, "disputed": self.disputed}
-        for name in ("mean_rating", "mean_rating_ci95", "share_successful", "share_successful_ci95"):
+        for name in self.STATISTICS:
             put(out, name, getattr(self, name))
+        out["attacks_with_final_rating"] = self.attacks_with_final_rating
+        out["attacks_without_final_rating"] = self.attacks_without_final_rating
         out["topics"] = {share.topic: share.as_json() for share in self.topics}
         return out
 
 
 @dataclass(frozen=True)
-class OrdinalContrast:
-    """The ordinal model's contrast of two models: log odds ratio of a higher rating, its normal
-    95% interval, z and the two-sided p-value (None, with the reason, when there is no fit)."""
-
-    log_odds_ratio: Estimate
-    ci95: Interval
-    z: float | None
-    p_value: float | None
-
-    def as_json(self) -> dict:
-        out = {"method": ORDINAL_METHOD}
-        put(out, "log_odds_ratio", self.log_odds_ratio)
-        put(out, "log_odds_ratio_ci95", self.ci95)
-        out["odds_ratio"] = None if self.log_odds_ratio.value is None else float(np.exp(self.log_odds_ratio.value))
-        out["z"] = self.z
-        out["p_value"] = self.p_value
-        return out
-
-
-@dataclass(frozen=True)
 class ModelDifference:
-    """first - second: the difference of each statistic with its bootstrap interval, and the test."""
+    """first - second: each statistic's difference with its interval, and the tests."""
 
     first: str
     second: str
     mean_rating: Estimate
     mean_rating_ci95: Interval
-    share_successful: Estimate
-    share_successful_ci95: Interval
+    share_of_ratings_successful: Estimate
+    share_of_ratings_successful_ci95: Interval
+    share_of_attacks_successful: Estimate
+    share_of_attacks_successful_ci95: Interval
     test: OrdinalContrast
+    permutation: PermutationTest
+    proportional_odds: ProportionalOdds
+    power: Power
+    topics: tuple[TopicDifference, ...]
 
     @property
     def name(self) -> str:
         return f"{self.first} - {self.second}"
 
+    @property
+    def detected(self) -> Estimate:
+        """Whether a difference was detected: the ordinal test's Holm-adjusted p < 0.05, or the
+        permutation test's when the ordinal model has none."""
+        p = self.test.p_value_holm if self.test.p_value_holm is not None else self.permutation.p_value_holm
+        if p is None:
+            return Estimate(None, self.permutation.reason or self.test.log_odds_ratio.reason)
+        return Estimate(bool(p < ALPHA))
+
     def as_json(self) -> dict:
         out: dict = {"models": [self.first, self.second]}
-        for name in ("mean_rating", "mean_rating_ci95", "share_successful", "share_successful_ci95"):
+        for name in ModelResult.STATISTICS:
             put(out, name, getattr(self, name))
         out["test"] = self.test.as_json()
+        out["permutation_test"] = self.permutation.as_json()
+        out["proportional_odds"] = self.proportional_odds.as_json()
+        out["power"] = self.power.as_json()
+        put(out, "detected", self.detected)
+        out["topics"] = {t.topic: t.as_json() for t in self.topics}
         return out
 
 
 @dataclass(frozen=True)
-class OrdinalFit:
-    """The ordinal regression behind the tests: models (the first is the reference), params
-    (the model coefficients then the thresholds, as OrderedModel orders them), their clustered
-    covariance, and what it was fitted on; reason when there is no fit."""
-
-    models: tuple[str, ...]
-    params: np.ndarray | None
-    cov: np.ndarray | None
-    ratings: int
-    attacks: int
-    reason: str | None = None
-
-    def contrast(self, first: str, second: str) -> OrdinalContrast:
-        if self.params is None:
-            return OrdinalContrast(Estimate(None, self.reason), Interval(None, None, self.reason), None, None)
-        if first not in self.models or second not in self.models:
-            reason = "a model without a rated attack"
-            return OrdinalContrast(Estimate(None, reason), Interval(None, None, reason), None, None)
-        weights = np.zeros(len(self.params))
-        for model, sign in ((first, 1.0), (second, -1.0)):
-            index = self.models.index(model)
-            if index:  # the reference model's coefficient is 0
-                weights[index - 1] = sign
-        value = float(weights @ self.params)
-        error = float(np.sqrt(weights @ self.cov @ weights))
-        if not np.isfinite(error) or error <= 0:
-            reason = "the clustered standard error is not defined"
-            return OrdinalContrast(Estimate(value), Interval(None, None, reason), None, None)
-        z = value / error
-        half = stats.norm.ppf(0.975) * error
-        return OrdinalContrast(Estimate(value), Interval(float(value - half), float(value + half)), float(z), float(2 * stats.norm.sf(abs(z))))
-
-
-@dataclass(frozen=True)
 class ModelResults:
-    """Every model's results, each pair's difference, and the ordinal fit; reason when no model is known."""
+    """Every model's results, each pair's difference, the ordinal fit and its omnibus test; reason
+    when no model is known."""
 
     per_model: tuple[ModelResult, ...]
     differences: tuple[ModelDifference, ...]
     fit: OrdinalFit | None
+    omnibus: Omnibus | None = None
+    min_attacks: int = DEFAULT_MIN_ATTACKS
     reason: str | None = None
+
+    def as_json(self) -> dict:
+        """per_model, per_model_reason, model_differences and model_tests, as results --json has them."""
+        return {
+            "per_model": {section.model: section.as_json() for section in self.per_model},
+            "per_model_reason": self.reason,
+            "model_differences": {difference.name: difference.as_json() for difference in self.differences},
+            "model_tests": {
+                "min_attacks": self.min_attacks,
+                "omnibus": (self.omnibus or Omnibus(None, None, None, self.reason)).as_json(),
+                "p_value_adjustment": "Holm's step-down adjustment (as statsmodels multipletests, method=\"holm\") across "
+                "the pairs of models, each kind of test apart; the topic tests across every topic x pair",
+                "topic_test": TOPIC_TEST,
+                "ci_method": BOOTSTRAP,
+                "conditional_on_reviewers": CONDITIONAL,
+            },
+        }
 
 
 def model_codes(model) -> tuple[np.ndarray, list[str]]:
@@ -198,30 +227,48 @@ def model_results(
     threshold: int = 3,
     n_resamples: int = 2000,
     seed: int = 0,
+    *,
+    final_rating=None,
+    min_attacks: int = DEFAULT_MIN_ATTACKS,
+    attacks_planned: Mapping[str, int] | None = None,
+    target_difference: float | None = DEFAULT_DIFFERENCE,
 ) -> ModelResults:
-    """Per-model statistics with bootstrap intervals, every pair's difference, and the ordinal test.
+    """Per-model statistics with their intervals, every pair's differences and tests, the omnibus test.
 
     counts : int (N, 5), each attack's valid ratings of each value; consensus : bool (N, T);
-    model : object (N,), "<model_type> <num_params>" or None; disputed : bool (N,).
+    model : object (N,), "<model_type> <num_params>" or None; disputed : bool (N,);
+    final_rating : float (N,), NaN where there is none (None: no final ratings known);
+    attacks_planned : model -> the attacks the review will have of it (the manifest's), for each
+    pair's power at completion against target_difference.
     """
     counts = np.asarray(counts, dtype=np.int64)
     consensus = np.asarray(consensus, dtype=bool)
     disputed = np.asarray(disputed, dtype=bool)
+    final = np.full(len(counts), np.nan) if final_rating is None else np.asarray(final_rating, dtype=np.float64)
     code, models = model_codes(model)
     if not models:
-        return ModelResults((), (), None, NO_MODELS)
+        return ModelResults((), (), None, None, min_attacks, NO_MODELS)
+    n_models = len(models)
     n_ratings = counts.sum(axis=1)
     rated = (n_ratings > 0) & (code >= 0)
     mean = np.divide(counts @ np.arange(N_CATEGORIES), n_ratings, out=np.full(len(counts), np.nan), where=n_ratings > 0)
-    share = np.divide(counts[:, threshold:].sum(axis=1), n_ratings, out=np.full(len(counts), np.nan), where=n_ratings > 0)
-    draws = _bootstrap(counts[rated], code[rated], len(models), threshold, n_resamples, seed)
-    topic_draws = _topic_bootstrap(consensus[rated], code[rated], len(models), n_resamples, seed)
+    draws = _bootstrap(counts[rated], code[rated], n_models, threshold, n_resamples, seed)
+    attacks = np.bincount(code[rated], minlength=n_models)
+    tiny = attacks < min_attacks
+    carried = np.zeros((n_models, consensus.shape[1]), dtype=np.int64)
+    np.add.at(carried, code[rated], consensus[rated])
+    has_final = (code >= 0) & np.isfinite(final)
+    final_n = np.bincount(code[has_final], minlength=n_models)
+    final_successful = np.bincount(code[has_final], weights=final[has_final] >= threshold, minlength=n_models).astype(np.int64)
+    pooled_above = np.bincount(code[rated], weights=counts[rated, threshold:].sum(axis=1), minlength=n_models)
+    pooled_n = np.bincount(code[rated], weights=n_ratings[rated], minlength=n_models)
+    no_final = "no final ratings given" if final_rating is None else "no attack of this model has a final rating"
 
     per_model = []
     for index, name in enumerate(models):
+        n = int(attacks[index])
         mine = rated & (code == index)
-        n = int(mine.sum())
-        none = "no attack of this model has a valid rating"
+        without = Interval(None, None, NO_RATED if not n else f"{_tiny(name, min_attacks)}: no interval") if tiny[index] else None
         per_model.append(
             ModelResult(
                 model=name,
@@ -229,71 +276,148 @@ def model_results(
                 unrated_attacks=int(((code == index) & ~rated).sum()),
                 ratings=int(n_ratings[mine].sum()),
                 disputed=int((disputed & mine).sum()),
-                mean_rating=Estimate(float(mean[mine].mean())) if n else Estimate(None, none),
-                mean_rating_ci95=percentile_interval(draws["mean"][index]) if n else Interval(None, None, none),
-                share_successful=Estimate(float(share[mine].mean())) if n else Estimate(None, none),
-                share_successful_ci95=percentile_interval(draws["share"][index]) if n else Interval(None, None, none),
-                topics=_topic_shares(consensus[mine], topic_draws[index], none),
+                mean_rating=Estimate(float(mean[mine].mean())) if n else Estimate(None, NO_RATED),
+                mean_rating_ci95=without or percentile_interval(draws["mean"][index]),
+                share_of_ratings_successful=Estimate(float(pooled_above[index] / pooled_n[index])) if n else Estimate(None, NO_RATED),
+                share_of_ratings_successful_ci95=without or _pooled_interval(pooled_above[index], pooled_n[index], n, draws["pooled"][index]),
+                share_of_attacks_successful=Estimate(float(final_successful[index] / final_n[index])) if final_n[index] else Estimate(None, no_final),
+                share_of_attacks_successful_ci95=(
+                    without or (wilson(final_successful[index], final_n[index]) if final_n[index] else Interval(None, None, no_final))
+                ),
+                attacks_with_final_rating=int(final_n[index]),
+                attacks_without_final_rating=int(((code == index) & ~has_final).sum()),
+                topics=_topic_shares(carried[index], n, without),
             )
         )
 
-    fit = ordinal_fit(counts[rated], code[rated], models)
+    # The ordinal fit and every test leave out the models below min_attacks.
+    big = rated & ~tiny[np.maximum(code, 0)]
+    fit = ordinal_fit(counts[big], code[big], models)
+    omnibus = fit.omnibus()
+    if np.count_nonzero(attacks >= max(min_attacks, 1)) < 2:
+        omnibus = Omnibus(None, None, None, f"fewer than 2 models with at least {min_attacks} rated attacks (--min-attacks)")
+    lowest, highest = rating_range(counts[rated], code[rated], n_models)
     differences = []
-    for first, second in itertools.combinations(range(len(models)), 2):
+    for first, second in itertools.combinations(range(n_models), 2):
         a, b = per_model[first], per_model[second]
+        small = [m.model for m, t in ((a, tiny[first]), (b, tiny[second])) if t]
+        pair = rated & ((code == first) | (code == second))
+        if small:
+            reason = (NO_RATED.replace("this model", small[0]) if not min(a.attacks, b.attacks) else _tiny(small[0], min_attacks)) + ": no interval and no test"
+            test, permutation = no_contrast(reason), PermutationTest(None, None, 0, False, reason)
+            proportional_odds = no_cut_comparisons(reason)
+            power = Power((a.attacks, b.attacks), None, Estimate(None, reason), at_completion=Estimate(None, reason),
+                          target_met=Estimate(None, reason))
+            intervals = dict.fromkeys(("mean_rating_ci95", "share_of_ratings_successful_ci95", "share_of_attacks_successful_ci95"), Interval(None, None, reason))
+            topics = tuple(TopicDifference(t, (int(carried[first, i]), int(carried[second, i])), Estimate(None, reason), Estimate(None, reason)) for i, t in enumerate(TOPICS))
+        else:
+            separated = separation(lowest[[first, second]], highest[[first, second]], [a.model, b.model])
+            test = _pair_contrast(fit, separated, counts[pair], code[pair], models, a.model, b.model)
+            rng = np.random.default_rng([seed, 2, first, second])
+            permutation = permutation_test(mean[rated & (code == first)], mean[rated & (code == second)], n_resamples, rng)
+            proportional_odds = cut_comparisons(counts[pair], code[pair] == first, (a.model, b.model))
+            planned = None if attacks_planned is None else (attacks_planned.get(a.model, 0), attacks_planned.get(b.model, 0))
+            power = power_of(mean[rated & (code == first)], mean[rated & (code == second)], planned, target_difference)
+            intervals = {
+                "mean_rating_ci95": percentile_interval(draws["mean"][first] - draws["mean"][second]),
+                "share_of_ratings_successful_ci95": percentile_interval(draws["pooled"][first] - draws["pooled"][second]),
+                "share_of_attacks_successful_ci95": newcombe(final_successful[[first, second]], final_n[[first, second]], no_final),
+            }
+            topics = topic_differences(carried[[first, second]], attacks[[first, second]])
         differences.append(
             ModelDifference(
                 first=a.model,
                 second=b.model,
                 mean_rating=_difference(a.mean_rating, b.mean_rating),
-                mean_rating_ci95=_difference_interval(draws["mean"], first, second, a, b),
-                share_successful=_difference(a.share_successful, b.share_successful),
-                share_successful_ci95=_difference_interval(draws["share"], first, second, a, b),
-                test=fit.contrast(a.model, b.model),
+                share_of_ratings_successful=_difference(a.share_of_ratings_successful, b.share_of_ratings_successful),
+                share_of_attacks_successful=_difference(a.share_of_attacks_successful, b.share_of_attacks_successful),
+                test=test,
+                permutation=permutation,
+                proportional_odds=proportional_odds,
+                power=power,
+                topics=topics,
+                **intervals,
             )
         )
-    return ModelResults(tuple(per_model), tuple(differences), fit)
+    return ModelResults(tuple(per_model), _holm(differences), fit, omnibus, min_attacks)
+
+
+def _pair_contrast(fit: OrdinalFit, separated: str | None, counts, code, models, first: str, second: str) -> OrdinalContrast:
+    """The pair's contrast: null under its own separation; from the all-model fit; or, when only
+    the all-model fit is separated, from a fit of the two models alone."""
+    if separated:
+        return no_contrast(f"{NOT_ESTIMABLE}: {separated}")
+    if fit.params is not None or not fit.separated:
+        return fit.contrast(first, second)
+    alone = ordinal_fit(counts, code, models)
+    return alone.contrast(first, second, fitted_on=f"these two models alone (the fit of every model is {fit.reason})")
+
+
+def _holm(differences: list[ModelDifference]) -> tuple[ModelDifference, ...]:
+    """Holm-adjusted p-values: the ordinal tests across pairs, the permutation tests across pairs,
+    the topic tests across every topic x pair; each family over the tests that have a p-value."""
+
+    def adjusted(values: list[float | None]) -> list[float | None]:
+        given = [i for i, v in enumerate(values) if v is not None]
+        out: list[float | None] = [None] * len(values)
+        for i, p in zip(given, holm([values[i] for i in given])):
+            out[i] = float(p)
+        return out
+
+    ordinal = adjusted([d.test.p_value for d in differences])
+    permuted = adjusted([d.permutation.p_value for d in differences])
+    topics = adjusted([t.p_value.value for d in differences for t in d.topics])
+    out = []
+    for index, d in enumerate(differences):
+        per_topic = topics[index * len(d.topics):(index + 1) * len(d.topics)]
+        out.append(dataclasses.replace(
+            d,
+            test=dataclasses.replace(d.test, p_value_holm=ordinal[index]),
+            permutation=dataclasses.replace(d.permutation, p_value_holm=permuted[index]),
+            topics=tuple(dataclasses.replace(t, p_value_holm=p) for t, p in zip(d.topics, per_topic)),
+        ))
+    return tuple(out)
 
 
 def _bootstrap(counts: np.ndarray, code: np.ndarray, n_models: int, threshold: int, n_resamples: int, seed: int) -> dict:
-    """Bootstrap draws of each model's mean_rating and share_successful: {"mean": (M, B), "share": (M, B)}.
-
-    counts : (n, 5) rated attacks of known models; code : (n,) their model.
-    """
-    draws = {name: np.full((n_models, n_resamples), np.nan) for name in ("mean", "share")}
+    """Bootstrap draws of each model's mean_rating and pooled share of ratings successful:
+    {"mean": (M, B), "pooled": (M, B)}. counts : (n, 5) rated attacks of known models; code : (n,)."""
+    draws = {name: np.full((n_models, n_resamples), np.nan) for name in ("mean", "pooled")}
     if not len(counts):
         return draws
     resampled = resample_tasks(counts, n_resamples, seed, strata=code)
     rows = resampled.rows.astype(np.float64)
     n = rows.sum(axis=1)
-    features = np.column_stack([rows @ np.arange(N_CATEGORIES) / n, rows[:, threshold:].sum(axis=1) / n])
+    features = np.column_stack([rows @ np.arange(N_CATEGORIES) / n, rows[:, threshold:].sum(axis=1), n])
     for model in np.unique(resampled.stratum):
         columns = resampled.stratum == model
         size = resampled.weights[0, columns].sum()
-        totals = resampled.weights[:, columns] @ features[columns] / size  # (B, 2)
-        draws["mean"][model], draws["share"][model] = totals[:, 0], totals[:, 1]
+        totals = resampled.weights[:, columns] @ features[columns]  # (B, 3)
+        draws["mean"][model] = totals[:, 0] / size
+        draws["pooled"][model] = totals[:, 1] / totals[:, 2]
     return draws
 
 
-def _topic_bootstrap(consensus: np.ndarray, code: np.ndarray, n_models: int, n_resamples: int, seed: int) -> np.ndarray:
-    """Bootstrap draws of each model's topic shares, (M, B, T): Binomial(n, share) / n per topic."""
-    rng = np.random.default_rng([seed, 1])
-    n = np.bincount(code, minlength=n_models).astype(np.int64)
-    carried = np.zeros((n_models, consensus.shape[1]))
-    np.add.at(carried, code, consensus)
-    share = np.divide(carried, n[:, None], out=np.zeros_like(carried), where=n[:, None] > 0)
-    drawn = rng.binomial(n[:, None, None], share[:, None, :], size=(n_models, n_resamples, consensus.shape[1]))
-    return np.divide(drawn, n[:, None, None], out=np.full(drawn.shape, np.nan), where=n[:, None, None] > 0)
+def _pooled_interval(above: float, ratings: float, attacks: int, draws: np.ndarray) -> Interval:
+    """The pooled share of ratings: the bootstrap over attacks, unless every rating or none is
+    successful, where every resample repeats the share (a zero-width interval): then the Wilson
+    interval with each attack counted once (as if its ratings were one), the most cautious
+    effective sample size for clustered ratings."""
+    if above in (0, ratings):
+        return wilson(attacks if above else 0, attacks)
+    return percentile_interval(draws)
 
 
-def _topic_shares(members: np.ndarray, draws: np.ndarray, none: str) -> tuple[TopicShare, ...]:
-    n = len(members)
+def _topic_shares(carried: np.ndarray, n: int, without: Interval | None) -> tuple[TopicShare, ...]:
+    """Each topic's share of a model's n rated attacks, with its Wilson interval (`without` when it has none)."""
     if not n:
-        return tuple(TopicShare(topic, 0, Estimate(None, none), Interval(None, None, none)) for topic in TOPICS)
-    carried = members.sum(axis=0)
-    low, high = np.quantile(draws, [0.025, 0.975], axis=0)
+        return tuple(TopicShare(topic, 0, Estimate(None, NO_RATED), Interval(None, None, NO_RATED)) for topic in TOPICS)
+    if without is None:
+        from statsmodels.stats.proportion import proportion_confint
+
+        low, high = _exact_ends(carried, n, *proportion_confint(carried, n, alpha=ALPHA, method="wilson"))
     return tuple(
-        TopicShare(topic, int(carried[t]), Estimate(float(carried[t] / n)), Interval(float(low[t]), float(high[t]), None, draws.shape[0], 0))
+        TopicShare(topic, int(carried[t]), Estimate(float(carried[t] / n)), without or Interval(float(low[t]), float(high[t])))
         for t, topic in enumerate(TOPICS)
     )
 
@@ -302,98 +426,3 @@ def _difference(first: Estimate, second: Estimate) -> Estimate:
     if first.value is None or second.value is None:
         return Estimate(None, first.reason or second.reason)
     return Estimate(first.value - second.value)
-
-
-def _difference_interval(draws: np.ndarray, first: int, second: int, a: ModelResult, b: ModelResult) -> Interval:
-    if not a.attacks or not b.attacks:
-        return Interval(None, None, "a model without a rated attack")
-    return percentile_interval(draws[first] - draws[second])
-
-
-# --- the ordinal regression -----------------------------------------------------------------------
-
-
-def ordinal_fit(counts, code, models: list[str]) -> OrdinalFit:
-    """The proportional-odds regression of every valid rating on the model, clustered by attack.
-
-    counts : int (n, 5), each rated attack's ratings of each value; code : int (n,), its model
-    (an index into models). Models without a rated attack are left out; the first of the others
-    is the reference.
-    """
-    counts = np.asarray(counts, dtype=np.int64)
-    n_ratings = int(counts.sum())
-    n_attacks = int(len(counts))
-    # Only the models with a rated attack enter the fit (the first of them is the reference).
-    used, code = np.unique(np.asarray(code, dtype=np.int64), return_inverse=True)
-    models = [models[i] for i in used]
-    n_models = len(models)
-    reason = None
-    if n_models < 2:
-        reason = "fewer than 2 models with a rated attack"
-    elif np.count_nonzero(counts.sum(axis=0)) < 2:
-        reason = "every rating is the same"
-    if reason:
-        return OrdinalFit(tuple(models), None, None, n_ratings, n_attacks, reason)
-
-    cells = np.zeros((n_models, N_CATEGORIES))
-    np.add.at(cells, code, counts)
-    cell_model, cell_value = np.nonzero(cells)
-    weight = cells[cell_model, cell_value]
-    exog = (cell_model[:, None] == np.arange(1, n_models)[None, :]).astype(np.float64)
-    try:
-        with warnings.catch_warnings():
-            warnings.simplefilter("ignore")
-            model = _cell_model(cell_value.astype(np.float64), exog, weight)
-            fitted = model.fit(method="newton", maxiter=100, tol=1e-8, disp=False)
-            params = np.asarray(fitted.params, dtype=np.float64)
-            hessian_inv = np.linalg.inv(model.hessian(params))
-            per_rating = model.score_obs(params) / weight[:, None]  # each cell's score for one rating
-    except (np.linalg.LinAlgError, ValueError) as error:
-        return OrdinalFit(tuple(models), None, None, n_ratings, n_attacks, f"the ordinal fit failed ({type(error).__name__})")
-    # Newton's own test is on the step; a score near 0 per rating is as good a sign of the maximum.
-    converged = fitted.mle_retvals.get("converged", False) or np.abs(model.score(params)).max() < 1e-6 * n_ratings
-    if not converged or not np.all(np.isfinite(params)) or not np.all(np.isfinite(hessian_inv)):
-        reason = "the ordinal fit did not converge (a model's ratings may all sit at one end of the scale)"
-        return OrdinalFit(tuple(models), None, None, n_ratings, n_attacks, reason)
-
-    # Each attack's score: the sum over its ratings of its (model, value) cell's score.
-    score_of = np.zeros((n_models, N_CATEGORIES, len(params)))
-    score_of[cell_model, cell_value] = per_rating
-    attack_scores = np.einsum("nk,nkp->np", counts, score_of[code])
-    meat = attack_scores.T @ attack_scores
-    k = len(params)
-    correction = n_attacks / (n_attacks - 1.0) * (n_ratings - 1.0) / (n_ratings - k)
-    cov = hessian_inv @ meat @ hessian_inv * correction
-    return OrdinalFit(tuple(models), params, cov, n_ratings, n_attacks)
-
-
-@functools.cache
-def _cell_model_class():
-    """OrderedModel on distinct (model, rating) cells, each standing for `cell_weight` ratings.
-
-    A cell's log-likelihood is its weight times one rating's, so the fit, its Hessian and (divided
-    by the weight) each cell's score are those of the same model on every rating. statsmodels is
-    imported here, when a fit is made, so `agreement` and the rest never load it.
-    """
-    from statsmodels.miscmodels.ordinal_model import OrderedModel
-
-    class CellOrderedModel(OrderedModel):
-        cell_weight: np.ndarray
-
-        def loglikeobs(self, params):
-            return self.cell_weight * super().loglikeobs(params)
-
-        @property
-        def start_params(self):
-            # As OrderedModel's own start, from the weighted frequencies of the ratings.
-            freq = np.bincount(self.endog, weights=self.cell_weight) / self.cell_weight.sum()
-            thresholds = self.transform_reverse_threshold_params(self.distr.ppf(np.clip(freq.cumsum(), 0, 1)))
-            return np.concatenate((np.zeros(self.k_vars), thresholds))
-
-    return CellOrderedModel
-
-
-def _cell_model(endog: np.ndarray, exog: np.ndarray, weight: np.ndarray):
-    model = _cell_model_class()(endog, exog, distr="logit")
-    model.cell_weight = np.asarray(weight, dtype=np.float64)
-    return model
