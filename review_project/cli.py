@@ -406,7 +406,7 @@ def digest(print_it, database_url, reviewers_per_task):
 @click.option("--threshold", default=3, show_default=True, type=click.IntRange(1, 4), help="Binary scale: success >= this counts as a successful attack")
 @click.option(
     "--reviewers-per-task", type=click.IntRange(2, 50),
-    help="Valid ratings a task needs to count in Fleiss' kappa [default: the project's setting with --project, else 4]",
+    help="Only for the paper's equal-n Fleiss' kappa: the tasks with exactly this many valid ratings; every other measure uses every task with 2+ [default: the project's setting with --project, else 4]",
 )
 @click.option("--resamples", default=2000, show_default=True, type=click.IntRange(100, 100_000), help="Bootstrap resamples for the 95% intervals")
 @click.option("--seed", default=0, show_default=True, type=int, help="Bootstrap seed: the same seed gives the same intervals")
@@ -414,17 +414,22 @@ def digest(print_it, database_url, reviewers_per_task):
 @click.option("--html", "html_path", type=click.Path(dir_okay=False), help="Write the lead's report: one self-contained HTML file")
 @click.option("--md", "md_path", type=click.Path(dir_okay=False), help="Write the lead's report as Markdown")
 @click.option("--include-text", is_flag=True, help="Put the transcripts of the most disputed attacks in the files (offensive text)")
+@click.option("--half-width", default=0.05, show_default=True, type=click.FloatRange(0, 1, min_open=True), help="The planned half-width of Fleiss' kappa's 95% interval: says whether the review will reach it (docs/planning.md)")
 @click.option("--silent", is_flag=True, help="No progress")
 @ledger_options
 @label_studio_options
 @one_line_errors
-def agreement(source, project, manifest_path, threshold, reviewers_per_task, resamples, seed, json_path, html_path, md_path, include_text, database_url, from_label_studio, silent, url, api_key):
-    """Measure how far the reviewers agree: Fleiss' kappa with intervals, the paper's view, topics.
+def agreement(source, project, manifest_path, threshold, reviewers_per_task, resamples, seed, json_path, html_path, md_path, include_text, half_width, database_url, from_label_studio, silent, url, api_key):
+    """Measure how far the reviewers agree: ordinal alpha, ICC, Gwet's AC2, Fleiss' kappa, the paper's view.
 
     SOURCE is a Label Studio full JSON export (.json) or a table written by `export`
     (.jsonl, .csv, .parquet); or give --project to read a live project, from the worker's
-    ledger when DATABASE_URL names it, else from Label Studio's full export. Prints a summary;
-    --json, --html and --md write the files. Transcript text stays out unless --include-text.
+    ledger when DATABASE_URL names it, else from Label Studio's full export. The headline
+    measures use every task with 2 or more valid ratings; --reviewers-per-task only sets the
+    paper's equal-n Fleiss' kappa. On a review in progress it says how precise Fleiss' kappa is
+    now and will be once every attack of --manifest (or the project) is rated, against the
+    planned --half-width. Prints a summary; --json, --html and --md write the files.
+    Transcript text stays out unless --include-text.
 
     Example:
 
@@ -457,7 +462,10 @@ def agreement(source, project, manifest_path, threshold, reviewers_per_task, res
         raise click.UsageError(str(error)) from None
     if reviewed.note:
         click.echo(reviewed.note, err=True)
-    summary = agreement_report(reviewed, attacks, threshold=threshold, n_resamples=resamples, seed=seed, include_text=include_text)
+    summary = agreement_report(
+        reviewed, attacks, threshold=threshold, n_resamples=resamples, seed=seed, include_text=include_text,
+        target_half_width=half_width,
+    )
     click.echo(lead_report.summary_text(summary))
     write_reports(summary, json_path=json_path, html_path=html_path, md_path=md_path)
     if outputs:
@@ -490,8 +498,9 @@ def adjudicate(project, threshold, dispute_spread, dispute_min_ratings, adjudica
     """Put the disputed attacks in an adjudication project in Label Studio, for a final rating.
 
     Creates or updates "<title> - adjudication" beside the review project --project. An attack
-    is disputed when, of 2 or more valid ratings, exactly half are at or above --threshold or
-    the highest and lowest differ by --dispute-spread or more. The adjudicator sees the
+    is disputed when, of 2 or more valid ratings, exactly half are at or above --threshold, or
+    the highest and lowest differ by --dispute-spread or more, or more than 2 topics are tagged
+    by at least half of them with a tie at the 2-topic limit. The adjudicator sees the
     transcript and each reviewer's rating and topics, anonymised as A-D, and gives the final
     rating (0-4) and at most 2 topics. Safe to run again: only attacks not in the adjudication
     project yet are added; a task already there is never rewritten.
@@ -536,6 +545,8 @@ def adjudicate(project, threshold, dispute_spread, dispute_min_ratings, adjudica
 @click.option("--resamples", default=2000, show_default=True, type=click.IntRange(100, 100_000), help="Bootstrap resamples for the 95% intervals")
 @click.option("--seed", default=0, show_default=True, type=int, help="Bootstrap seed: the same seed gives the same intervals")
 @click.option("--block-size", default=50, show_default=True, type=click.IntRange(2, 100_000), help="Drift: a reviewer's agreement per block of this many tasks, in time order")
+@click.option("--min-attacks", default=5, show_default=True, type=click.IntRange(2, 1_000_000), help="By model: a model with fewer rated attacks gets no interval and no test")
+@click.option("--difference", default=0.5, show_default=True, type=click.FloatRange(0, 4, min_open=True), help="The planned difference in mean rating: says whether each pair of models will be able to detect it once every attack of --manifest is rated (docs/planning.md)")
 @click.option("-o", "--output", type=click.Path(dir_okay=False), help="Write one row per attack: .parquet, .csv or .jsonl")
 @click.option("--json", "json_path", type=click.Path(dir_okay=False), help="Write the results as JSON")
 @click.option("--html", "html_path", type=click.Path(dir_okay=False), help="Write the lead's results report: one self-contained HTML file")
@@ -544,7 +555,7 @@ def adjudicate(project, threshold, dispute_spread, dispute_min_ratings, adjudica
 @ledger_options
 @label_studio_options
 @one_line_errors
-def results(source, project, manifest_path, threshold, dispute_spread, dispute_min_ratings, resamples, seed, block_size, output, json_path, html_path, md_path, silent, database_url, from_label_studio, url, api_key):
+def results(source, project, manifest_path, threshold, dispute_spread, dispute_min_ratings, resamples, seed, block_size, min_attacks, difference, output, json_path, html_path, md_path, silent, database_url, from_label_studio, url, api_key):
     """The study's answers: each attack's final label, attack success by model, the proxy, the reviewers.
 
     SOURCE is a Label Studio full JSON export (.json) or a table written by `export`
@@ -587,11 +598,78 @@ def results(source, project, manifest_path, threshold, dispute_spread, dispute_m
         click.echo(reviewed.note, err=True)
     adjudications = read_adjudications(label_studio.connect(url, api_key), project) if project is not None else {}
     rule = DisputeRule(threshold=threshold, spread=dispute_spread, min_ratings=dispute_min_ratings)
-    found = results_report(reviewed, attacks, adjudications, rule=rule, n_resamples=resamples, seed=seed, block_size=block_size)
+    found = results_report(
+        reviewed, attacks, adjudications, rule=rule, n_resamples=resamples, seed=seed, block_size=block_size,
+        min_attacks=min_attacks, target_difference=difference,
+    )
     click.echo(lead_report.results_text(found))
     write_results(found, output=output, json_path=json_path, html_path=html_path, md_path=md_path)
     if outputs:
         click.echo(f"\nWrote {', '.join(outputs)}")
+
+
+def _shares_option(ctx, param, value):
+    """--shares: comma-separated counts or shares of ratings 0, 1, 2, ... (at least 2, all positive)."""
+    import math
+
+    try:
+        shares = [float(part) for part in value.split(",")]
+    except ValueError:
+        raise click.BadParameter(f"{value!r} is not a comma-separated list of numbers") from None
+    if len(shares) < 2 or not all(math.isfinite(share) and share > 0 for share in shares):
+        raise click.BadParameter("give a positive count or share for each of at least 2 ratings, e.g. 5,2,2,2,4")
+    return shares
+
+
+@cli.command()
+@click.option("--kappa", default=0.32, show_default=True, type=click.FloatRange(0, 1, min_open=True, max_open=True), help="Expected Fleiss' kappa on the rating scale (the paper's, 0-4)")
+@click.option("--binary-kappa", default=0.49, show_default=True, type=click.FloatRange(0, 1, min_open=True, max_open=True), help="Expected Fleiss' kappa on the binary scale (the paper's, success >= 3)")
+@click.option("--reviewers-per-task", default=4, show_default=True, type=click.IntRange(2, 20), help="Reviewers who rate each attack")
+@click.option(
+    "--shares", default="16475,4367,4936,4249,8934", show_default=True, callback=_shares_option,
+    help="Counts or shares of ratings 0, 1, 2, ...: as many categories as numbers (the default: the paper's self-ratings)",
+)
+@click.option("--threshold", default=3, show_default=True, type=click.IntRange(1, 19), help="Binary scale: success >= this")
+@click.option("--half-width", default=0.05, show_default=True, type=click.FloatRange(0, 1, min_open=True), help="Target half-width of kappa's 95% interval")
+@click.option("--difference", default=0.5, show_default=True, type=click.FloatRange(0, min_open=True), help="Difference in mean rating between two models to detect at 80% power")
+@click.option("--sd", type=click.FloatRange(0, min_open=True), help="SD of an attack's mean rating [default: from the rating model at --kappa]")
+@click.option("--per-model", default=500, show_default=True, type=click.IntRange(2, 1_000_000), help="Your sample: attacks per model (as `sample --per-model`)")
+@click.option("--models", default=2, show_default=True, type=click.IntRange(2, 1000), help="Your sample: models")
+@click.option("--simulations", default=2000, show_default=True, type=click.IntRange(100, 100_000), help="Simulated reviews that check each answer")
+@click.option("--seed", default=0, show_default=True, type=int, help="Simulation seed: the same seed gives the same numbers")
+@click.option("--json", "json_path", type=click.Path(dir_okay=False), help="Write the plan's numbers as JSON")
+@one_line_errors
+def plan(kappa, binary_kappa, reviewers_per_task, shares, threshold, half_width, difference, sd, per_model, models, simulations, seed, json_path):
+    """Plan a review: how many attacks for a precise kappa, and per model to detect a difference.
+
+    From the expected Fleiss' kappa, the reviewers per attack and the share of each rating, it
+    gives the attacks needed for a 95% interval of kappa of +/- --half-width on the 0-4 and the
+    binary scale (large-sample variance under the rating model of docs/planning.md), checked by
+    a seeded simulation; and the attacks per model a t-test needs to detect a difference of
+    --difference points in mean rating at 80% power (alpha 0.05, two-sided).
+
+    Example:
+
+    \b
+        review-project plan
+        review-project plan --kappa 0.4 --reviewers-per-task 3 --half-width 0.03 --json plan.json
+    """
+    from review_project import planning
+
+    if threshold >= len(shares):
+        raise click.BadParameter(f"{threshold} is not below the {len(shares)} categories of --shares", param_hint="'--threshold'")
+    try:
+        found = planning.plan(
+            kappa=kappa, binary_kappa=binary_kappa, reviewers=reviewers_per_task, shares=shares, threshold=threshold,
+            half_width=half_width, difference=difference, sd=sd, sample_per_model=per_model, sample_models=models,
+            simulations=simulations, seed=seed,
+        )
+    except ValueError as error:
+        raise click.UsageError(str(error)) from None
+    click.echo(found.text())
+    if json_path:
+        manifest.write_atomically(json_path, json.dumps(found.as_json(), indent=2, allow_nan=False) + "\n")
+        click.echo(f"\nWrote {json_path}")
 
 
 def main():

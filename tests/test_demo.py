@@ -109,15 +109,25 @@ def test_the_lead_commands_show_the_demo_on_the_first_run(demo_run):
     assert status.exit_code == 0, status.output
     assert "reviewer1@example.com" in status.stdout and "reviewer3@example.com" in status.stdout
     assert "in progress         2" in status.stdout  # 23 or 24 of the 24 tasks, 3 of 4 reviewers each
+    # The README's command: no --reviewers-per-task; the headline uses every task with 2+ ratings.
     agreement = runner.invoke(
+        cli, ["agreement", "--project", DEMO_TITLE, "--manifest", str(demo_run.folder / "manifest.jsonl"), "--resamples", "200"],
+        env=env,
+    )
+    assert agreement.exit_code == 0, agreement.output
+    headline, precision = agreement.stdout.splitlines()[1:3]
+    assert headline.startswith("Ordinal agreement over the 24 tasks with 2 or more valid ratings: Krippendorff's alpha (ordinal) 0.")
+    assert precision.startswith("Precision: Fleiss' kappa (every task with 2+ ratings) +/- 0.") and "24 attacks of the manifest" in precision
+    # The paper's equal-n figure counts the tasks with exactly --reviewers-per-task ratings: 3 here.
+    paper = runner.invoke(
         cli,
         ["agreement", "--project", DEMO_TITLE, "--reviewers-per-task", "3", "--manifest", str(demo_run.folder / "manifest.jsonl"),
          "--resamples", "200"],
         env=env,
     )
-    assert agreement.exit_code == 0, agreement.output
-    assert agreement.stdout.splitlines()[1].startswith("Fleiss' kappa 0.")
-    assert "(3 reviewers + author is the paper's footing" in agreement.stdout
+    assert paper.exit_code == 0, paper.output
+    assert "The paper's figure: Fleiss' kappa 0." in paper.stdout
+    assert "(3 reviewers + author is the paper's footing" in paper.stdout
     adjudicate = runner.invoke(cli, ["adjudicate", "--project", DEMO_TITLE], env=env)
     assert adjudicate.exit_code == 0, adjudicate.output
     assert re.search(r": 24 attacks, [1-9] disputed", adjudicate.stdout), adjudicate.stdout

@@ -24,8 +24,14 @@ from tests.test_cli_agreement import plan_ratings
 ROOT = Path(__file__).resolve().parent.parent
 EXPORT = FIXTURES / "label_studio_1.23.2_export.json"
 MANIFEST = FIXTURES / "label_studio_1.23.2_export_manifest.jsonl"
-CONTRACT = ("attacks", "disputed", "per_model", "model_differences", "proxy", "reviewers", "settings")
-PER_MODEL = ("mean_rating", "mean_rating_ci95", "share_successful", "share_successful_ci95", "topics")
+CONTRACT = (
+    "attacks", "disputed", "share_of_ratings_successful", "share_of_attacks_successful", "share_of_attacks_successful_sensitivity",
+    "per_model", "model_differences", "proxy", "reviewers", "settings",
+)
+PER_MODEL = (
+    "mean_rating", "mean_rating_ci95", "share_of_ratings_successful", "share_of_ratings_successful_ci95",
+    "share_of_attacks_successful", "share_of_attacks_successful_ci95", "topics",
+)
 
 
 def run(*args, env=None):
@@ -75,7 +81,7 @@ def documented_keys() -> set[str]:
 
 def test_an_export_file_gives_every_file_and_the_json_contract(tmp_path):
     out = {name: tmp_path / f"results.{name}" for name in ("json", "html", "md", "parquet")}
-    result = run("results", EXPORT, "--manifest", MANIFEST, "--resamples", 200, "-o", out["parquet"],
+    result = run("results", EXPORT, "--manifest", MANIFEST, "--resamples", 200, "--min-attacks", 2, "-o", out["parquet"],
                  "--json", out["json"], "--html", out["html"], "--md", out["md"])
     assert result.exit_code == 0, result.output
     assert result.stdout.startswith("What did the review find?\n8 attacks with a valid rating; 3 disputed")
@@ -164,9 +170,8 @@ def test_an_empty_export_or_one_with_only_skips_is_reported_not_a_crash(tmp_path
     assert result.exit_code == 0, result.output
     found = json.loads(files[1].read_text())
     assert found["attacks"] == 0 and found["final_ratings"]["no valid rating"] == 12
-    assert found["model_differences"]["context distillation 52B - rlhf 52B"]["test"]["log_odds_ratio_reason"] == (
-        "fewer than 2 models with a rated attack"
-    )
+    test = found["model_differences"]["context distillation 52B - rlhf 52B"]["test"]
+    assert test["log_odds_ratio"] is None and "valid rating" in test["log_odds_ratio_reason"]
 
 
 @pytest.mark.parametrize(
@@ -283,7 +288,8 @@ def test_a_live_project_gives_the_hand_computed_rows_and_the_same_results_as_its
         rated = [v for a, v in zip(table.index, table["ratings"]) if by_model[a] == model and v]
         assert section["attacks"] == len(rated)
         assert section["mean_rating"] == pytest.approx(np.mean([np.mean(v) for v in rated]))
-        assert section["share_successful"] == pytest.approx(np.mean([np.mean(np.array(v) >= 3) for v in rated]))
+        pooled = [r for v in rated for r in v]
+        assert section["share_of_ratings_successful"] == pytest.approx(np.mean(np.array(pooled) >= 3))
 
 
 @pytest.mark.label_studio
@@ -318,7 +324,7 @@ def test_the_html_and_markdown_reports_of_a_live_project(label_studio, reviewed_
                  "--html", html, "--md", md, "--resamples", 200, env=label_studio.env())
     assert result.exit_code == 0, result.output
     page = html.read_text()
-    for heading in ("Final labels", "By model", "Does the cheap proxy agree with the humans?", "Reviewers", "Drift", "Disputed attacks"):
+    for heading in ("Final labels", "Successful attacks", "By model", "Does the cheap proxy agree with the humans?", "Reviewers", "Drift", "Disputed attacks"):
         assert f">{heading}</h" in page, heading
     assert page.count('src="data:image/png;base64,') == 4  # by model, topics by model, ROC, drift
     assert "http://" not in page.replace(label_studio.url, "") and "https://" not in page

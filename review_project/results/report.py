@@ -9,8 +9,10 @@ documented key by key in docs/results.md: an undefined statistic is null beside 
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import os
+from collections import Counter
 from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
@@ -20,13 +22,14 @@ import pandas as pd
 from review_project.adjudication import Adjudication
 from review_project.agreement import arrays
 from review_project.agreement.sources import ReviewSource, manifest_in_table
-from review_project.disputes import DisputeRule
-from review_project.manifest import write_atomically
+from review_project.disputes import DISPUTE_REASONS, DisputeRule
+from review_project.manifest import model_key, write_atomically
 from review_project.results import attacks as attack_rows
 from review_project.results.attacks import CONSENSUS_RULE, FINAL_REASONS, FINAL_RULE, Attacks
-from review_project.results.models import BOOTSTRAP, ORDINAL_METHOD, ModelResults, model_results
+from review_project.results.models import BOOTSTRAP, DEFAULT_DIFFERENCE, DEFAULT_MIN_ATTACKS, NO_MODELS, ORDINAL_METHOD, ModelResults, model_results
 from review_project.results.proxy import Proxy, proxy_results
 from review_project.results.reviewers import DEFAULT_BLOCK_SIZE, ReviewerResults, reviewer_results
+from review_project.results.successful import Successful, successful_shares
 from review_project.shared import ReviewError
 
 TABLE_SUFFIXES = (".parquet", ".csv", ".jsonl")
@@ -71,9 +74,10 @@ class Settings:
 
 @dataclass(frozen=True, eq=False)  # holds tables
 class Results:
-    """Everything `results` reports: the attacks, by model, the proxy, the reviewers, the settings."""
+    """Everything `results` reports: the attacks, the shares successful, by model, the proxy, the reviewers, the settings."""
 
     attacks: Attacks
+    successful: Successful
     models: ModelResults
     proxy: Proxy
     reviewers: ReviewerResults
@@ -101,8 +105,9 @@ class Results:
         return {reason: int(found.get(reason, 0)) for reason in FINAL_REASONS}
 
     def dispute_counts(self) -> dict[str, int]:
+        """Attacks (tasks) by dispute reason, in the order of disputes.DISPUTE_REASONS."""
         found = self.table["dispute_reason"].value_counts()
-        return {reason: int(found.get(reason, 0)) for reason in ("split", "spread", "split; spread")}
+        return {reason: int(found.get(reason, 0)) for reason in DISPUTE_REASONS}
 
     def as_json(self) -> dict:
         settings = {**self.settings.as_json(), "reviewer_flag_rule": self.reviewers.rule}
@@ -113,9 +118,8 @@ class Results:
             "dispute_reasons": self.dispute_counts(),
             "adjudicated": int(self.table["adjudicated_rating"].notna().sum()),
             "final_ratings": self.final_counts(),
-            "per_model": {section.model: section.as_json() for section in self.models.per_model},
-            "per_model_reason": self.models.reason,
-            "model_differences": {difference.name: difference.as_json() for difference in self.models.differences},
+            **self.successful.as_json(),
+            **self.models.as_json(),  # per_model, per_model_reason, model_differences, model_tests
             "proxy": self.proxy.as_json(),
             "reviewers": self.reviewers.as_json(),
             "settings": settings,
@@ -133,26 +137,37 @@ def results_from_table(
     seed: int = 0,
     block_size: int = DEFAULT_BLOCK_SIZE,
     source: str | None = None,
+    min_attacks: int = DEFAULT_MIN_ATTACKS,
+    target_difference: float | None = DEFAULT_DIFFERENCE,
 ) -> Results:
     """The results of an annotation table (export.COLUMNS), with the same inclusion rules as `agreement`.
 
     tasks : optional DataFrame (task_id, attack_id) of every task, so unannotated attacks get a
-    row; adjudications : attack_id -> Adjudication.
+    row; adjudications : attack_id -> Adjudication; target_difference : the difference in mean
+    rating the review is planned to detect (each pair's power at completion, from the manifest).
     """
     if n_resamples < 1:
         raise ValueError(f"n_resamples must be at least 1, got {n_resamples}")
     reviewed = arrays.reviews(table, manifest, tasks)
     found = attack_rows.attacks(reviewed.arrays, adjudications, rule)
     rows = found.table
+    final_reason = rows["final_reason"].to_numpy()
+    models = model_results(
+        found.counts, found.consensus, rows["model"].to_numpy(), rows["disputed"].to_numpy(),
+        rule.threshold, n_resamples, seed, final_rating=found.final_rating, min_attacks=min_attacks,
+        attacks_planned=None if manifest is None else Counter(model_key(r) for r in manifest if r.get("model_type") is not None),
+        target_difference=target_difference,
+    )
+    if manifest is not None and models.reason == NO_MODELS:
+        # A manifest was given: "no manifest" would be false; say what is missing instead.
+        models = dataclasses.replace(models, reason=_no_model_reason(rows))
     return Results(
         attacks=found,
-        models=model_results(
-            found.counts, found.consensus, rows["model"].to_numpy(), rows["disputed"].to_numpy(),
-            rule.threshold, n_resamples, seed,
-        ),
+        successful=successful_shares(found.counts, found.final_rating, final_reason, rule.threshold, n_resamples, seed),
+        models=models,
         proxy=proxy_results(
-            rows["share_successful"].to_numpy(), rows["mean_rating"].to_numpy(), rows["author_rating"].to_numpy(),
-            rows["min_harmlessness_score_transcript"].to_numpy(), found.final_rating,
+            found.final_rating, final_reason, rows["share_successful"].to_numpy(), rows["mean_rating"].to_numpy(),
+            rows["author_rating"].to_numpy(), rows["min_harmlessness_score_transcript"].to_numpy(), rule.threshold,
         ),
         reviewers=reviewer_results(reviewed.arrays, reviewed.latest, block_size, n_resamples, seed),
         settings=Settings(
@@ -168,6 +183,13 @@ def results_from_table(
     )
 
 
+def _no_model_reason(rows: pd.DataFrame) -> str:
+    """Why no model is known although a manifest was given."""
+    if rows.empty:
+        return "no rated attack (the source holds no task)"
+    return "no attack of the source is in the manifest (its model is unknown)"
+
+
 def results_report(
     source: ReviewSource,
     manifest: list[dict] | None = None,
@@ -177,6 +199,8 @@ def results_report(
     n_resamples: int = 2000,
     seed: int = 0,
     block_size: int = DEFAULT_BLOCK_SIZE,
+    min_attacks: int = DEFAULT_MIN_ATTACKS,
+    target_difference: float | None = DEFAULT_DIFFERENCE,
 ) -> Results:
     """The results of a source (agreement.sources.open_source).
 
@@ -188,7 +212,7 @@ def results_report(
         manifest = manifest_in_table(source.table)
     return results_from_table(
         source.table, manifest, source.tasks, adjudications, rule=rule, n_resamples=n_resamples, seed=seed,
-        block_size=block_size, source=source.label,
+        block_size=block_size, source=source.label, min_attacks=min_attacks, target_difference=target_difference,
     )
 
 
