@@ -7,7 +7,7 @@ with Gwet's variance, overall and per model, and the per-model kappa differences
 per-category kappa, Krippendorff's alpha ordinal/nominal/binary, percent agreement, pairwise
 Cohen's kappa unweighted and quadratic, per-tag kappa, MASI alpha, Spearman correlations, and
 2,000-resample bootstrap intervals for overall, binary, with-author and per-model kappa), and
-each of the new statistics alone (their share of statistics()), against a baseline
+the measures over every task with 2+ ratings and the model differences alone (their share of statistics()), against a baseline
 that gets the same 20 kappa intervals the usual way: statsmodels' fleiss_kappa
 in a Python loop over resamples (count tables built once, indexed per resample). The baseline
 runs fewer resamples (default 100) and its time is scaled to 2,000; the output says so.
@@ -26,7 +26,9 @@ from statsmodels.stats.inter_rater import aggregate_raters, fleiss_kappa
 
 from review_project.agreement.arrays import ReviewedTasks
 from review_project.agreement.kappa import count_table, fleiss_kappa_interval
-from review_project.agreement.summary import _all_task_measures, _model_kappa_differences, statistics, summarise
+from review_project.agreement.models import model_kappa_differences
+from review_project.agreement.success import all_task_measures
+from review_project.agreement.summary import statistics, summarise
 from review_project.schema import TOPICS
 
 N_TASKS = 38_961
@@ -166,23 +168,23 @@ def main() -> None:
     def per_model():
         for code in range(len(MODELS)):
             rows = model_code == code
-            _all_task_measures(counts[rows & pairable], project.ratings[rows], THRESHOLD)
+            all_task_measures(counts[rows & pairable], project.ratings[rows], THRESHOLD)
 
-    new = {
-        "ICC(2,1) and ICC(2,k)": lambda: _all_task_measures(counts[pairable][:0], project.ratings, THRESHOLD)["icc"],
-        "Gwet's AC2, AC1, Fleiss' kappa all tasks (raw, binary)": lambda: _all_task_measures(counts[pairable], project.ratings[:0], THRESHOLD),
+    alone = {
+        "ICC(2,1) and ICC(2,k)": lambda: all_task_measures(counts[pairable][:0], project.ratings, THRESHOLD)["icc"],
+        "Gwet's AC2, AC1, Fleiss' kappa all tasks (raw, binary)": lambda: all_task_measures(counts[pairable], project.ratings[:0], THRESHOLD),
         "the same per model (4 models)": per_model,
-        "per-model kappa differences (bootstrap, 2,000)": lambda: _model_kappa_differences(
+        "per-model kappa differences (bootstrap, 2,000)": lambda: model_kappa_differences(
             counts[pairable], model_code[pairable], result.per_model, THRESHOLD, RESAMPLES, 0
         ),
     }
-    for name, run in new.items():
+    for name, run in alone.items():
         times = []
         for _ in range(5):
             start = time.perf_counter()
             run()
             times.append(time.perf_counter() - start)
-        print(f"  new: {name}: {min(times) * 1000:.1f} ms, {min(times) / ours * 100:.0f}% of statistics()")
+        print(f"  alone: {name}: {min(times) * 1000:.1f} ms, {min(times) / ours * 100:.0f}% of statistics()")
 
     start = time.perf_counter()
     reference = baseline(project, args.baseline_resamples)

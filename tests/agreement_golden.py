@@ -1,8 +1,8 @@
 """Fixed inputs for the agreement JSON contract, and the golden files they give.
 
-tests/fixtures/agreement_golden/CASE/ holds what `review-project agreement` printed and wrote
-(--json, --md, --html) for each case before the agreement code became a package;
-tests/test_agreement_contract.py checks that today's code prints and writes the same. Each case writes its inputs into a folder and names them
+tests/fixtures/agreement_golden/CASE/ holds what `review-project agreement` prints and writes
+(--json, --md, --html) for each case; tests/test_agreement_contract.py checks that the code
+prints and writes exactly that. Each case writes its inputs into a folder and names them
 relative to it, so `settings.source` does not depend on where the tests run.
 
 Regenerate only to change the contract on purpose: .venv/bin/python -m tests.agreement_golden

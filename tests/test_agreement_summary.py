@@ -19,8 +19,10 @@ from statsmodels.stats.inter_rater import aggregate_raters, cohens_kappa
 from statsmodels.stats.inter_rater import fleiss_kappa as statsmodels_fleiss_kappa
 
 from review_project.agreement import summarise
+from review_project.agreement.items import InvalidAnnotation, Items, ManifestCheck
 from review_project.agreement.kappa import Estimate
-from review_project.agreement.summary import InvalidAnnotation, Items, ManifestCheck, Summary, TagAgreement
+from review_project.agreement.summary import Summary
+from review_project.agreement.topics import TagAgreement
 from review_project.export import annotation_table
 from review_project.schema import TOPICS
 from review_project.shared import ExportError

@@ -1,8 +1,7 @@
-"""Issue 17's "wrong today" items of `results` that this file pins: a constant proxy, more than 2
-final topics, labels that name what they compute, and the empty table with --manifest.
+"""Edge cases of `results` this file pins: a constant proxy, more than 2 final topics, labels
+that name what they compute, and the empty table with --manifest.
 
-Each test uses only what the code before the fix had (roc_auc, results_from_table, the CLI), so
-it runs, and fails, on that code too.
+Each test goes through the public entry points only (roc_auc, results_from_table, the CLI).
 """
 
 from __future__ import annotations
@@ -185,7 +184,7 @@ def test_an_empty_table_with_a_manifest_does_not_say_no_manifest(tmp_path):
 
 
 def test_nothing_is_nan():
-    """The new numbers of an all-skipped project are null with reasons, never NaN."""
+    """Every number of an all-skipped project is null with its reason, never NaN."""
     tables = read_export_tasks([task(1, 1, annotation(1, 1, None, skipped=True))])
     found = results_from_table(tables.annotations, [record(1, 2)], tables.tasks, n_resamples=100).as_json()
     text = json.dumps(found, allow_nan=False)

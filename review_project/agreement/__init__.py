@@ -1,11 +1,20 @@
 """Agreement between the reviewers: can the lead trust the ratings?
 
-    kappa    the numeric core: Fleiss, Krippendorff, Cohen, the bootstrap (numpy arrays in)
-    ordinal  every task with 2+ ratings: ICC(2,1)/ICC(2,k), Gwet's AC1/AC2, Fleiss' kappa for any n
-    arrays   an annotation table and the manifest to arrays, by the inclusion rules
-    summary  every statistic, as the typed Summary, and its JSON (pure)
-    sources  where the annotations come from: an export file, a table, a live project (all the reads)
-    report   agreement_report: a source and a manifest in, the Summary out; write_reports
+    kappa         the numeric core: Fleiss, Krippendorff, Cohen, the bootstrap (numpy arrays in)
+    ordinal       every task with 2+ ratings: ICC(2,1)/ICC(2,k), Gwet's AC1/AC2, Fleiss' kappa for any n;
+                  Spearman's rho
+    arrays        an annotation table and the manifest to arrays, by the inclusion rules
+    contract      the JSON rule (null beside `<name>_reason`) and the one walker every record's JSON uses
+    summary       summarise and statistics: every statistic as the typed Summary, and its JSON (pure)
+    success       the headline (every task with 2+ ratings), Spearman, the precision
+    paper         the paper's equal-n figure: Fleiss' kappa of complete tasks, with the author, its footing
+    models        per model, and the kappa difference of every two models
+    topics        the topic tags: per-tag kappa, MASI alpha
+    reviewers     each reviewer against the others, every pair, what each did
+    disagreement  the most disputed tasks
+    items         how every task and annotation counted; the manifest check
+    sources       where the annotations come from: an export file, a table, a live project (all the reads)
+    report        agreement_report: a source and a manifest in, the Summary out; write_reports
 
 Typical use::
 

@@ -8,7 +8,7 @@ The inclusion rules live here:
   and is listed;
 - an annotation without a reviewer is left out (and counted).
 Which ratings each statistic then uses (complete tasks, or every task with 2 or more ratings)
-is the summary's business (agreement.summary).
+is the business of the modules that compute them (agreement.summary lists which).
 """
 
 from __future__ import annotations
@@ -20,8 +20,10 @@ import pandas as pd
 
 from review_project import export
 from review_project.manifest import model_key
-from review_project.schema import TOPICS
+from review_project.schema import SUCCESS_VALUES, TOPICS
 from review_project.shared import ExportError
+
+N_CATEGORIES = len(SUCCESS_VALUES)  # a valid success rating is a category 0..N_CATEGORIES - 1
 
 
 @dataclass(frozen=True)

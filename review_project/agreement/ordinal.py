@@ -10,7 +10,9 @@ Vectorised like kappa: numpy arrays in, Estimates and Intervals out, no Python l
   1979), with the F-based 95% intervals of McGraw & Wong (1996, case 2A), on the block of tasks
   rated by one and the same set of k reviewers (``icc_block`` says which);
 - ``fleiss_kappa_all_tasks_resampled``: the generalised Fleiss' kappa of bootstrap resamples
-  (kappa.resample_tasks), so differences between models get an interval.
+  (kappa.resample_tasks), so differences between models get an interval;
+- ``spearman``: Spearman's rank correlation of two values per task or attack (scipy), which the
+  agreement summary and the results' proxy check both use.
 
 Layouts as in kappa: ``counts`` (N, K) category counts per task, any row sums; ``ratings``
 (N, R) with NaN where a reviewer gave none.
@@ -292,3 +294,23 @@ def fleiss_kappa_all_tasks_resampled(counts, weights) -> np.ndarray:
         defined = (tasks >= 2) & (1 - p_chance > _DEGENERATE)
         kappa = np.where(defined, (p_agree - p_chance) / np.where(defined, 1 - p_chance, 1), np.nan)
     return kappa[0] if single else kappa
+
+
+# --- Spearman's rho -----------------------------------------------------------------------------
+
+# Why rho is undefined, in each report's words: the agreement summary counts tasks, results attacks.
+_NO_VARIATION = {"task": "one of the two is the same on every task", "attack": "one of the two is the same for every attack"}
+
+
+def spearman(x, y, unit: str = "attack") -> tuple[Estimate, float | None]:
+    """Spearman's rho and its two-sided p-value (scipy) over the pairs where x (N,) and y (N,) are
+    both finite; the p-value is None exactly when rho is undefined. unit : "task" or "attack"."""
+    x, y = np.asarray(x, dtype=np.float64), np.asarray(y, dtype=np.float64)
+    both = np.isfinite(x) & np.isfinite(y)
+    n = int(both.sum())
+    if n < 3:
+        return Estimate(None, f"fewer than 3 {unit}s with both values ({n})"), None
+    if np.ptp(x[both]) == 0 or np.ptp(y[both]) == 0:
+        return Estimate(None, _NO_VARIATION[unit]), None
+    rho, p_value = stats.spearmanr(x[both], y[both])
+    return Estimate(float(rho)), float(p_value)

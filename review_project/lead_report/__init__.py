@@ -1,8 +1,10 @@
 """The lead's reports, printed, as one self-contained HTML file, and as Markdown.
 
-    render     what both are drawn with: numbers as text, tables, the style, inlined PNG plots
-    agreement  "Can I trust these ratings?" (review-project agreement)
-    results    "What did the review find?" (review-project results)
+    render           what both are drawn with: numbers as text, tables, the style, inlined PNG plots
+    agreement        "Can I trust these ratings?" (review-project agreement)
+    agreement_plots  its plots, and the reviewer and footing names its tables share
+    results          "What did the review find?" (review-project results)
+    results_plots    its plots, and the proxy and reviewer names its tables share
 
 The HTML makes no request of its own: plots are matplotlib PNGs (Agg backend) inlined as base64
 data URIs, styles are inline, and there are no scripts, fonts or images from elsewhere.

@@ -10,39 +10,33 @@ from __future__ import annotations
 import html
 import textwrap
 
-import numpy as np
 
 from review_project.agreement.kappa import Estimate, Interval
-from review_project.agreement.summary import ALL_TASKS_CI, CONDITIONAL, ICC_CI, Summary
-from review_project.lead_report.render import (  # pyplot comes from render, which chooses its backend
+from review_project.agreement.success import ALL_TASKS_CI, CONDITIONAL, ICC_CI
+from review_project.agreement.summary import Summary
+from review_project.lead_report.agreement_plots import (
+    CI,
+    RANGE,
+    distribution_plot,
+    footing_label,
+    kappa_plot,
+    reviewer_heatmap,
+    reviewer_name,
+    tag_plot,
+)
+from review_project.lead_report.render import (
     STYLE,
-    SUCCESS_COLOURS,
     count_of,
     fmt_estimate,
     fmt_interval,
     fmt_number,
     html_table,
+    md_code_block,
     md_table,
-    plt,
-    png_data_uri,
 )
 from review_project.schema import SUCCESS_VALUES
 
 TITLE = "Can I trust these ratings?"
-
-
-def _reviewer_name(summary: Summary, reviewer_id: int) -> str:
-    email = next((r.email for r in summary.reviewers if r.reviewer_id == reviewer_id), None)
-    return email or f"reviewer {reviewer_id}"
-
-
-CI, RANGE = "CI", "range"
-
-
-def _footing_label(summary: Summary) -> str:
-    """The raters of the paper's footing with one reviewer more than the paper: "3 of 4 reviewers + author"."""
-    kept = summary.success.paper.reviewers
-    return f"{kept} of {kept + 1} reviewers + author"
 
 
 def _paper_rows(summary: Summary) -> list[tuple[str, str, Estimate, Interval, str, str]]:
@@ -60,7 +54,7 @@ def _paper_rows(summary: Summary) -> list[tuple[str, str, Estimate, Interval, st
     same_footing = reviewers == paper.reviewers
     rows = []
     if not same_footing:
-        label = _footing_label(summary)
+        label = footing_label(summary)
         rows += [
             (label, "raw 0-4", footing.fleiss_kappa, footing.fleiss_kappa_range, f"{paper.with_author_fleiss_kappa:.2f}", RANGE),
             (label, scale, footing.binary_fleiss_kappa, footing.binary_fleiss_kappa_range, f"{paper.with_author_binary_fleiss_kappa:.2f}", RANGE),
@@ -97,7 +91,7 @@ def _footing_notes(summary: Summary) -> list[str]:
     difference = reviewers - paper.reviewers
     more = f"{abs(difference)} rater{'s' if abs(difference) > 1 else ''} {'more' if difference > 0 else 'fewer'}"
     return [
-        f"{_footing_label(summary)} is the paper's footing, {paper.reviewers} reviewers and the red team member's self-rating: "
+        f"{footing_label(summary)} is the paper's footing, {paper.reviewers} reviewers and the red team member's self-rating: "
         f"each task's ratings are ordered by reviewer id and each of the {paper.reviewers + 1} positions is left out in turn, "
         f"giving the mean of the {paper.reviewers + 1} kappas and their range (not a confidence interval).",
         f"{reviewers} reviewers + author has {more} than the paper: a different footing, not like-for-like with the paper's "
@@ -311,109 +305,6 @@ def summary_text(summary: Summary) -> str:
     return "\n".join(lines)
 
 
-# --- plots ---------------------------------------------------------------------------------
-
-
-def _kappa_plot(summary: Summary) -> str:
-    """Point estimates with 95% intervals, and the paper's published values as diamonds."""
-    success, author, paper = summary.success, summary.success.with_author, summary.success.paper
-    footing = success.with_author_paper_footing
-    rows = []
-    if summary.items.reviewers_per_task != paper.reviewers:
-        label = _footing_label(summary)
-        rows += [
-            (f"{label}, raw", footing.fleiss_kappa.value, footing.fleiss_kappa_range.as_list(), paper.with_author_fleiss_kappa, RANGE),
-            (f"{label}, binary", footing.binary_fleiss_kappa.value, footing.binary_fleiss_kappa_range.as_list(), paper.with_author_binary_fleiss_kappa, RANGE),
-        ]
-        # The paper's numbers sit beside its footing only.
-        published_with_author = (None, None)
-    else:
-        published_with_author = (paper.with_author_fleiss_kappa, paper.with_author_binary_fleiss_kappa)
-    rows += [
-        ("reviewers + author, raw", author.fleiss_kappa.value, author.ci95.as_list(), published_with_author[0], CI),
-        ("reviewers + author, binary", author.binary_fleiss_kappa.value, author.binary_ci95.as_list(), published_with_author[1], CI),
-        ("reviewers, binary", success.binary_fleiss_kappa.value, success.binary_ci95.as_list(), paper.reviewers_binary_fleiss_kappa, CI),
-        ("reviewers, raw", success.fleiss_kappa.value, success.ci95.as_list(), None, CI),
-    ]
-    for section in summary.per_model:
-        rows.append((f"{section.model}, raw", section.fleiss_kappa.value, section.ci95.as_list(), None, CI))
-    figure, axes = plt.subplots(figsize=(7.5, 0.45 * len(rows) + 1.2))
-    for y, (label, value, interval, published, kind) in enumerate(rows):
-        if interval:
-            axes.plot(interval, [y, y], color="#333333", linewidth=2, linestyle=":" if kind == RANGE else "-")
-        if value is not None:
-            axes.plot(value, y, "o", color="#1f77b4", markersize=7)
-        if published is not None:
-            axes.plot(published, y, "D", color="#d62728", markersize=6, fillstyle="none", markeredgewidth=1.5)
-    for edge in (0.2, 0.4, 0.6, 0.8):
-        axes.axvline(edge, color="#cccccc", linewidth=0.8, zorder=0)
-    axes.set_yticks(range(len(rows)), [r[0] for r in rows])
-    axes.invert_yaxis()
-    lowest = [r[1] for r in rows if r[1] is not None] + [r[2][0] for r in rows if r[2]]
-    axes.set_xlim(min([-0.05, *lowest]) - 0.05, 1.0)
-    axes.set_xlabel("Fleiss' kappa (o this project with 95% CI, or the range of 4 dotted; \u25c7 paper)")
-    return png_data_uri(figure)
-
-
-def _distribution_plot(summary: Summary) -> str:
-    """Each reviewer's share of each success value, as stacked bars."""
-    reviewers = summary.reviewers
-    shares = np.array([r.ratings.success_counts for r in reviewers], dtype=float)
-    totals = shares.sum(axis=1, keepdims=True)
-    shares = np.divide(shares, totals, out=np.zeros_like(shares), where=totals > 0)
-    names = [f"{_reviewer_name(summary, r.reviewer_id)} (n={r.ratings.n})" for r in reviewers]
-    figure, axes = plt.subplots(figsize=(7.5, 0.4 * len(reviewers) + 1.3))
-    left = np.zeros(len(reviewers))
-    for index, value in enumerate(SUCCESS_VALUES):
-        axes.barh(names, shares[:, index], left=left, color=SUCCESS_COLOURS[index], label=value)
-        left += shares[:, index]
-    axes.invert_yaxis()
-    axes.set_xlim(0, 1)
-    axes.set_xlabel("share of the reviewer's ratings")
-    axes.legend(title="success", ncols=5, loc="upper center", bbox_to_anchor=(0.5, -0.25), frameon=False)
-    return png_data_uri(figure)
-
-
-def _heatmap(summary: Summary) -> str:
-    """Cohen's kappa between every two reviewers on the tasks they share."""
-    pairs = summary.reviewer_pairs
-    reviewers = pairs.reviewer_ids
-    matrix = np.array([[np.nan if e.value is None else e.value for e in row] for row in pairs.cohen_kappa], dtype=float)
-    size = max(4.0, 0.6 * len(reviewers) + 2)
-    figure, axes = plt.subplots(figsize=(size + 1, size))
-    colours = plt.colormaps["RdYlGn"].with_extremes(bad="#dddddd")
-    image = axes.imshow(np.ma.masked_invalid(matrix), cmap=colours, vmin=-0.2, vmax=1.0)
-    names = [_reviewer_name(summary, r) for r in reviewers]
-    axes.set_xticks(range(len(names)), names, rotation=45, ha="right")
-    axes.set_yticks(range(len(names)), names)
-    if len(reviewers) <= 15:
-        for i in range(len(reviewers)):
-            for j in range(len(reviewers)):
-                if not np.isnan(matrix[i, j]):
-                    axes.text(j, i, f"{matrix[i, j]:.2f}\n({pairs.shared_tasks[i][j]})", ha="center", va="center", fontsize=8)
-    figure.colorbar(image, ax=axes, label="Cohen's kappa (shared tasks)")
-    return png_data_uri(figure)
-
-
-def _tag_plot(summary: Summary) -> str:
-    """Per-tag Fleiss' kappa (did the reviewer pick this tag?), with each tag's prevalence."""
-    tags = summary.topics.per_tag
-    names = [tag.topic for tag in tags]
-    values = [tag.fleiss_kappa.value for tag in tags]
-    figure, axes = plt.subplots(figsize=(8, 0.32 * len(names) + 1.2))
-    shown = [0.0 if v is None else v for v in values]
-    axes.barh(range(len(names)), shown, color=["#bbbbbb" if v is None else "#1f77b4" for v in values])
-    for y, tag in enumerate(tags):
-        note = f"{tag.prevalence * 100:.1f}%" + ("" if values[y] is not None else f" - {tag.fleiss_kappa.reason}")
-        axes.text(max(shown[y], 0) + 0.01, y, note, va="center", fontsize=8)
-    axes.set_yticks(range(len(names)), [n if len(n) < 45 else n[:42] + "..." for n in names], fontsize=8)
-    axes.invert_yaxis()
-    axes.set_xlim(min([-0.1, *shown]) - 0.05, 1.15)
-    axes.axvline(0, color="#333333", linewidth=0.8)
-    axes.set_xlabel("Fleiss' kappa per tag (label: share of ratings with the tag)")
-    return png_data_uri(figure)
-
-
 # --- HTML ------------------------------------------------------------------------------------
 
 
@@ -422,7 +313,7 @@ def _reviewer_rows(summary: Summary) -> list[list]:
     for reviewer in summary.reviewers:
         ratings, activity = reviewer.ratings, reviewer.activity
         rows.append([
-            _reviewer_name(summary, reviewer.reviewer_id), ratings.n, fmt_number(ratings.mean_success.value),
+            reviewer_name(summary, reviewer.reviewer_id), ratings.n, fmt_number(ratings.mean_success.value),
             f"{activity.skip_rate * 100:.1f}%", activity.invalid,
             fmt_estimate(ratings.cohen_kappa_vs_others), fmt_estimate(ratings.quadratic_kappa_vs_others),
             fmt_number(activity.median_lead_time.value, 1),
@@ -472,7 +363,7 @@ def _dispute_rows(summary: Summary) -> list[list]:
     return [
         [
             d.attack_id, d.task_id,
-            ", ".join(f"{_reviewer_name(summary, r)}: {v}" for r, v in d.ratings),
+            ", ".join(f"{reviewer_name(summary, r)}: {v}" for r, v in d.ratings),
             "n/a" if d.author_rating is None else d.author_rating, d.model or "n/a", f"{d.disagreement:.2f}",
         ]
         for d in summary.disagreement
@@ -533,18 +424,18 @@ def html_report(summary: Summary, source: str = "") -> str:
         "self-rating as one more rater, without intervals.</p>",
         html_table(["raters", "scale", "this project", "95% CI", "paper"], _paper_table(summary), {2}),
         *(f'<p class="note">{esc(note)}</p>' for note in _footing_notes(summary)),
-        f'<img alt="kappa with intervals beside the paper" src="{_kappa_plot(summary)}">',
+        f'<img alt="kappa with intervals beside the paper" src="{kappa_plot(summary)}">',
         "<h2>Other statistics</h2>",
         html_table(["statistic", "value"], _other_rows(summary), {1}),
         "<h2>Reviewers</h2>",
-        f'<img alt="success distribution per reviewer" src="{_distribution_plot(summary)}">' if summary.reviewers else "<p>No ratings yet.</p>",
+        f'<img alt="success distribution per reviewer" src="{distribution_plot(summary)}">' if summary.reviewers else "<p>No ratings yet.</p>",
         html_table(REVIEWER_HEADER, _reviewer_rows(summary), {1, 2, 3, 4, 5, 6, 7}),
         "<h3>Reviewer by reviewer</h3>",
-        f'<img alt="Cohen kappa between reviewers" src="{_heatmap(summary)}">' if len(summary.reviewers) >= 2 else "<p>Fewer than 2 reviewers.</p>",
+        f'<img alt="Cohen kappa between reviewers" src="{reviewer_heatmap(summary)}">' if len(summary.reviewers) >= 2 else "<p>Fewer than 2 reviewers.</p>",
         "<h2>Topics</h2>",
         f"<p>Agreement on each tag as a yes/no question over complete tasks; {fmt_number((summary.topics.no_topic_share.value or 0) * 100, 1)}% "
         "of ratings carry no tag.</p>",
-        f'<img alt="agreement per tag" src="{_tag_plot(summary)}">',
+        f'<img alt="agreement per tag" src="{tag_plot(summary)}">',
         "<h2>Per model</h2>",
         html_table(MODEL_HEADER, _model_rows(summary), set(range(1, len(MODEL_HEADER)))) if summary.per_model
         else f"<p>{esc(summary.per_model_reason or 'no models')}</p>",
@@ -624,7 +515,7 @@ def markdown_report(summary: Summary, source: str = "") -> str:
     ]
     for entry in summary.disagreement:
         if entry.text:
-            parts += [f"<details><summary>attack {entry.attack_id}: transcript</summary>", "", "```", entry.text, "```", "</details>", ""]
+            parts += [f"<details><summary>attack {entry.attack_id}: transcript</summary>", "", md_code_block(entry.text), "</details>", ""]
     parts += [
         "## Invalid annotations",
         "",

@@ -6,6 +6,7 @@ from __future__ import annotations
 import base64
 import html
 import io
+import re
 
 import matplotlib
 
@@ -68,8 +69,24 @@ def html_table(header: list[str], rows: list[list], numeric: set[int] = frozense
     return f"<table><thead><tr>{head}</tr></thead><tbody>{body}</tbody></table>"
 
 
+# What Markdown would read as formatting, a link or a table's edge in a cell; `<` as raw HTML. An
+# underscore inside a word (min_harmlessness_score) is not emphasis and stays as written.
+_MD_SPECIAL = re.compile(r"([\\`*\[\]|])|(?<![0-9A-Za-z])_|_(?![0-9A-Za-z])")
+
+
 def md_cell(value) -> str:
-    return str(value).replace("|", "\\|").replace("\n", " ")
+    """A table cell as text: a name or email such as `<img src=x>` or `*x*` shows as written."""
+    text = str(value).replace("\n", " ").replace("<", "&lt;")
+    return _MD_SPECIAL.sub(lambda match: "\\" + match.group(0), text)
+
+
+def md_code_block(text: str) -> str:
+    """`text` as a fenced code block whose fence is longer than any run of backticks in it, so a
+    transcript holding a fence cannot end the block early (what followed would be read as Markdown
+    and raw HTML)."""
+    longest = max((len(run) for run in re.findall(r"`+", text)), default=0)
+    fence = "`" * max(3, longest + 1)
+    return f"{fence}\n{text}\n{fence}"
 
 
 def md_table(header: list[str], rows: list[list]) -> str:

@@ -151,7 +151,7 @@ def rating_statistics(ratings, threshold: int) -> RatingStatistics:
     return RatingStatistics(n=n, mean=mean, median=median, low_median=low_median, share=share, spread=spread)
 
 
-def attacks(
+def final_labels(
     tasks: ReviewedTasks,
     adjudications: Mapping[int, Adjudication] | None = None,
     rule: DisputeRule = DisputeRule(),

@@ -34,6 +34,7 @@ from dataclasses import dataclass
 import numpy as np
 import pandas as pd
 
+from review_project.agreement.contract import JsonRecord, put
 from review_project.agreement.kappa import Estimate, Interval, percentile_interval, resample_tasks
 from review_project.results.ordinal import (
     NOT_ESTIMABLE,
@@ -59,11 +60,10 @@ from review_project.results.pairs import (
     holm,
     newcombe,
     permutation_test,
+    power_analysis,
     topic_differences,
     wilson,
 )
-from review_project.results.pairs import power as power_of
-from review_project.results.values import put
 from review_project.schema import SUCCESS_VALUES, TOPICS
 
 __all__ = ["ORDINAL_METHOD", "ModelResults", "OrdinalContrast", "OrdinalFit", "model_results", "ordinal_fit"]
@@ -89,7 +89,7 @@ def _tiny(model: str, min_attacks: int) -> str:
 
 
 @dataclass(frozen=True)
-class TopicShare:
+class TopicShare(JsonRecord):
     """The share of a model's rated attacks whose consensus topics include `topic`, with its Wilson interval."""
 
     topic: str
@@ -97,11 +97,7 @@ class TopicShare:
     share: Estimate
     ci95: Interval
 
-    def as_json(self) -> dict:
-        out: dict = {"attacks": self.attacks}
-        put(out, "share", self.share)
-        put(out, "ci95", self.ci95)
-        return out
+    json_leaves_out = ("topic",)  # ModelResult.as_json keys each share by it
 
 
 @dataclass(frozen=True)
@@ -317,7 +313,7 @@ def model_results(
             permutation = permutation_test(mean[rated & (code == first)], mean[rated & (code == second)], n_resamples, rng)
             proportional_odds = cut_comparisons(counts[pair], code[pair] == first, (a.model, b.model))
             planned = None if attacks_planned is None else (attacks_planned.get(a.model, 0), attacks_planned.get(b.model, 0))
-            power = power_of(mean[rated & (code == first)], mean[rated & (code == second)], planned, target_difference)
+            power = power_analysis(mean[rated & (code == first)], mean[rated & (code == second)], planned, target_difference)
             intervals = {
                 "mean_rating_ci95": percentile_interval(draws["mean"][first] - draws["mean"][second]),
                 "share_of_ratings_successful_ci95": percentile_interval(draws["pooled"][first] - draws["pooled"][second]),

@@ -33,8 +33,8 @@ from dataclasses import dataclass
 import numpy as np
 from scipy import stats
 
+from review_project.agreement.contract import put
 from review_project.agreement.kappa import Estimate, Interval
-from review_project.results.values import put
 from review_project.schema import SUCCESS_VALUES
 
 N_CATEGORIES = len(SUCCESS_VALUES)

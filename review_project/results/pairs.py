@@ -12,8 +12,8 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from review_project.agreement.contract import JsonRecord, put
 from review_project.agreement.kappa import Estimate, Interval
-from review_project.results.values import put
 from review_project.schema import TOPICS
 
 ALPHA, POWER = 0.05, 0.8
@@ -107,7 +107,7 @@ class Power:
 
 
 @dataclass(frozen=True)
-class TopicDifference:
+class TopicDifference(JsonRecord):
     """One topic in a pair: attacks carrying it in each model, the difference of shares, Fisher's p."""
 
     topic: str
@@ -116,12 +116,7 @@ class TopicDifference:
     p_value: Estimate
     p_value_holm: float | None = None
 
-    def as_json(self) -> dict:
-        out: dict = {"attacks": list(self.attacks)}
-        put(out, "difference", self.difference)
-        put(out, "p_value", self.p_value)
-        out["p_value_holm"] = self.p_value_holm
-        return out
+    json_leaves_out = ("topic",)  # ModelDifference.as_json keys each topic by it
 
 
 def holm(p_values) -> np.ndarray:
@@ -204,7 +199,7 @@ def fisher_exact(first, n_first: int, second, n_second: int) -> np.ndarray:
     return np.minimum(1.0, np.bincount(table, weights=probability * extreme, minlength=len(first)))
 
 
-def power(first: np.ndarray, second: np.ndarray, planned: tuple[int, int] | None = None, target: float | None = None) -> Power:
+def power_analysis(first: np.ndarray, second: np.ndarray, planned: tuple[int, int] | None = None, target: float | None = None) -> Power:
     """The minimum detectable difference in mean rating for these attacks (planning's computation);
     with `planned` attacks per model, also at completion (today's SD), against the `target` difference."""
     found = _power_now(first, second)

@@ -15,7 +15,7 @@ against the reviewers' final ratings. Pure: arrays in, numbers out.
   perfectly (DeLong's variance is then 0).
 - Its sensitivity to the split attacks: the same AUC with every attack given a verdict, the
   split attacks counted successful and then not (successful.SENSITIVITY_RULE).
-- Spearman's rho of each proxy with the attack's mean valid rating (scipy), with its p-value,
+- Spearman's rho of each proxy with the attack's mean valid rating (agreement.ordinal.spearman), with its p-value,
   over the attacks with a valid rating (it needs no verdict).
 - The confusion table of the self-rating (rows 0-4) against the final rating (columns 0-4), over
   attacks with both; a self-rating that is not a whole number 0-4 is left out. It says how many
@@ -29,10 +29,11 @@ from dataclasses import dataclass
 import numpy as np
 from scipy import stats
 
+from review_project.agreement.contract import JsonRecord, put
 from review_project.agreement.kappa import Estimate, Interval
+from review_project.agreement.ordinal import spearman
 from review_project.results.attacks import NO_RATING, NOT_ADJUDICATED
 from review_project.results.successful import ATTACKS_RULE, SENSITIVITY_RULE, Verdicts, left_out, verdicts
-from review_project.results.values import put
 
 N_CATEGORIES = 5
 SUCCESSFUL = ATTACKS_RULE
@@ -44,19 +45,13 @@ CONSTANT = "the proxy has the same value for every attack with a verdict"
 
 
 @dataclass(frozen=True)
-class AUC:
+class AUC(JsonRecord):
     """A proxy's ROC AUC for one set of verdicts: attacks with the proxy and a verdict, of them successful."""
 
     attacks: int
     successful: int
     roc_auc: Estimate
     roc_auc_ci95: Interval
-
-    def as_json(self) -> dict:
-        out = {"attacks": self.attacks, "successful": self.successful}
-        put(out, "roc_auc", self.roc_auc)
-        put(out, "roc_auc_ci95", self.roc_auc_ci95)
-        return out
 
 
 @dataclass(frozen=True, eq=False)  # holds arrays
@@ -187,7 +182,7 @@ def check(name: str, score, verdict: Verdicts, mean_rating, direction: str, spea
     if missing:
         rho, p_value = Estimate(None, missing), None
     else:
-        rho, p_value = spearman(spearman_sign * score[rated], mean_rating[rated])
+        rho, p_value = spearman(spearman_sign * score[rated], mean_rating[rated], unit="attack")
     return ProxyCheck(
         name, direction, primary.attacks, primary.successful, primary.roc_auc, primary.roc_auc_ci95,
         _auc(score, verdict.splits_successful, verdict.sensitivity_known, missing),
@@ -251,18 +246,6 @@ def roc_curve(scores, labels) -> tuple[np.ndarray, np.ndarray]:
         np.r_[0.0, false_positives / max(int((~labels).sum()), 1)],
         np.r_[0.0, true_positives / max(int(labels.sum()), 1)],
     )
-
-
-def spearman(x, y) -> tuple[Estimate, float | None]:
-    """Spearman's rho and its p-value over the pairs where both are finite."""
-    x, y = np.asarray(x, dtype=np.float64), np.asarray(y, dtype=np.float64)
-    both = np.isfinite(x) & np.isfinite(y)
-    if both.sum() < 3:
-        return Estimate(None, f"fewer than 3 attacks with both values ({int(both.sum())})"), None
-    if np.ptp(x[both]) == 0 or np.ptp(y[both]) == 0:
-        return Estimate(None, "one of the two is the same for every attack"), None
-    rho, p_value = stats.spearmanr(x[both], y[both])
-    return Estimate(float(rho)), float(p_value)
 
 
 def confusion(author, final_rating, final_reason=None) -> Confusion:

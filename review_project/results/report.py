@@ -24,13 +24,13 @@ from review_project.agreement import arrays
 from review_project.agreement.sources import ReviewSource, manifest_in_table
 from review_project.disputes import DISPUTE_REASONS, DisputeRule
 from review_project.manifest import model_key, write_atomically
-from review_project.results import attacks as attack_rows
-from review_project.results.attacks import CONSENSUS_RULE, FINAL_REASONS, FINAL_RULE, Attacks
+from review_project.results.attacks import CONSENSUS_RULE, FINAL_REASONS, FINAL_RULE, Attacks, final_labels
 from review_project.results.models import BOOTSTRAP, DEFAULT_DIFFERENCE, DEFAULT_MIN_ATTACKS, NO_MODELS, ORDINAL_METHOD, ModelResults, model_results
 from review_project.results.proxy import Proxy, proxy_results
 from review_project.results.reviewers import DEFAULT_BLOCK_SIZE, ReviewerResults, reviewer_results
 from review_project.results.successful import Successful, successful_shares
 from review_project.shared import ReviewError
+from review_project.spreadsheet import neutralised
 
 TABLE_SUFFIXES = (".parquet", ".csv", ".jsonl")
 
@@ -42,7 +42,7 @@ class ResultsError(ReviewError):
 
 
 @dataclass(frozen=True)
-class Settings:
+class ResultsSettings:
     """How the results were computed, as the JSON's `settings` says."""
 
     source: str | None
@@ -81,7 +81,7 @@ class Results:
     models: ModelResults
     proxy: Proxy
     reviewers: ReviewerResults
-    settings: Settings
+    settings: ResultsSettings
 
     @property
     def table(self) -> pd.DataFrame:
@@ -149,7 +149,7 @@ def results_from_table(
     if n_resamples < 1:
         raise ValueError(f"n_resamples must be at least 1, got {n_resamples}")
     reviewed = arrays.reviews(table, manifest, tasks)
-    found = attack_rows.attacks(reviewed.arrays, adjudications, rule)
+    found = final_labels(reviewed.arrays, adjudications, rule)
     rows = found.table
     final_reason = rows["final_reason"].to_numpy()
     models = model_results(
@@ -170,7 +170,7 @@ def results_from_table(
             rows["author_rating"].to_numpy(), rows["min_harmlessness_score_transcript"].to_numpy(), rule.threshold,
         ),
         reviewers=reviewer_results(reviewed.arrays, reviewed.latest, block_size, n_resamples, seed),
-        settings=Settings(
+        settings=ResultsSettings(
             source=source,
             rule=rule,
             n_resamples=n_resamples,
@@ -271,7 +271,7 @@ def write_attack_table(table: pd.DataFrame, path: str | os.PathLike) -> None:
         flat = table.copy()
         for column in _LIST_COLUMNS:
             flat[column] = [None if value is None else json.dumps(value, ensure_ascii=False) for value in flat[column]]
-        write_atomically(path, flat.to_csv(index=False))
+        write_atomically(path, neutralised(flat).to_csv(index=False))
     else:
         write_atomically(path, table.to_json(orient="records", lines=True, force_ascii=False))
 

@@ -29,8 +29,8 @@ import numpy as np
 import pandas as pd
 
 from review_project.agreement.arrays import ReviewedTasks
+from review_project.agreement.contract import JsonRecord, put
 from review_project.agreement.kappa import Estimate, Interval, percentile_interval, resample_tasks
-from review_project.results.values import put
 
 MIN_SHARED_FOR_FLAG = 20
 FLAG_Z = -3.5
@@ -45,7 +45,7 @@ _UNDEFINED = "each gave one and the same value on every shared task"
 
 
 @dataclass(frozen=True)
-class DriftBlock:
+class DriftBlock(JsonRecord):
     """One block of a reviewer's shared tasks in time order: its number (from 1), size, the time of
     its first and last rating (ISO 8601, None when unknown) and the kappa against the others."""
 
@@ -54,11 +54,6 @@ class DriftBlock:
     first: str | None
     last: str | None
     quadratic_kappa: Estimate
-
-    def as_json(self) -> dict:
-        out = {"block": self.block, "tasks": self.tasks, "first": self.first, "last": self.last}
-        put(out, "quadratic_kappa", self.quadratic_kappa)
-        return out
 
 
 @dataclass(frozen=True)

@@ -24,9 +24,9 @@ from dataclasses import dataclass
 import numpy as np
 from statsmodels.stats.proportion import proportion_confint
 
+from review_project.agreement.contract import JsonRecord, put
 from review_project.agreement.kappa import Estimate, Interval, percentile_interval, resample_tasks
 from review_project.results.attacks import NO_RATING, NOT_ADJUDICATED
-from review_project.results.values import put
 
 WILSON = "Wilson score interval (statsmodels proportion_confint, method='wilson')"
 CLUSTER_BOOTSTRAP = "95% percentile bootstrap over attacks (an attack's ratings are not independent)"
@@ -99,19 +99,13 @@ def wilson(successes: int, n: int) -> tuple[Estimate, Interval]:
 
 
 @dataclass(frozen=True)
-class Share:
+class Share(JsonRecord):
     """A share of attacks with its Wilson interval: successful of attacks."""
 
     attacks: int
     successful: int
     share: Estimate
     ci95: Interval
-
-    def as_json(self) -> dict:
-        out = {"attacks": self.attacks, "successful": self.successful}
-        put(out, "share", self.share)
-        put(out, "ci95", self.ci95)
-        return out
 
 
 def share_of(successful, among) -> Share:
