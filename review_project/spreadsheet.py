@@ -19,7 +19,7 @@ QUOTE = "'"
 def neutralised(table: pd.DataFrame) -> pd.DataFrame:
     """A copy of the table whose text cells that start like a formula begin with a quote."""
     out = table.copy()
-    for column in out.columns[out.dtypes == object]:
+    for column in _text_columns(out):
         out[column] = out[column].map(_neutral)
     return out
 
@@ -27,9 +27,13 @@ def neutralised(table: pd.DataFrame) -> pd.DataFrame:
 def restored(table: pd.DataFrame) -> pd.DataFrame:
     """The table as it was before `neutralised`: the quote in front of a formula-like cell taken off."""
     out = table.copy()
-    for column in out.columns[out.dtypes == object]:
+    for column in _text_columns(out):
         out[column] = out[column].map(_restored)
     return out
+
+
+def _text_columns(table: pd.DataFrame) -> list:
+    return [c for c in table.columns if pd.api.types.is_object_dtype(table[c]) or pd.api.types.is_string_dtype(table[c])]
 
 
 def _neutral(value):

@@ -78,6 +78,24 @@ def test_transcripts_appear_only_when_the_summary_carries_them():
     assert SENTINEL in markdown_report(with_text)
 
 
+def test_markdown_keeps_a_transcript_and_a_reviewers_email_as_text():
+    """A transcript holding a fence cannot end its code block, and an email holding HTML or
+    Markdown shows as written: rendered by a CommonMark parser, neither becomes markup."""
+    from markdown_it import MarkdownIt
+
+    hostile = "Human: hi\n```\n<script>alert(1)</script>\n# not a heading\n````\n[click](http://x)"
+    tasks = [
+        task(1, 11, annotation(1, 1, 0), annotation(2, 2, 4), annotation(3, 3, 0), annotation(4, 4, 4)),
+        task(2, 22, annotation(5, 1, 1), annotation(6, 2, 1), annotation(7, 3, 2), annotation(8, 4, 1)),
+    ]
+    emails = {1: "<img src=x onerror=alert(1)>@example.com", 2: "*bold*|[link](http://x)@example.com"}
+    report = markdown_report(summarise(annotation_table(tasks, emails), n_resamples=100, texts={11: hostile}))
+    page = MarkdownIt("commonmark").enable("table").render(report)
+    assert "<script" not in page and "<img" not in page and '<a href="http://x"' not in page and "<strong>bold" not in page
+    assert "&lt;script&gt;alert(1)&lt;/script&gt;" in page  # in the code block, as text
+    assert "&lt;img src=x onerror=alert(1)&gt;@example.com" in page and "*bold*|[link](http://x)@example.com" in page
+
+
 def test_markdown_has_the_same_tables(summary):
     text = markdown_report(summary, "export.json")
     assert text.startswith("# Can I trust these ratings?")

@@ -17,7 +17,7 @@ from click.testing import CliRunner
 from review_project import cli as cli_module
 from review_project.adjudication import Adjudication
 from review_project.cli import cli
-from review_project.manifest import read_manifest
+from review_project.manifest import read_manifest, write_manifest
 from tests.fixtures import FIXTURES
 from tests.test_cli_agreement import plan_ratings
 
@@ -111,6 +111,22 @@ def test_an_export_file_gives_every_file_and_the_json_contract(tmp_path):
     transcripts = [r["transcript"].split("Human: ")[1][:40] for r in read_manifest(MANIFEST)]
     for written in [result.output, *(p.read_text(errors="replace") for p in out.values() if p.suffix != ".parquet")]:
         assert not any(t in written for t in transcripts)
+
+
+def test_the_attack_table_in_csv_never_starts_a_cell_like_a_formula(tmp_path):
+    """A manifest's model type such as '=HYPERLINK(...)' is written as text, with a quote in front."""
+    records = read_manifest(MANIFEST)
+    for record in records:
+        record["model_type"] = "=HYPERLINK(\"http://x\")"
+    manifest = tmp_path / "manifest.jsonl"
+    write_manifest(manifest, records)
+    path = tmp_path / "attacks.csv"
+    assert run("results", EXPORT, "--manifest", manifest, "--resamples", 100, "-o", path).exit_code == 0
+    raw = pd.read_csv(path, dtype=str, keep_default_na=False)
+    assert set(raw["model"]) == {"'=HYPERLINK(\"http://x\") 52B"}
+    formula_like = raw.apply(lambda column: column.str.match(r"[=+\-@\t\r]"))
+    numbers = raw.apply(lambda column: pd.to_numeric(column, errors="coerce").notna())
+    assert not (formula_like & ~numbers).any().any()  # a negative number stays a number
 
 
 @pytest.mark.parametrize("suffix", [".parquet", ".csv", ".jsonl"])
