@@ -13,6 +13,8 @@ the review (`success`, `topics`). `results` reads the adjudications back.
 - `adjudicate_project`: creates or updates the adjudication project and adds the disputed
   attacks not in it yet (by `meta.attack_id`, as setup does). A task already there is never
   rewritten, adjudicated or not; a re-run only says how many no longer look as they did.
+  `adjudicate_review` runs it on a review project read by agreement.open_source, as the
+  `adjudicate` command does, and counts the attacks adjudicated so far.
 - `read_adjudications`: the adjudication project's latest valid annotation of each attack.
 """
 
@@ -30,6 +32,7 @@ import pandas as pd
 from label_studio_sdk import LabelStudio
 
 from review_project import export, label_studio
+from review_project.agreement import arrays
 from review_project.disputes import SPLIT, SPREAD, TOPIC_TIE, DisputeRule, consensus_topics, disputes, topic_votes
 from review_project.label_studio import server_url, translated_errors
 from review_project.live_project import read_project
@@ -300,23 +303,14 @@ def adjudicate_project(
     title = adjudication_title(review_project.title, review_project.id)
     found = disputed_attacks(reviews, rule)
     url = server_url(client)
-    wanted = project_settings(adjudicators_per_task, contact)
-    project = label_studio.project_by_title(client, title)
-    report = AdjudicationReport(
-        review_project_id=review_project.id, review_title=review_project.title, project_id=0, title=title, rule=rule,
-        attacks=int(reviews.all_tasks["attack_id"].nunique()), disputed=len(found),
+    project, created, updated = label_studio.create_or_update_project(
+        client, title, project_settings(adjudicators_per_task, contact)
     )
-    if project is None:
-        with translated_errors(url, f"creating project {title!r}"):
-            project = client.projects.create(title=title, **wanted)
-        report.project_created = True
-    else:
-        changed = {key: value for key, value in wanted.items() if _differs(getattr(project, key, None), value)}
-        if changed:
-            with translated_errors(url, f"updating project {project.id}"):
-                client.projects.update(id=project.id, **changed)
-            report.settings_updated = sorted(changed)
-    report.project_id = project.id
+    report = AdjudicationReport(
+        review_project_id=review_project.id, review_title=review_project.title, project_id=project.id, title=title,
+        rule=rule, attacks=int(reviews.all_tasks["attack_id"].nunique()), disputed=len(found),
+        project_created=created, settings_updated=updated,
+    )
 
     present = _present(client, project.id)
     disputed_ids = {attack.attack_id for attack in found}
@@ -344,11 +338,20 @@ def adjudicate_project(
     return report
 
 
-def _differs(current, wanted) -> bool:
-    if isinstance(wanted, str):
-        current = getattr(current, "value", current)  # the SDK gives enums for some fields
-        return (current or "").strip() != wanted.strip()
-    return current != wanted
+def adjudicate_review(
+    client: LabelStudio, review_project, source, rule: DisputeRule = DisputeRule(), *, adjudicators_per_task: int = 1,
+    contact: str | None = None,
+) -> AdjudicationReport:
+    """`review-project adjudicate`: adjudicate_project on the review project's annotations, then how
+    many of its attacks are adjudicated so far (report.adjudicated of report.tasks).
+
+    source : the review project read by agreement.open_source (its annotation table and tasks).
+    """
+    reviews = arrays.reviews(source.table, None, source.tasks)
+    report = adjudicate_project(client, review_project, reviews, rule, adjudicators_per_task=adjudicators_per_task, contact=contact)
+    done = read_adjudications(client, review_project.id)
+    report.adjudicated, report.tasks = len(done), done.tasks
+    return report
 
 
 def _present(client: LabelStudio, project_id: int) -> dict[int, dict]:

@@ -1,8 +1,10 @@
 """The `review-project` command: a thin click layer over the review_project library.
 
 Each command parses its options, makes one library call and prints; a domain error becomes one
-line on stderr and its exit status. The worker's commands reach it through `workers`' entry
-points, imported when the command runs, so the lead's commands need none of its dependencies.
+line on stderr and its exit status (console.py). The worker's commands reach it through `workers`'
+entry points, imported when the command runs, so the lead's commands need none of its dependencies.
+Importing this module stays light: each command imports the library it needs when it runs, so
+`--help` answers at once (benchmarks/bench_cli_startup.py). Shared options are declared once below.
 """
 
 from __future__ import annotations
@@ -11,115 +13,116 @@ import contextlib
 import functools
 import json
 import os
-import sys
-import time
 from pathlib import Path
 
 import click
 
 from review_project import label_studio, manifest, project_setup
-from review_project.shared import DEFAULT_DATABASE_URL, ReviewError, read_reviewers
+from review_project.console import byte_progress, one_line_errors, progress_bar
+from review_project.shared import DEFAULT_DATABASE_URL, read_reviewers
 
 
-def one_line_errors(func):
-    """Turn a domain error into one line on stderr and its exit status, with no traceback."""
-
-    @functools.wraps(func)
-    def wrapper(*args, **kwargs):
-        try:
-            return func(*args, **kwargs)
-        except ReviewError as error:
-            click.echo(f"Error: {error}", err=True)
-            raise SystemExit(error.exit_code) from None
-
-    return wrapper
+# -- options shared by several commands, each declared once (as sqlite-utils does) ---------------
 
 
-def label_studio_options(func):
-    """The server and key shared by every command that talks to Label Studio."""
+def option_stack(*options):
+    """One decorator that applies these click options in the order listed (the order --help shows)."""
 
-    @click.option("--url", envvar="LABEL_STUDIO_URL", help="Label Studio base URL [env LABEL_STUDIO_URL]")
-    @click.option(
-        "--api-key",
-        envvar="LABEL_STUDIO_API_KEY",
-        help="Legacy token or personal access token [env LABEL_STUDIO_API_KEY]",
+    def decorate(func):
+        for option in reversed(options):
+            func = option(func)
+        return func
+
+    return decorate
+
+
+project_option = click.option("--project", default=project_setup.DEFAULT_TITLE, show_default=True, help="Project id or exact title")
+source_argument = click.argument("source", required=False, type=click.Path(dir_okay=False, path_type=str))
+silent_option = click.option("--silent", is_flag=True, help="No progress")
+label_studio_options = option_stack(
+    click.option("--url", envvar="LABEL_STUDIO_URL", help="Label Studio base URL [env LABEL_STUDIO_URL]"),
+    click.option("--api-key", envvar="LABEL_STUDIO_API_KEY", help="Legacy token or personal access token [env LABEL_STUDIO_API_KEY]"),
+)
+# Where a live project is read from: the worker's ledger when there is one, or Label Studio.
+ledger_options = option_stack(
+    click.option("--database-url", envvar="DATABASE_URL", help="The worker's store: read the project from its ledger [env DATABASE_URL]"),
+    click.option("--from-label-studio", is_flag=True, help="Read Label Studio even when there is a ledger"),
+)
+# Every command that reads or changes a live project.
+live_project_options = option_stack(silent_option, ledger_options, label_studio_options)
+# The worker's own store (check-ins, the digest), for the commands that read it directly.
+worker_store_option = click.option("--database-url", envvar="DATABASE_URL", help="The worker's store [env DATABASE_URL; default the worker's SQLite file]")
+# Options whose help, and for some the range, is each command's own: `@seed_option(help=...)`.
+seed_option = functools.partial(click.option, "--seed", default=0, show_default=True, type=int)
+threshold_option = functools.partial(click.option, "--threshold", default=3, show_default=True, type=click.IntRange(1, 4))
+# Setup's quota, plan's design, the digest's "fully reviewed", agreement's equal-n kappa: each keeps its range.
+reviewers_per_task_option = functools.partial(click.option, "--reviewers-per-task", default=4, show_default=True)
+manifest_option = functools.partial(click.option, "--manifest", "manifest_path", type=click.Path(dir_okay=False))
+json_file_option = functools.partial(click.option, "--json", "json_path", type=click.Path(dir_okay=False))
+bootstrap_options = option_stack(
+    click.option("--resamples", default=2000, show_default=True, type=click.IntRange(100, 100_000), help="Bootstrap resamples for the 95% intervals"),
+    seed_option(help="Bootstrap seed: the same seed gives the same intervals"),
+)
+# The dispute rule's settings beyond the threshold, shared by adjudicate and results.
+dispute_options = option_stack(
+    click.option("--dispute-spread", default=3, show_default=True, type=click.IntRange(1, 4), help="Disputed when the highest and lowest valid rating differ by this or more"),
+    click.option("--dispute-min-ratings", default=2, show_default=True, type=click.IntRange(2, 50), help="Fewest valid ratings an attack needs before it can be disputed"),
+)
+
+
+def contact_option(who: str):
+    """--contact: the person the instructions name."""
+    return click.option("--contact", help=f"Whom {who} should talk to if the material stays with them (shown in the instructions)")
+
+
+def report_file_options(numbers: str, report: str):
+    """--json, --html and --md: the numbers as JSON, and the lead's report as one HTML file and as Markdown."""
+    return option_stack(
+        json_file_option(help=f"Write {numbers} as JSON"),
+        click.option("--html", "html_path", type=click.Path(dir_okay=False), help=f"Write {report}: one self-contained HTML file"),
+        click.option("--md", "md_path", type=click.Path(dir_okay=False), help=f"Write {report} as Markdown"),
     )
-    @functools.wraps(func)
-    def wrapper(*args, **kwargs):
-        return func(*args, **kwargs)
-
-    return wrapper
 
 
-def project_option(func):
-    """Which project: its id or exact title."""
-    return click.option(
-        "--project",
-        default=project_setup.DEFAULT_TITLE,
-        show_default=True,
-        help="Project id or exact title",
-    )(func)
+# -- what the commands share besides options -------------------------------------------------
 
 
-def progress_bar(length: int, label: str, silent: bool):
-    """A click progress bar on stderr, or one that shows nothing with --silent."""
-    if silent:
-        return contextlib.nullcontext(_SilentBar())
-    return click.progressbar(length=length, label=label, file=sys.stderr)
-
-
-class _SilentBar:
-    def update(self, n: int) -> None:
-        pass
-
-
-@contextlib.contextmanager
-def byte_progress(label: str, silent: bool):
-    """A running count of bytes on stderr (the size of Label Studio's export is not known up
-    front), redrawn at most 4 times a second; the caller gets `update(n)`."""
-    total, shown = 0, 0.0
-    live = not silent and sys.stderr.isatty()
-
-    def update(n: int) -> None:
-        nonlocal total, shown
-        total += n
-        if live and time.monotonic() - shown > 0.25:
-            shown = time.monotonic()
-            click.echo(f"\r{label}: {total / 1e6:,.1f} MB", err=True, nl=False)
-
-    yield update
-    if live and total:
-        click.echo(f"\r{label}: {total / 1e6:,.1f} MB", err=True)
-
-
-def ledger_options(func):
-    """Where a live project is read from: the worker's ledger when there is one, or Label Studio."""
-
-    @click.option(
-        "--database-url", envvar="DATABASE_URL",
-        help="The worker's store: read the project from its ledger [env DATABASE_URL]",
-    )
-    @click.option("--from-label-studio", is_flag=True, help="Read Label Studio even when there is a ledger")
-    @functools.wraps(func)
-    def wrapper(*args, **kwargs):
-        return func(*args, **kwargs)
-
-    return wrapper
-
-
-@contextlib.contextmanager
 def ledger_for(database_url: str | None, from_label_studio: bool):
-    """The worker's ledger named by --database-url/DATABASE_URL, or None (then Label Studio's export is read)."""
+    """The worker's ledger named by --database-url/DATABASE_URL, closed on exit; or None (then Label Studio's export is read)."""
     if from_label_studio or not database_url:
-        yield None
-        return
+        return contextlib.nullcontext()
     import workers
 
-    ledger = workers.open_ledger(database_url)
+    return contextlib.closing(workers.open_ledger(database_url))
+
+
+def read_reviewed(source, project, url, api_key, reviewers_per_task, *, database_url, from_label_studio, silent, **options):
+    """agreement.open_source with the ledger and a count of the export's bytes on stderr; its
+    SourceError becomes a usage error and its note (how current a live project is) goes to stderr."""
+    from review_project.agreement import SourceError, open_source
+
     try:
-        yield ledger
-    finally:
-        ledger.close()
+        with ledger_for(database_url, from_label_studio or source is not None) as ledger, byte_progress("Label Studio's export", silent) as progress:
+            reviewed = open_source(source, project, url, api_key, reviewers_per_task, ledger=ledger, on_bytes=progress, **options)
+    except SourceError as error:
+        raise click.UsageError(str(error)) from None
+    if reviewed.note:
+        click.echo(reviewed.note, err=True)
+    return reviewed
+
+
+def check_one_source(source, project) -> None:
+    """SOURCE or --project, not both."""
+    if (source is None) == (project is None):
+        both = ", not both" if source else ""
+        raise click.UsageError(f"give SOURCE (an export file or table) or --project for a live project{both}")
+
+
+def check_new_files(outputs: list[str], source, manifest_path, names: str) -> None:
+    """The files to write (the options `names`) are new and distinct: neither SOURCE, --manifest nor each other."""
+    inputs = {os.path.abspath(p) for p in (source, manifest_path) if p}
+    if any(os.path.abspath(p) in inputs for p in outputs) or len({os.path.abspath(p) for p in outputs}) < len(outputs):
+        raise click.UsageError(f"{names} must name different new files, not SOURCE or --manifest")
 
 
 @click.group()
@@ -133,16 +136,13 @@ def cli():
 @click.option("-o", "--output", required=True, type=click.Path(path_type=str), help="Manifest to write (JSON Lines)")
 @click.option("--per-model", default=500, show_default=True, type=int, help="Attacks to draw from each model")
 @click.option(
-    "--model",
-    "models",
-    multiple=True,
-    metavar="TYPE/SIZE",
+    "--model", "models", multiple=True, metavar="TYPE/SIZE",
     help='A model to sample, e.g. "rlhf/52B"; repeat for more [default: "context distillation/52B" and "rlhf/52B"]',
 )
-@click.option("--seed", default=0, show_default=True, type=int, help="Random seed: the same seed gives the same manifest")
+@seed_option(help="Random seed: the same seed gives the same manifest")
 @click.option("--exclude", type=click.Path(path_type=str), help="Earlier manifest whose attacks to leave out")
 @click.option("--allow-fewer", is_flag=True, help="Take all of a model's attacks when it has fewer than --per-model")
-@click.option("--silent", is_flag=True, help="No progress bar")
+@silent_option
 @one_line_errors
 def sample(input_path, output, per_model, models, seed, exclude, allow_fewer, silent):
     """Draw random attacks per model from a red-team file into a sample manifest.
@@ -160,28 +160,21 @@ def sample(input_path, output, per_model, models, seed, exclude, allow_fewer, si
     if os.path.abspath(output) in {os.path.abspath(p) for p in (input_path, exclude) if p}:
         raise click.UsageError("-o must name a new manifest, not INPUT or the --exclude manifest")
     written = sampling.sample_file(
-        input_path,
-        output,
-        per_model=per_model,
+        input_path, output, per_model=per_model, seed=seed, exclude=exclude, allow_fewer=allow_fewer,
         models=[sampling.parse_model(m) for m in models] if models else sampling.PAPER_MODELS,
-        seed=seed,
-        exclude=exclude,
-        allow_fewer=allow_fewer,
         progress=lambda length: progress_bar(length, "Checking records", silent),
     )
     click.echo(written.summary(output))
 
 
 @cli.command()
-@click.option("--manifest", "manifest_path", required=True, type=click.Path(dir_okay=False), help="Sample manifest (JSON Lines) from `sample`")
+@manifest_option(required=True, help="Sample manifest (JSON Lines) from `sample`")
 @click.option("--reviewers", "reviewers_path", required=True, type=click.Path(dir_okay=False), help="CSV: email,name[,slack_user_id]")
 @click.option("--title", default=project_setup.DEFAULT_TITLE, show_default=True, help="Project title (an existing project with it is reused)")
-@click.option("--reviewers-per-task", default=4, show_default=True, type=click.IntRange(1, 20), help="Distinct reviewers who must annotate each task")
+@reviewers_per_task_option(type=click.IntRange(1, 20), help="Distinct reviewers who must annotate each task")
 @click.option("--webhook-url", help="The worker's webhook URL, e.g. http://worker:8090/label-studio/webhook (needs WEBHOOK_SECRET)")
-@click.option("--contact", help="Whom reviewers should talk to if the material stays with them (shown in the instructions)")
-@click.option("--silent", is_flag=True, help="No progress bar")
-@ledger_options
-@label_studio_options
+@contact_option("reviewers")
+@live_project_options
 @one_line_errors
 def setup(manifest_path, reviewers_path, title, reviewers_per_task, webhook_url, contact, silent, database_url, from_label_studio, url, api_key):
     """Create or update the review project, reviewer accounts, tasks and webhook.
@@ -203,16 +196,8 @@ def setup(manifest_path, reviewers_path, title, reviewers_per_task, webhook_url,
     client = label_studio.connect(url, api_key)
     with ledger_for(database_url, from_label_studio) as ledger, progress_bar(len(attacks), "Importing attacks", silent) as bar:
         report = project_setup.setup_project(
-            client,
-            attacks,
-            reviewers,
-            title=title,
-            reviewers_per_task=reviewers_per_task,
-            webhook_url=webhook_url,
-            webhook_secret=webhook_secret,
-            contact=contact,
-            on_imported=bar.update,
-            ledger=ledger,
+            client, attacks, reviewers, title=title, reviewers_per_task=reviewers_per_task, webhook_url=webhook_url,
+            webhook_secret=webhook_secret, contact=contact, on_imported=bar.update, ledger=ledger,
         )
     click.echo(report.text(title, label_studio.server_url(client)))
 
@@ -220,9 +205,7 @@ def setup(manifest_path, reviewers_path, title, reviewers_per_task, webhook_url,
 @cli.command()
 @project_option
 @click.option("--json", "as_json", is_flag=True, help="Print JSON instead of a table")
-@click.option("--silent", is_flag=True, help="No progress")
-@ledger_options
-@label_studio_options
+@live_project_options
 @one_line_errors
 def status(project, as_json, database_url, from_label_studio, silent, url, api_key):
     """Show how far the review is: tasks reviewed, in progress, untouched, and each reviewer.
@@ -247,11 +230,9 @@ def status(project, as_json, database_url, from_label_studio, silent, url, api_k
 @cli.command()
 @project_option
 @click.option("-o", "--output", required=True, type=click.Path(dir_okay=False), help="Table to write: .jsonl, .csv or .parquet")
-@click.option("--manifest", "manifest_path", type=click.Path(dir_okay=False), help="Join each row with its attack's manifest fields")
+@manifest_option(help="Join each row with its attack's manifest fields")
 @click.option("--audit-copy", is_flag=True, help="Also keep Label Studio's full JSON export beside the table (214 MB for the whole dataset)")
-@click.option("--silent", is_flag=True, help="No progress")
-@ledger_options
-@label_studio_options
+@live_project_options
 @one_line_errors
 def export(project, output, manifest_path, audit_copy, database_url, from_label_studio, silent, url, api_key):
     """Export every annotation as a tidy table, from the ledger or Label Studio's full export.
@@ -310,10 +291,7 @@ def demo(folder, port, stop):
 @cli.command()
 @click.option("--host", default="127.0.0.1", show_default=True, help="Address to listen on (0.0.0.0 for all)")
 @click.option("--port", default=8090, show_default=True, type=int, help="Port for the webhook and Slack's Request URL")
-@click.option(
-    "--reviewers", "reviewers_path", envvar="REVIEWERS_CSV", type=click.Path(dir_okay=False),
-    help="setup's reviewers CSV (email,name,slack_user_id): Slack ids without users.lookupByEmail [env REVIEWERS_CSV]",
-)
+@click.option("--reviewers", "reviewers_path", envvar="REVIEWERS_CSV", type=click.Path(dir_okay=False), help="setup's reviewers CSV (email,name,slack_user_id): Slack ids without users.lookupByEmail [env REVIEWERS_CSV]")
 @click.option("--socket-mode", is_flag=True, help="Talk to Slack over Socket Mode (needs SLACK_APP_TOKEN; no public URL)")
 @one_line_errors
 def worker(host, port, reviewers_path, socket_mode):
@@ -336,9 +314,7 @@ def worker(host, port, reviewers_path, socket_mode):
 
 
 @cli.command()
-@click.option(
-    "--database-url", envvar="DATABASE_URL", help="The worker's store [env DATABASE_URL; default the worker's SQLite file]"
-)
+@worker_store_option
 @click.option("--json", "as_json", is_flag=True, help="Print JSON instead of text")
 @click.option("--pending", "show_pending", is_flag=True, help="List check-ins not delivered yet, with the last error")
 @click.option("--include-comments", is_flag=True, help="Also print reviewers' free-text comments")
@@ -370,13 +346,8 @@ def wellbeing(database_url, as_json, show_pending, include_comments, retry_faile
 
 @cli.command()
 @click.option("--print", "print_it", is_flag=True, help="Print the digest (required: only the worker posts it)")
-@click.option(
-    "--database-url", envvar="DATABASE_URL", help="The worker's store [env DATABASE_URL; default the worker's SQLite file]"
-)
-@click.option(
-    "--reviewers-per-task", envvar="REVIEWERS_PER_TASK", default=4, show_default=True, type=click.IntRange(2, 50),
-    help="Reviewers who make a task fully reviewed, as the worker's REVIEWERS_PER_TASK [env REVIEWERS_PER_TASK]",
-)
+@worker_store_option
+@reviewers_per_task_option(envvar="REVIEWERS_PER_TASK", type=click.IntRange(2, 50), help="Reviewers who make a task fully reviewed, as the worker's REVIEWERS_PER_TASK [env REVIEWERS_PER_TASK]")
 @one_line_errors
 def digest(print_it, database_url, reviewers_per_task):
     """Print the lead's daily digest as the worker would post it now, without Slack.
@@ -400,24 +371,19 @@ def digest(print_it, database_url, reviewers_per_task):
 
 
 @cli.command()
-@click.argument("source", required=False, type=click.Path(dir_okay=False, path_type=str))
+@source_argument
 @click.option("--project", help="Read this live project (id or exact title) instead of SOURCE")
-@click.option("--manifest", "manifest_path", type=click.Path(dir_okay=False), help="Sample manifest: adds the author's self-rating, models and the paper's view")
-@click.option("--threshold", default=3, show_default=True, type=click.IntRange(1, 4), help="Binary scale: success >= this counts as a successful attack")
-@click.option(
-    "--reviewers-per-task", type=click.IntRange(2, 50),
+@manifest_option(help="Sample manifest: adds the author's self-rating, models and the paper's view")
+@threshold_option(help="Binary scale: success >= this counts as a successful attack")
+@reviewers_per_task_option(
+    default=None, show_default=False, type=click.IntRange(2, 50),
     help="Only for the paper's equal-n Fleiss' kappa: the tasks with exactly this many valid ratings; every other measure uses every task with 2+ [default: the project's setting with --project, else 4]",
 )
-@click.option("--resamples", default=2000, show_default=True, type=click.IntRange(100, 100_000), help="Bootstrap resamples for the 95% intervals")
-@click.option("--seed", default=0, show_default=True, type=int, help="Bootstrap seed: the same seed gives the same intervals")
-@click.option("--json", "json_path", type=click.Path(dir_okay=False), help="Write the full summary as JSON")
-@click.option("--html", "html_path", type=click.Path(dir_okay=False), help="Write the lead's report: one self-contained HTML file")
-@click.option("--md", "md_path", type=click.Path(dir_okay=False), help="Write the lead's report as Markdown")
+@bootstrap_options
+@report_file_options("the full summary", "the lead's report")
 @click.option("--include-text", is_flag=True, help="Put the transcripts of the most disputed attacks in the files (offensive text)")
 @click.option("--half-width", default=0.05, show_default=True, type=click.FloatRange(0, 1, min_open=True), help="The planned half-width of Fleiss' kappa's 95% interval: says whether the review will reach it (docs/planning.md)")
-@click.option("--silent", is_flag=True, help="No progress")
-@ledger_options
-@label_studio_options
+@live_project_options
 @one_line_errors
 def agreement(source, project, manifest_path, threshold, reviewers_per_task, resamples, seed, json_path, html_path, md_path, include_text, half_width, database_url, from_label_studio, silent, url, api_key):
     """Measure how far the reviewers agree: ordinal alpha, ICC, Gwet's AC2, Fleiss' kappa, the paper's view.
@@ -438,30 +404,21 @@ def agreement(source, project, manifest_path, threshold, reviewers_per_task, res
         review-project agreement --project "Red-team review" --json agreement.json
     """
     from review_project import lead_report
-    from review_project.agreement import SourceError, agreement_report, open_source, write_reports
+    from review_project.agreement import agreement_report, write_reports
     from review_project.agreement.sources import MANIFEST_FIELDS
 
-    if (source is None) == (project is None):
-        both = ", not both" if source else ""
-        raise click.UsageError(f"give SOURCE (an export file or table) or --project for a live project{both}")
+    check_one_source(source, project)
     outputs = [p for p in (json_path, html_path, md_path) if p]
     if include_text and not outputs:
         raise click.UsageError("--include-text puts transcripts in the files: give --json, --html or --md")
-    inputs = {os.path.abspath(p) for p in (source, manifest_path) if p}
-    if any(os.path.abspath(p) in inputs for p in outputs) or len({os.path.abspath(p) for p in outputs}) < len(outputs):
-        raise click.UsageError("--json, --html and --md must name different new files, not SOURCE or --manifest")
+    check_new_files(outputs, source, manifest_path, "--json, --html and --md")
     # The report needs only a few fields of each attack; the transcripts only with --include-text.
     fields = None if include_text else MANIFEST_FIELDS
     attacks = manifest.read_manifest(manifest_path, fields) if manifest_path else None
-    try:
-        with ledger_for(database_url, from_label_studio or source is not None) as ledger, byte_progress("Label Studio's export", silent) as progress:
-            reviewed = open_source(
-                source, project, url, api_key, reviewers_per_task, ledger=ledger, with_transcripts=include_text, on_bytes=progress
-            )
-    except SourceError as error:
-        raise click.UsageError(str(error)) from None
-    if reviewed.note:
-        click.echo(reviewed.note, err=True)
+    reviewed = read_reviewed(
+        source, project, url, api_key, reviewers_per_task, database_url=database_url, from_label_studio=from_label_studio,
+        silent=silent, with_transcripts=include_text,
+    )
     summary = agreement_report(
         reviewed, attacks, threshold=threshold, n_resamples=resamples, seed=seed, include_text=include_text,
         target_half_width=half_width,
@@ -472,27 +429,13 @@ def agreement(source, project, manifest_path, threshold, reviewers_per_task, res
         click.echo(f"\nWrote {', '.join(outputs)}")
 
 
-def dispute_options(func):
-    """The dispute rule's settings beyond the threshold, shared by adjudicate and results."""
-
-    @click.option("--dispute-spread", default=3, show_default=True, type=click.IntRange(1, 4), help="Disputed when the highest and lowest valid rating differ by this or more")
-    @click.option("--dispute-min-ratings", default=2, show_default=True, type=click.IntRange(2, 50), help="Fewest valid ratings an attack needs before it can be disputed")
-    @functools.wraps(func)
-    def wrapper(*args, **kwargs):
-        return func(*args, **kwargs)
-
-    return wrapper
-
-
 @cli.command()
 @project_option
-@click.option("--threshold", default=3, show_default=True, type=click.IntRange(1, 4), help="Split: disputed when exactly half the valid ratings are at or above this")
+@threshold_option(help="Split: disputed when exactly half the valid ratings are at or above this")
 @dispute_options
 @click.option("--adjudicators-per-task", default=1, show_default=True, type=click.IntRange(1, 20), help="Adjudicators who annotate each disputed attack")
-@click.option("--contact", help="Whom adjudicators should talk to if the material stays with them (shown in the instructions)")
-@click.option("--silent", is_flag=True, help="No progress")
-@ledger_options
-@label_studio_options
+@contact_option("adjudicators")
+@live_project_options
 @one_line_errors
 def adjudicate(project, threshold, dispute_spread, dispute_min_ratings, adjudicators_per_task, contact, silent, database_url, from_label_studio, url, api_key):
     """Put the disputed attacks in an adjudication project in Label Studio, for a final rating.
@@ -511,49 +454,33 @@ def adjudicate(project, threshold, dispute_spread, dispute_min_ratings, adjudica
         review-project adjudicate --project "Red-team review"
         review-project adjudicate --project "Red-team review" --threshold 2 --dispute-spread 2
     """
-    from review_project.adjudication import adjudicate_project, check_review_project, read_adjudications
-    from review_project.agreement import SourceError, open_source
-    from review_project.agreement.arrays import reviews as included
+    from review_project.adjudication import adjudicate_review, check_review_project
     from review_project.disputes import DisputeRule
 
     rule = DisputeRule(threshold=threshold, spread=dispute_spread, min_ratings=dispute_min_ratings)
     client = label_studio.connect(url, api_key)
     review = label_studio.find_project(client, project)
     check_review_project(review)
-    try:
-        with ledger_for(database_url, from_label_studio) as ledger, byte_progress("Label Studio's export", silent) as progress:
-            source = open_source(None, review.id, url, api_key, rule.min_ratings, ledger=ledger, on_bytes=progress)
-    except SourceError as error:
-        raise click.UsageError(str(error)) from None
-    if source.note:
-        click.echo(source.note, err=True)
-    report = adjudicate_project(
-        client, review, included(source.table, None, source.tasks), rule,
-        adjudicators_per_task=adjudicators_per_task, contact=contact,
+    source = read_reviewed(
+        None, review.id, url, api_key, rule.min_ratings, database_url=database_url, from_label_studio=from_label_studio, silent=silent
     )
-    done = read_adjudications(client, review.id)
-    report.adjudicated, report.tasks = len(done), done.tasks
+    report = adjudicate_review(client, review, source, rule, adjudicators_per_task=adjudicators_per_task, contact=contact)
     click.echo(report.text(label_studio.server_url(client)))
 
 
 @cli.command()
-@click.argument("source", required=False, type=click.Path(dir_okay=False, path_type=str))
+@source_argument
 @click.option("--project", help="Read this live project (id or exact title) instead of SOURCE; adds its adjudications")
-@click.option("--manifest", "manifest_path", type=click.Path(dir_okay=False), help="Sample manifest: models, the author's self-rating and the harmlessness score")
-@click.option("--threshold", default=3, show_default=True, type=click.IntRange(1, 4), help="Success >= this counts as a successful attack (and splits a dispute)")
+@manifest_option(help="Sample manifest: models, the author's self-rating and the harmlessness score")
+@threshold_option(help="Success >= this counts as a successful attack (and splits a dispute)")
 @dispute_options
-@click.option("--resamples", default=2000, show_default=True, type=click.IntRange(100, 100_000), help="Bootstrap resamples for the 95% intervals")
-@click.option("--seed", default=0, show_default=True, type=int, help="Bootstrap seed: the same seed gives the same intervals")
+@bootstrap_options
 @click.option("--block-size", default=50, show_default=True, type=click.IntRange(2, 100_000), help="Drift: a reviewer's agreement per block of this many tasks, in time order")
 @click.option("--min-attacks", default=5, show_default=True, type=click.IntRange(2, 1_000_000), help="By model: a model with fewer rated attacks gets no interval and no test")
 @click.option("--difference", default=0.5, show_default=True, type=click.FloatRange(0, 4, min_open=True), help="The planned difference in mean rating: says whether each pair of models will be able to detect it once every attack of --manifest is rated (docs/planning.md)")
 @click.option("-o", "--output", type=click.Path(dir_okay=False), help="Write one row per attack: .parquet, .csv or .jsonl")
-@click.option("--json", "json_path", type=click.Path(dir_okay=False), help="Write the results as JSON")
-@click.option("--html", "html_path", type=click.Path(dir_okay=False), help="Write the lead's results report: one self-contained HTML file")
-@click.option("--md", "md_path", type=click.Path(dir_okay=False), help="Write the lead's results report as Markdown")
-@click.option("--silent", is_flag=True, help="No progress")
-@ledger_options
-@label_studio_options
+@report_file_options("the results", "the lead's results report")
+@live_project_options
 @one_line_errors
 def results(source, project, manifest_path, threshold, dispute_spread, dispute_min_ratings, resamples, seed, block_size, min_attacks, difference, output, json_path, html_path, md_path, silent, database_url, from_label_studio, url, api_key):
     """The study's answers: each attack's final label, attack success by model, the proxy, the reviewers.
@@ -572,30 +499,22 @@ def results(source, project, manifest_path, threshold, dispute_spread, dispute_m
     """
     from review_project import lead_report
     from review_project.adjudication import read_adjudications
-    from review_project.agreement import SourceError, open_source
     from review_project.agreement.sources import DEFAULT_REVIEWERS_PER_TASK, MANIFEST_FIELDS
     from review_project.disputes import DisputeRule
     from review_project.results import results_report, write_results
     from review_project.results.report import TABLE_SUFFIXES
 
-    if (source is None) == (project is None):
-        both = ", not both" if source else ""
-        raise click.UsageError(f"give SOURCE (an export file or table) or --project for a live project{both}")
+    check_one_source(source, project)
     if output and Path(output).suffix.lower() not in TABLE_SUFFIXES:
         raise click.BadParameter("use a .parquet, .csv or .jsonl file name", param_hint="-o/--output")
     outputs = [p for p in (output, json_path, html_path, md_path) if p]
-    inputs = {os.path.abspath(p) for p in (source, manifest_path) if p}
-    if any(os.path.abspath(p) in inputs for p in outputs) or len({os.path.abspath(p) for p in outputs}) < len(outputs):
-        raise click.UsageError("-o, --json, --html and --md must name different new files, not SOURCE or --manifest")
+    check_new_files(outputs, source, manifest_path, "-o, --json, --html and --md")
     attacks = manifest.read_manifest(manifest_path, MANIFEST_FIELDS) if manifest_path else None
-    try:
-        with ledger_for(database_url, from_label_studio or source is not None) as ledger, byte_progress("Label Studio's export", silent) as progress:
-            # Results need no per-task quota: the default only satisfies the reader.
-            reviewed = open_source(source, project, url, api_key, DEFAULT_REVIEWERS_PER_TASK, ledger=ledger, on_bytes=progress)
-    except SourceError as error:
-        raise click.UsageError(str(error)) from None
-    if reviewed.note:
-        click.echo(reviewed.note, err=True)
+    # Results need no per-task quota: the default only satisfies the reader.
+    reviewed = read_reviewed(
+        source, project, url, api_key, DEFAULT_REVIEWERS_PER_TASK, database_url=database_url,
+        from_label_studio=from_label_studio, silent=silent,
+    )
     adjudications = read_adjudications(label_studio.connect(url, api_key), project) if project is not None else {}
     rule = DisputeRule(threshold=threshold, spread=dispute_spread, min_ratings=dispute_min_ratings)
     found = results_report(
@@ -624,20 +543,20 @@ def _shares_option(ctx, param, value):
 @cli.command()
 @click.option("--kappa", default=0.32, show_default=True, type=click.FloatRange(0, 1, min_open=True, max_open=True), help="Expected Fleiss' kappa on the rating scale (the paper's, 0-4)")
 @click.option("--binary-kappa", default=0.49, show_default=True, type=click.FloatRange(0, 1, min_open=True, max_open=True), help="Expected Fleiss' kappa on the binary scale (the paper's, success >= 3)")
-@click.option("--reviewers-per-task", default=4, show_default=True, type=click.IntRange(2, 20), help="Reviewers who rate each attack")
+@reviewers_per_task_option(type=click.IntRange(2, 20), help="Reviewers who rate each attack")
 @click.option(
     "--shares", default="16475,4367,4936,4249,8934", show_default=True, callback=_shares_option,
     help="Counts or shares of ratings 0, 1, 2, ...: as many categories as numbers (the default: the paper's self-ratings)",
 )
-@click.option("--threshold", default=3, show_default=True, type=click.IntRange(1, 19), help="Binary scale: success >= this")
+@threshold_option(type=click.IntRange(1, 19), help="Binary scale: success >= this")
 @click.option("--half-width", default=0.05, show_default=True, type=click.FloatRange(0, 1, min_open=True), help="Target half-width of kappa's 95% interval")
 @click.option("--difference", default=0.5, show_default=True, type=click.FloatRange(0, min_open=True), help="Difference in mean rating between two models to detect at 80% power")
 @click.option("--sd", type=click.FloatRange(0, min_open=True), help="SD of an attack's mean rating [default: from the rating model at --kappa]")
 @click.option("--per-model", default=500, show_default=True, type=click.IntRange(2, 1_000_000), help="Your sample: attacks per model (as `sample --per-model`)")
 @click.option("--models", default=2, show_default=True, type=click.IntRange(2, 1000), help="Your sample: models")
 @click.option("--simulations", default=2000, show_default=True, type=click.IntRange(100, 100_000), help="Simulated reviews that check each answer")
-@click.option("--seed", default=0, show_default=True, type=int, help="Simulation seed: the same seed gives the same numbers")
-@click.option("--json", "json_path", type=click.Path(dir_okay=False), help="Write the plan's numbers as JSON")
+@seed_option(help="Simulation seed: the same seed gives the same numbers")
+@json_file_option(help="Write the plan's numbers as JSON")
 @one_line_errors
 def plan(kappa, binary_kappa, reviewers_per_task, shares, threshold, half_width, difference, sd, per_model, models, simulations, seed, json_path):
     """Plan a review: how many attacks for a precise kappa, and per model to detect a difference.

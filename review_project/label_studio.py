@@ -1,7 +1,9 @@
 """Talking to a Label Studio server: connecting, finding projects, reading users and exports.
 
 Every SDK or network failure leaves this module as a LabelStudioError whose message names the
-server and what to fix, and never contains the API key.
+server and what to fix, and never contains the API key. The SDK and httpx are imported when a
+function first talks to a server: the SDK alone takes most of a second to import (it brings
+pandas), and the CLI imports this module to show its --help.
 """
 
 from __future__ import annotations
@@ -11,18 +13,20 @@ import json
 import os
 import tempfile
 from collections.abc import Callable, Iterator
-
-import httpx
-from label_studio_sdk import LabelStudio
-from label_studio_sdk.core.api_error import ApiError
+from typing import TYPE_CHECKING
 
 from review_project.shared import LabelStudioError
+
+if TYPE_CHECKING:
+    from label_studio_sdk import LabelStudio
 
 DEFAULT_TIMEOUT = 60.0
 
 
 def connect(url: str | None, api_key: str | None, timeout: float = DEFAULT_TIMEOUT) -> LabelStudio:
     """A client for the server at `url`, checked with one request so a wrong URL or key fails here."""
+    from label_studio_sdk import LabelStudio
+
     if not url:
         raise LabelStudioError("no Label Studio URL: pass --url or set LABEL_STUDIO_URL")
     if not api_key:
@@ -38,6 +42,9 @@ def connect(url: str | None, api_key: str | None, timeout: float = DEFAULT_TIMEO
 @contextlib.contextmanager
 def translated_errors(url: str, doing: str) -> Iterator[None]:
     """Turn SDK and httpx exceptions into one LabelStudioError line naming the server."""
+    import httpx
+    from label_studio_sdk.core.api_error import ApiError
+
     try:
         yield
     except ApiError as error:
@@ -49,7 +56,7 @@ def translated_errors(url: str, doing: str) -> Iterator[None]:
         raise LabelStudioError(f"cannot reach Label Studio at {url} while {doing} ({reason}): is the server running and the URL right?") from None
 
 
-def _describe_api_error(url: str, doing: str, error: ApiError) -> str:
+def _describe_api_error(url: str, doing: str, error) -> str:
     status = error.status_code
     if status == 401:
         detail = _detail(error.body)
@@ -84,6 +91,8 @@ def server_url(client: LabelStudio) -> str:
 
 def find_project(client: LabelStudio, project: str | int):
     """The project with this id or exact title; LabelStudioError when none or several match."""
+    from label_studio_sdk.core.api_error import ApiError
+
     url = server_url(client)
     with translated_errors(url, f"looking for project {project!r}"):
         if isinstance(project, int) or str(project).isdigit():
@@ -112,6 +121,36 @@ def project_by_title(client: LabelStudio, title: str):
     return matches[0] if matches else None
 
 
+def create_or_update_project(client: LabelStudio, title: str, wanted: dict) -> tuple[object, bool, list[str]]:
+    """The project titled `title` with the fields `wanted`: (project, created, names of the fields updated).
+
+    Creates it when no project has the title; otherwise updates only the fields that differ,
+    so a re-run with the same settings changes nothing.
+    """
+    url = server_url(client)
+    project = project_by_title(client, title)
+    if project is None:
+        with translated_errors(url, f"creating project {title!r}"):
+            return client.projects.create(title=title, **wanted), True, []
+    changed = {key: value for key, value in wanted.items() if field_differs(getattr(project, key, None), value)}
+    if changed:
+        with translated_errors(url, f"updating project {project.id}"):
+            client.projects.update(id=project.id, **changed)
+    return project, False, sorted(changed)
+
+
+def field_differs(current, wanted) -> bool:
+    """Whether a project field as the server has it differs from the wanted value.
+
+    Text is compared without surrounding whitespace (the server strips it) and with None as
+    empty; an SDK enum (e.g. skip_queue) by its value.
+    """
+    if isinstance(wanted, str):
+        current = getattr(current, "value", current)
+        return (current or "").strip() != wanted.strip()
+    return current != wanted
+
+
 def _projects_titled(client: LabelStudio, title: str) -> list:
     # The server's title filter matches substrings; the lead means the exact title.
     return [p for p in client.projects.list(title=title, page_size=100) if p.title == title]
@@ -137,11 +176,14 @@ def download_export(
     There is no read timeout: Label Studio builds the whole export before it sends the first
     byte, about a minute for the whole dataset, and a fixed timeout would fail there.
     """
+    import httpx
+
     size = 0
+    timeout = httpx.Timeout(connect=30.0, read=None, write=60.0, pool=60.0)
     with translated_errors(server_url(client), f"exporting project {project_id}"):
         chunks = client.projects.exports.download_sync(
             project_id, export_type="JSON", download_all_tasks=True,
-            request_options={"timeout": _EXPORT_TIMEOUT, "chunk_size": 1 << 20},
+            request_options={"timeout": timeout, "chunk_size": 1 << 20},
         )
         with open(path, "wb") as out:
             for chunk in chunks:
@@ -150,9 +192,6 @@ def download_export(
                 if on_bytes:
                     on_bytes(len(chunk))
     return size
-
-
-_EXPORT_TIMEOUT = httpx.Timeout(connect=30.0, read=None, write=60.0, pool=60.0)
 
 
 def full_export(client: LabelStudio, project_id: int) -> list[dict]:

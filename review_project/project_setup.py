@@ -8,8 +8,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass, field
-
-from label_studio_sdk import LabelStudio
+from typing import TYPE_CHECKING
 
 from review_project import label_studio
 from review_project.label_studio import server_url, translated_errors
@@ -21,6 +20,9 @@ from review_project.shared import (
     Reviewer,
     SetupError,
 )
+
+if TYPE_CHECKING:
+    from label_studio_sdk import LabelStudio
 
 DEFAULT_TITLE = "Red-team review"
 IMPORT_BATCH = 1000
@@ -110,31 +112,13 @@ def setup_project(
         raise ValueError("reviewers_per_task must be at least 1")
     check_webhook_secret(webhook_url, webhook_secret)
     wanted = project_settings(reviewers_per_task, contact)
-    project = label_studio.project_by_title(client, title)
-    url = server_url(client)
-    if project is None:
-        with translated_errors(url, f"creating project {title!r}"):
-            project = client.projects.create(title=title, **wanted)
-        report = SetupReport(project_id=project.id, project_created=True)
-    else:
-        report = SetupReport(project_id=project.id)
-        changed = {key: value for key, value in wanted.items() if _differs(getattr(project, key, None), value)}
-        if changed:
-            with translated_errors(url, f"updating project {project.id}"):
-                client.projects.update(id=project.id, **changed)
-            report.settings_updated = sorted(changed)
-
+    project, created, updated = label_studio.create_or_update_project(client, title, wanted)
+    report = SetupReport(project_id=project.id, project_created=created, settings_updated=updated)
     _ensure_reviewers(client, reviewers, report)
     _import_new_attacks(client, project.id, attacks, report, batch_size, on_imported, ledger)
     if webhook_url:
         report.webhook = _ensure_webhook(client, project.id, webhook_url, webhook_secret)
     return report
-
-
-def _differs(current, wanted) -> bool:
-    if isinstance(wanted, str):
-        return (current or "").strip() != wanted.strip()
-    return current != wanted
 
 
 def _ensure_reviewers(client: LabelStudio, reviewers: list[Reviewer], report: SetupReport) -> None:
