@@ -29,7 +29,8 @@ _HOMES = {
     "results_report": "report",
     "write_results": "report",
 }
-__all__ = sorted(_HOMES)
+# Written out, not derived from _HOMES, so tools see the names the TYPE_CHECKING import serves.
+__all__ = ["Results", "ResultsError", "results_from_table", "results_report", "write_results"]
 
 
 def __getattr__(name: str):
