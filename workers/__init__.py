@@ -68,14 +68,14 @@ def digest_text(database_url: str, *, reviewers_per_task: int) -> str:
     """
     import time
 
-    from workers.digest import digest_text as render
-    from workers.digest import read_digest
+    from workers import digest
     from workers.store import open_store
 
     store = open_store(database_url, create=False)
     try:
         now = time.time()
-        return render(read_digest(store, time.strftime("%Y-%m-%d", time.localtime(now)), now, reviewers_per_task))
+        day = time.strftime("%Y-%m-%d", time.localtime(now))
+        return digest.digest_text(digest.read_digest(store, day, now, reviewers_per_task))
     finally:
         store.close()
 
