@@ -174,7 +174,8 @@ def download_export(
     into `path`; returns its size in bytes. `on_bytes(n)` is called as chunks arrive.
 
     There is no read timeout: Label Studio builds the whole export before it sends the first
-    byte, about a minute for the whole dataset, and a fixed timeout would fail there.
+    byte (77-106 s on 2 cores for the whole dataset, benchmarks/bench_scale.py), and a fixed
+    timeout would fail there.
     """
     import httpx
 

@@ -1,7 +1,7 @@
 """The review's ledger: every annotation's rating, topics and validity, kept current by the worker.
 
 Label Studio is the source of truth, but its only complete read path (the full export) carries
-every transcript: 67 s and 214 MB for the whole dataset. The worker already sees every
+every transcript: 214 MB and 77-106 s on 2 cores (benchmarks/bench_scale.py) for the whole dataset. The worker already sees every
 annotation (webhooks, then catch-up for what it missed), so it keeps one row per annotation,
 made by the same parser as `export`'s table (schema.read_annotation), and the lead's commands
 read that instead. The ledger can always be rebuilt from Label Studio (catch_up.full_sync).

@@ -1,7 +1,7 @@
 """The worker store's schema history: MIGRATIONS[n - 1] moves a store from schema version n-1 to n.
 
-CREATE TABLE IF NOT EXISTS can only ever add whole tables; the changes coming next (a ledger,
-pacing state) alter tables that already hold data. So every store records which versions it has
+CREATE TABLE IF NOT EXISTS can only ever add whole tables, and most versions after the first alter
+tables that already hold data (the ledger, pacing state, wider ids). So every store records which versions it has
 applied, and opening a store applies the missing ones, in order, in one transaction under a lock
 (workers/store.py takes it): a crash or an error leaves the store at its old version, and
 several processes opening one store at once apply each migration once.
@@ -10,8 +10,8 @@ The versions live in a log, schema_migrations(version, applied_at), one row per 
 rather than in a one-row counter: the primary key makes a migration recorded twice fail loudly
 instead of being overwritten, and the dates tell an operator when a store was upgraded.
 
-Adding migration 2:
-1. write `def _v2_what_it_adds(run, dialect)` below: `run(sql, params=())` executes one statement
+To add a migration (version N):
+1. write `def _vN_what_it_adds(run, dialect)` below: `run(sql, params=())` executes one statement
    on the migration's transaction ($1, $2, ... placeholders) and returns the cursor; `dialect` is
    "sqlite" or "postgresql" (`_TYPES[dialect]` has the column types that differ);
 2. append it to MIGRATIONS;
