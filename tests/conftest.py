@@ -29,6 +29,27 @@ from review_project.shared import Reviewer
 _titles = itertools.count(1)
 T = TypeVar("T")
 
+# The fixtures that start or reach a service, and the marker every test using one must carry: the
+# fast lane (`scripts/test --fast`) deselects those markers, so an unmarked test would start the
+# service there. postgres_schema also checks at set-up, for tests that reach it by getfixturevalue.
+SERVICE_MARKERS = {
+    "label_studio_server": "label_studio",
+    "demo_run": "label_studio",
+    "browser": "browser",
+    "postgres_schema": "postgres",
+}
+
+
+def pytest_collection_modifyitems(config, items):
+    unmarked = [
+        f"{item.nodeid} uses {fixture} but has no @pytest.mark.{marker}"
+        for item in items
+        for fixture, marker in SERVICE_MARKERS.items()
+        if fixture in item.fixturenames and item.get_closest_marker(marker) is None
+    ]
+    if unmarked:
+        raise pytest.UsageError("tests without their service's marker:\n  " + "\n  ".join(unmarked))
+
 
 @contextlib.contextmanager
 def logged_in(url: str, email: str, password: str) -> Iterator[httpx.Client]:

@@ -4,13 +4,16 @@ real PostgreSQL, a fake Label Studio reader, signed Slack requests, and the app 
 
 from __future__ import annotations
 
+import functools
 import itertools
 import json
+import os
 import signal
 import subprocess
 import sys
 import threading
 import time
+import types
 import uuid
 from collections import defaultdict, deque
 from dataclasses import dataclass, field
@@ -266,7 +269,8 @@ def slack():
     server = ThreadingHTTPServer(("127.0.0.1", 0), _handler(standin))
     server.daemon_threads = True
     standin.url = f"http://127.0.0.1:{server.server_address[1]}/api/"
-    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    # shutdown() waits up to one poll interval: the default 0.5 s cost 40 s over the fast lane.
+    thread = threading.Thread(target=server.serve_forever, kwargs={"poll_interval": 0.02}, daemon=True)
     thread.start()
     yield standin
     standin.closing.set()
@@ -294,27 +298,54 @@ def delivery_clients(slack):
     return make_delivery_clients(BOT_TOKEN, slack.url, post_timeout=POST_TIMEOUT, lookup_timeout=10.0)
 
 
+@pytest.fixture
+def no_sleeping_in_slack_sdk(monkeypatch):
+    """Record any sleep slack-sdk's retry handlers would do (in place of doing it)."""
+    import slack_sdk.http_retry.builtin_handlers as builtin
+    import slack_sdk.http_retry.handler as handler
+
+    slept = []
+    fake_time = types.SimpleNamespace(sleep=slept.append, time=time.time)
+    monkeypatch.setattr(builtin, "time", fake_time)
+    monkeypatch.setattr(handler, "time", fake_time)
+    return slept
+
+
 # -- stores -----------------------------------------------------------------------------------------
+@functools.cache
 def postgres_url() -> str:
-    """A reachable base URL for the test database (user postgres, else root); fails if none."""
+    """A reachable base URL for the test database (user postgres, else root); fails if none.
+
+    Each pytest-xdist worker gets a database of its own (test_gw0, ...): advisory locks, which
+    the store takes, are per database, so schemas alone would let one worker's tests hold
+    another's inbox lock.
+    """
     import psycopg
 
     errors = []
     for user in ("postgres", "root"):
         url = PG_BASE.format(user=user)
         try:
-            with psycopg.connect(url, connect_timeout=5):
-                return url
+            with psycopg.connect(url, connect_timeout=5, autocommit=True) as connection:
+                worker = os.environ.get("PYTEST_XDIST_WORKER")
+                if not worker:
+                    return url
+                database = f"test_{worker}"
+                if not connection.execute("SELECT 1 FROM pg_database WHERE datname = %s", (database,)).fetchone():
+                    connection.execute(f"CREATE DATABASE {database}")
+                return f"{url}_{worker}"
         except psycopg.Error as error:
             errors.append(f"{user}: {error.__class__.__name__}")
     pytest.fail(f"PostgreSQL at 127.0.0.1:5432/test not reachable ({'; '.join(errors)})")
 
 
 @pytest.fixture
-def postgres_schema():
+def postgres_schema(request):
     """A fresh schema in the test database, dropped afterwards; yields a DATABASE_URL using it."""
     import psycopg
 
+    if request.node.get_closest_marker("postgres") is None:
+        pytest.fail(f"{request.node.nodeid} uses PostgreSQL but has no @pytest.mark.postgres (tests/conftest.py)")
     base = postgres_url()
     schema = f"worker_test_{uuid.uuid4().hex[:12]}"
     with psycopg.connect(base, autocommit=True) as connection:

@@ -9,7 +9,6 @@ import multiprocessing
 import os
 import signal
 import time
-import types
 
 import pytest
 
@@ -237,19 +236,6 @@ def test_a_slow_send_past_the_claim_timeout_with_two_processes_posts_once(databa
 
 
 # -- rate limits: nothing sleeps ---------------------------------------------------------------------
-@pytest.fixture
-def no_sleeping_in_slack_sdk(monkeypatch):
-    """Record any sleep slack-sdk's retry handlers would do (in place of doing it)."""
-    import slack_sdk.http_retry.builtin_handlers as builtin
-    import slack_sdk.http_retry.handler as handler
-
-    slept = []
-    fake_time = types.SimpleNamespace(sleep=slept.append, time=time.time)
-    monkeypatch.setattr(builtin, "time", fake_time)
-    monkeypatch.setattr(handler, "time", fake_time)
-    return slept
-
-
 def test_one_reviewers_429_delays_only_that_reviewer(store, slack, delivery_clients, fake_label_studio, no_sleeping_in_slack_sdk):
     slack.users.update({"ada@example.com": "UADA", "bo@example.com": "UBO"})
     slack.fail("chat.postMessage", 429, retry_after=20, channel="DUADA")

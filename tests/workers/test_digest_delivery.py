@@ -15,7 +15,6 @@ import pytest
 from review_project.shared import ANNOTATION_CREATED
 from tests.conftest import wait_until
 from tests.workers.conftest import BOT_TOKEN, POST_TIMEOUT, FakeLabelStudio, worker_settings
-from tests.workers.test_delivery_once import no_sleeping_in_slack_sdk  # noqa: F401 (a fixture)
 from tests.workers.test_ledger import rated, webhook
 from tests.workers.test_slack_delivery import sender_for
 from workers.digest import digest_text, read_digest

@@ -7,6 +7,7 @@ import multiprocessing
 import sqlite3
 import threading
 from contextlib import closing
+from urllib.parse import urlsplit
 
 import pytest
 
@@ -206,7 +207,8 @@ def test_a_store_newer_than_the_worker_refuses_to_open(database_url):
     with opened._transaction() as cur:
         opened._run(cur, "INSERT INTO schema_migrations (version, applied_at) VALUES ($1, $2)", (newer, 0.0))
     opened.close()
-    where = _sqlite_path(database_url) if database_url.startswith("sqlite") else "127.0.0.1:5432/test"
+    # The test database is test, or test_gw0... under pytest-xdist (tests/workers/conftest.py).
+    where = _sqlite_path(database_url) if database_url.startswith("sqlite") else f"127.0.0.1:5432/{urlsplit(database_url).path[1:]}"
     for create in (True, False):
         with pytest.raises(WorkerError) as error:
             open_store(database_url, create=create)
