@@ -100,13 +100,7 @@ def start_server(
         return _server(admin, data_dir, pid)
     if is_up(url):
         raise LabelStudioError(f"port {admin['port']} already has another server on it: pick another with --port")
-    command = [
-        label_studio_executable(), "start", "--no-browser",
-        "--internal-host", "127.0.0.1", "--port", str(admin["port"]),
-        "--data-dir", str(data_dir),
-        "--username", admin["email"], "--password", admin["password"],
-        "--user-token", admin["token"], "--enable-legacy-api-token",
-    ]
+    command = [label_studio_executable(), *start_arguments(admin, data_dir)]
     log = open(data_dir / LOG_FILE, "ab")
     process = subprocess.Popen(
         command, cwd=data_dir, env=server_environment(data_dir), stdin=subprocess.DEVNULL,
@@ -144,6 +138,16 @@ def stop_server(data_dir: str | os.PathLike, timeout: float = 30.0) -> bool:
     if _alive(pid):
         os.killpg(pid, signal.SIGKILL)
     return True
+
+
+def start_arguments(admin: dict, data_dir: Path) -> list[str]:
+    """`label-studio start`'s arguments for this admin. Values go as `--name=value`: a generated
+    password may begin with '-', which argparse would read as an option of its own."""
+    return [
+        "start", "--no-browser", "--internal-host=127.0.0.1", f"--port={admin['port']}", f"--data-dir={data_dir}",
+        f"--username={admin['email']}", f"--password={admin['password']}", f"--user-token={admin['token']}",
+        "--enable-legacy-api-token",
+    ]
 
 
 def sign_up(url: str, invite_path: str, email: str, password: str) -> None:
