@@ -26,10 +26,10 @@ import json
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from importlib.resources import files
+from typing import TYPE_CHECKING
 
 import numpy as np
 import pandas as pd
-from label_studio_sdk import LabelStudio
 
 from review_project import export, label_studio
 from review_project.agreement import arrays
@@ -39,6 +39,9 @@ from review_project.live_project import read_project
 from review_project.reviewer_interface import DEFAULT_CONTACT
 from review_project.schema import DIALOGUE, MAX_TOPICS, TOPICS
 from review_project.shared import SetupError
+
+if TYPE_CHECKING:  # the SDK loads in half a second: only when a command talks to a server
+    from label_studio_sdk import LabelStudio
 
 TITLE_SUFFIX = " - adjudication"
 TITLE_LIMIT = 50  # Label Studio's longest project title

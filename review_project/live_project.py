@@ -18,10 +18,9 @@ import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Protocol
+from typing import TYPE_CHECKING, Protocol
 
 import pandas as pd
-from label_studio_sdk import LabelStudio
 
 from review_project import label_studio
 from review_project.export import (
@@ -34,6 +33,9 @@ from review_project.export import (
     write_table,
 )
 from review_project.progress import Progress, progress_text, review_progress
+
+if TYPE_CHECKING:  # the SDK loads in half a second: only when a command talks to a server
+    from label_studio_sdk import LabelStudio
 
 Progressed = Callable[[int], None]
 
