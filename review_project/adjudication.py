@@ -253,8 +253,8 @@ class AdjudicationReport:
         rule = self.rule
         lines = [
             f"Review project {self.review_project_id} {self.review_title!r}: {_plural(self.attacks, 'attack')}, "
-            f"{self.disputed} disputed (split at {rule.threshold}, or a spread of {rule.spread} or more, "
-            f"from {rule.min_ratings} valid ratings)",
+            f"{self.disputed} disputed (split at {rule.threshold}, a spread of {rule.spread} or more, or a tie at the "
+            f"2-topic limit, from {rule.min_ratings} valid ratings)",
             f"{'Created' if self.project_created else 'Found'} project {self.project_id} {self.title!r} at {server}/projects/{self.project_id}",
         ]
         if self.settings_updated:

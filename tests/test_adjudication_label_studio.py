@@ -94,7 +94,7 @@ def test_adjudicate_puts_the_disputed_attacks_in_a_project_of_their_own(label_st
     lines = result.stdout.splitlines()
     assert lines[0] == (
         f"Review project {disputed.project_id} {TITLE!r}: 8 attacks, 5 disputed "
-        "(split at 3, or a spread of 3 or more, from 2 valid ratings)"
+        "(split at 3, a spread of 3 or more, or a tie at the 2-topic limit, from 2 valid ratings)"
     )
     assert lines[1].startswith(f"Created project ") and lines[1].endswith(f"{adjudication_title(TITLE)!r} at {label_studio.url}/projects/{lines[1].split()[2]}")
     assert "Tasks: 5 added, 0 already present" in lines
@@ -238,7 +238,7 @@ def test_another_rule_from_the_options(label_studio, disputed, tmp_path):
     assert result.exit_code == 0, result.output
     assert "has not finished its first sync" in result.stderr
     first = result.stdout.splitlines()[0]
-    assert first.endswith("disputed (split at 4, or a spread of 4 or more, from 3 valid ratings)")
+    assert first.endswith("disputed (split at 4, a spread of 4 or more, or a tie at the 2-topic limit, from 3 valid ratings)")
     # A spread of 4 from 3 valid ratings: the 0, 4, 4 task (its invalid rating not counted), and
     # the 4, 3, 3, 0 one when the re-run test changed it.
     assert re.search(r": 8 attacks, [12] disputed ", first), first
