@@ -95,6 +95,12 @@ def disputes(ratings, rule: DisputeRule = DisputeRule(), votes=None) -> np.ndarr
     return dispute_parts(ratings, rule, votes).reasons
 
 
+def reviewed_disputes(tasks, rule: DisputeRule = DisputeRule()) -> np.ndarray:
+    """`disputes` of agreement.arrays.ReviewedTasks with its topic votes: the whole rule, for a
+    caller that needs only the reasons (`adjudicate` and `results` keep the votes for their own use)."""
+    return disputes(tasks.ratings, rule, topic_votes(tasks.topic_task, tasks.topic_members, len(tasks.task_id)))
+
+
 def topic_votes(topic_task, topic_members, n_attacks: int) -> np.ndarray:
     """How many valid ratings of each attack tagged each topic: int (N, T).
 

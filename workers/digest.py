@@ -28,7 +28,7 @@ from statistics import fmean
 from review_project.agreement.arrays import reviews
 from review_project.agreement.kappa import Estimate, Interval, landis_koch
 from review_project.agreement.summary import statistics
-from review_project.disputes import DisputeRule, disputes, topic_votes
+from review_project.disputes import DisputeRule, reviewed_disputes
 from review_project.export import tables_from_rows
 from review_project.progress import review_progress
 from review_project.shared import ReviewError
@@ -149,14 +149,9 @@ def _measure(tables, reviewers_per_task: int, rule: DisputeRule, n_resamples: in
     measured.update(
         complete_tasks=stats.items.complete, kappa=stats.success.fleiss_kappa, ci95=stats.success.ci95,
         binary_kappa=stats.success.binary_fleiss_kappa, binary_ci95=stats.success.binary_ci95,
-        disputed=int((disputes(reviewed.arrays.ratings, rule, _topic_votes(reviewed.arrays)) != "").sum()),
+        disputed=int((reviewed_disputes(reviewed.arrays, rule) != "").sum()),
     )
     return measured, None
-
-
-def _topic_votes(tasks):
-    """Each task's topic votes: a tie at the 2-topic limit disputes a task, as in `adjudicate`."""
-    return topic_votes(tasks.topic_task, tasks.topic_members, len(tasks.task_id))
 
 
 def _negative_mean(scores: dict) -> float | None:
