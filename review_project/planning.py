@@ -345,24 +345,26 @@ def interval_half_width(low: float | None, high: float | None) -> float | None:
 
 
 def projected_half_width(
-    half_width_now: float | None, attacks_now: int, attacks_planned: int | None, target: float | None = None
+    half_width_now: float | None, attacks_now: int, attacks_planned: int | None, target: float | None = None,
+    *, planned_unknown: str = "the number of attacks planned is not known",
 ) -> Projection:
     """Project the interval's half-width from attacks_now to attacks_planned attacks: x sqrt(now / planned).
 
     Assumes the attacks still to be rated are like those rated so far (same reviewers, same
-    mix). attacks_needed: attacks for the target at today's rate of precision.
+    mix). attacks_needed: attacks for the target at today's rate of precision. planned_unknown :
+    the reason given when attacks_planned is None (a caller can say how to make it known).
     """
     if half_width_now is not None and not (np.isfinite(half_width_now) and half_width_now >= 0):
         raise ValueError(f"half_width_now must be a non-negative number or None, got {half_width_now}")
     if target is not None and not (np.isfinite(target) and target > 0):
         raise ValueError(f"target must be a positive number or None, got {target}")
     reason = None
-    if half_width_now is None:
+    if attacks_planned is None and attacks_now >= 1:
+        reason = planned_unknown
+    elif half_width_now is None:
         reason = "no interval yet"
     elif attacks_now < 1:
         reason = "no attacks rated yet"
-    elif attacks_planned is None:
-        reason = "the number of attacks planned is not known"
     elif attacks_planned < 1:
         reason = "no attacks planned"
     elif attacks_planned < attacks_now:

@@ -233,12 +233,7 @@ class Precision:
     planned_from: str | None
 
     def as_json(self) -> dict:
-        out = {"statistic": PRECISION_STATISTIC, "attacks_planned_from": self.planned_from, **self.projection.as_json()}
-        if self.planned_from is None and out["projected_half_width"] is None and out["attacks_now"]:
-            out["projected_half_width_reason"] = PLANNED_UNKNOWN
-            if out["target_met"] is None and out["target_half_width"] is not None:
-                out["target_met_reason"] = PLANNED_UNKNOWN
-        return out
+        return {"statistic": PRECISION_STATISTIC, "attacks_planned_from": self.planned_from, **self.projection.as_json()}
 
 
 def precision(success: SuccessAgreement, items: Items, manifest: list[dict] | None, target: float | None) -> Precision:
@@ -251,6 +246,6 @@ def precision(success: SuccessAgreement, items: Items, manifest: list[dict] | No
     else:
         planned, planned_from = None, None
     now = interval_half_width(interval.low, interval.high)
-    projection = projected_half_width(now, items.with_two_or_more_ratings, planned, target)
+    projection = projected_half_width(now, items.with_two_or_more_ratings, planned, target, planned_unknown=PLANNED_UNKNOWN)
     return Precision(projection, planned_from)
 

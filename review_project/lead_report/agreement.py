@@ -121,27 +121,27 @@ def headline(summary: Summary) -> str:
 
 def precision_line(summary: Summary) -> str:
     """One sentence: Fleiss' kappa's half-width now, and projected to the attacks planned, against the target."""
-    precision = summary.precision.as_json()
-    now, target = precision["half_width_now"], precision["target_half_width"]
+    projection = summary.precision.projection
+    now, target = projection.half_width_now, projection.target_half_width
     if now is None:
         why = summary.success.fleiss_kappa_all_tasks.ci95.reason or "no interval yet"
         return f"Precision: n/a, Fleiss' kappa over every task has no interval ({why})."
-    rated = count_of(precision["attacks_now"], "attack")
-    planned, projected = precision["attacks_planned"], precision["projected_half_width"]
-    where = {"manifest": " of the manifest", "project": " of the project"}.get(precision["attacks_planned_from"], "")
+    rated = count_of(projection.attacks_now, "attack")
+    planned, projected = projection.attacks_planned, projection.projected_half_width
+    where = {"manifest": " of the manifest", "project": " of the project"}.get(summary.precision.planned_from, "")
     line = f"Precision: Fleiss' kappa (every task with 2+ ratings) +/- {now:.3f}"
     if projected is None:
-        return f"{line} now, over the {rated} with 2 or more valid ratings; at completion: unknown ({precision['projected_half_width_reason']})."
-    if planned == precision["attacks_now"]:
+        return f"{line} now, over the {rated} with 2 or more valid ratings; at completion: unknown ({projection.projected_half_width_reason})."
+    if planned == projection.attacks_now:
         line += f" over all {count_of(planned, 'attack')}{where}"
     else:
         line += (f" now, over the {rated} with 2 or more valid ratings; projected +/- {projected:.3f} once the "
                  f"{count_of(planned, 'attack')}{where} are rated")
     if target is None:
         return line + "."
-    if precision["target_met"]:
+    if projection.target_met:
         return line + f": within the planned +/- {target:g}."
-    return line + f": short of the planned +/- {target:g} (about {precision['attacks_needed']:,} attacks would reach it)."
+    return line + f": short of the planned +/- {target:g} (about {projection.attacks_needed:,} attacks would reach it)."
 
 
 def paper_figure(summary: Summary) -> str:
