@@ -83,6 +83,9 @@ def permutation_test(first, second, n_permutations: int, rng: np.random.Generato
     return PermutationTest(observed, float(min(1.0, 2 * min(less, greater))), int(len(null)), exact)
 
 
+PLANNED_UNKNOWN = "the attacks planned per model are not known (give --manifest)"
+
+
 @dataclass(frozen=True)
 class Power:
     """What the pair's attacks could have detected: the minimum detectable difference in mean rating,
@@ -92,7 +95,7 @@ class Power:
     sd: float | None
     minimum_detectable_difference: Estimate
     attacks_planned: tuple[int, int] | None = None
-    at_completion: Estimate = Estimate(None, "the attacks planned per model are not known (give --manifest)")
+    at_completion: Estimate = Estimate(None, PLANNED_UNKNOWN)
     target_difference: float | None = None
     target_met: Estimate = Estimate(None, "no planned difference given")
 
@@ -204,7 +207,7 @@ def power_analysis(first: np.ndarray, second: np.ndarray, planned: tuple[int, in
     with `planned` attacks per model, also at completion (today's SD), against the `target` difference."""
     found = _power_now(first, second)
     if planned is None or found.sd is None or not found.sd > 0:
-        reason = found.minimum_detectable_difference.reason or "the attacks planned per model are not known (give --manifest)"
+        reason = found.minimum_detectable_difference.reason or PLANNED_UNKNOWN
         return dataclasses.replace(found, attacks_planned=planned, at_completion=Estimate(None, reason),
                                    target_difference=target, target_met=Estimate(None, reason))
     n1, n2 = max(planned[0], found.attacks[0]), max(planned[1], found.attacks[1])
