@@ -131,7 +131,7 @@ def wait_for_sync(database_url: str, project_id: int, timeout: float = 1800.0) -
             time.sleep(1)
             continue
         try:
-            if store.ledger_state(project_id).sync_done_at is not None:
+            if store.ledger.state(project_id).sync_done_at is not None:
                 return
         finally:
             store.close()

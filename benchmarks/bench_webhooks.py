@@ -384,7 +384,7 @@ def delivered(kind: str, target: str) -> tuple[int, int]:
 
     store = open_store(target)
     try:
-        checkins = store.checkins()
+        checkins = store.checkins.all()
     finally:
         store.close()
     return sum(c.status == "sent" for c in checkins), len(checkins)
@@ -399,7 +399,7 @@ def wait_until_applied(kind: str, target: str, timeout: float = 300.0) -> float:
     began = time.perf_counter()
     store = open_store(target)
     try:
-        while store.inbox_waiting().waiting:
+        while store.inbox.waiting().waiting:
             if time.perf_counter() - began > timeout:
                 raise SystemExit(f"the worker's inbox was not applied within {timeout:.0f} s")
             time.sleep(0.005)
@@ -554,7 +554,7 @@ def label_studio_submits(submits: int) -> None:
         client = label_studio.connect(server.url, server.api_key)
         attacks = sample_attacks(generate_records(max(1000, 20 * submits), seed=5), per_model=submits, seed=1)
         reviewers = [Reviewer("bench@example.com", "Bench")]
-        projects = {"no webhook": setup_project(client, attacks, reviewers, title="bench plain").project_id}
+        projects = {"no webhook": setup_project(client, attacks, reviewers, title="bench plain", create_accounts=True).project_id}
         for kind, label in (("null", "webhook to a do-nothing receiver"), ("worker", "the worker's webhook")):
             port = receivers[kind][1]
             projects[label] = setup_project(

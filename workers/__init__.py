@@ -49,12 +49,12 @@ def wellbeing_report(database_url: str, *, pending: bool = False, include_commen
 
     store = open_store(database_url, create=False)
     try:
-        checkins, reviewers = store.checkins(), store.reviewers()
+        checkins, reviewers = store.checkins.all(), store.directory.reviewers()
         if pending:
             rows = wellbeing.pending(checkins, reviewers)
             return WellbeingReport(rows, wellbeing.pending_text(rows))
         summary = wellbeing.summarize(
-            checkins, store.answers(), reviewers, include_comments=include_comments, exposures=store.exposure_log()
+            checkins, store.checkins.answers(), reviewers, include_comments=include_comments, exposures=store.events.exposure_log()
         )
         return WellbeingReport(summary, wellbeing.summary_text(summary))
     finally:
@@ -84,7 +84,7 @@ def open_ledger(database_url: str):
     """The review's ledger in the worker's store, for status, export and agreement (live_project.Ledger)."""
     from urllib.parse import urlsplit
 
-    from workers.ledger import StoreLedger
+    from workers.store.ledger import StoreLedger
     from workers.store import open_store
 
     parts = urlsplit(database_url)
@@ -99,6 +99,6 @@ def retry_failed_checkins(database_url: str) -> int:
 
     store = open_store(database_url, create=False)
     try:
-        return store.retry_failed()
+        return store.checkins.retry_failed()
     finally:
         store.close()

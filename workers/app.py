@@ -140,8 +140,8 @@ def build_app(
     async def healthz(request: Request) -> Response:
         try:
             await run_in_threadpool(store.ping)
-            stopped = await run_in_threadpool(store.delivery_stopped)
-            waiting = await run_in_threadpool(store.inbox_waiting)
+            stopped = await run_in_threadpool(store.outbox.delivery_stopped)
+            waiting = await run_in_threadpool(store.inbox.waiting)
         except Exception as error:
             return JSONResponse({"ok": False, "store": error.__class__.__name__}, status_code=503)
         if stopped:  # Slack refused the credentials: nothing is delivered until they work (slack_delivery.py)

@@ -1,7 +1,7 @@
 """Applying the inbox: received webhooks become counts, ledger rows, pacing and check-ins.
 
 The webhook answers once its event is in the inbox (inbox.py); this applies the inbox in
-arrival order, a batch per transaction (store.apply_received), and tells delivery when a
+arrival order, a batch per transaction (store.inbox.apply_received), and tells delivery when a
 check-in or a nudge fell due. One event the store refuses must not hold up the others behind
 it: a batch that fails is applied one event at a time, and an event that fails on its own while
 the store answers is set aside (moved to the store's `set_aside` table with its error's name,
@@ -59,17 +59,17 @@ class InboxApplier:
         return total
 
     def _apply(self, limit: int) -> Applied:
-        return self.store.apply_received(self.every, scheduling=self.scheduling, rules=self.rules, limit=limit)
+        return self.store.inbox.apply_received(self.every, scheduling=self.scheduling, rules=self.rules, limit=limit)
 
     def _one_at_a_time(self) -> Applied:
         recorded, events = [], 0
         for _ in range(self.batch):
-            inbox_id = self.store.next_received()
+            inbox_id = self.store.inbox.next_received()
             try:
                 applied = self._apply(limit=1)
             except Exception as error:
                 self.store.ping()  # the store itself is down: raise, set nothing aside
-                if self.store.set_aside(inbox_id, error.__class__.__name__):
+                if self.store.inbox.set_aside(inbox_id, error.__class__.__name__):
                     log.error("received event %s set aside: it fails to apply on its own (%s); the others go on",
                               inbox_id, error.__class__.__name__)
                 continue

@@ -50,7 +50,7 @@ class CatchUpReport:
 
 def projects_to_watch(store: Store, label_studio, webhook_secret: str) -> list[int]:
     """Projects the store has heard of, plus those whose webhook carries this worker's secret."""
-    return sorted(set(store.known_projects()) | label_studio.watched_projects(webhook_secret))
+    return sorted(set(store.events.known_projects()) | label_studio.watched_projects(webhook_secret))
 
 
 def catch_up(
@@ -65,7 +65,7 @@ def catch_up(
     projects = tuple(projects)
     totals = CatchUpReport(projects)
     for project in projects:
-        state = store.ledger_state(project)
+        state = store.ledger.state(project)
         if state.gone_at is not None:
             continue
         try:
@@ -76,7 +76,7 @@ def catch_up(
         except UnknownProject as error:
             # Projects go in id order: a deleted one must not stop the catch-up of every later one.
             log.warning("%s: the project is gone from Label Studio; marked gone in the store, catch-up skips it", error)
-            store.note_ledger(project, gone_at=time.time())
+            store.ledger.note(project, gone_at=time.time())
             continue
         totals = CatchUpReport(
             projects,
@@ -96,12 +96,12 @@ def full_sync(
     While it runs, the store records every milestone as missed; at the end each reviewer's latest
     becomes a pending check-in, unless `scheduling` is MISSED (a worker without Slack).
     """
-    state = store.ledger_state(project)
+    state = store.ledger.state(project)
     started = state.sync_started_at
     if started is None:
         started = time.time()
         # Changes made while the sync reads are caught by the first pass after it.
-        store.note_ledger(project, sync_started_at=started, changed_after=time_filter_value(started - OVERLAP_SECONDS))
+        store.ledger.note(project, sync_started_at=started, changed_after=time_filter_value(started - OVERLAP_SECONDS))
     total = label_studio.task_count(project)
     resumed = "" if state.sync_after_task is None else f", resuming after task {state.sync_after_task}"
     log.info("first sync of project %s: reading its %d tasks into the ledger%s", project, total, resumed)
@@ -109,14 +109,14 @@ def full_sync(
     logged = time.monotonic()
     for page in label_studio.tasks(project, after_task=state.sync_after_task or 0):
         page_new, page_removed, _ = _record_tasks(store, project, page, every, time.time(), scheduling, rules)
-        store.note_ledger(project, sync_after_task=page[-1].id)
+        store.ledger.note(project, sync_after_task=page[-1].id)
         tasks_read, new, removed = tasks_read + len(page), new + page_new, removed + page_removed
         if time.monotonic() - logged > PROGRESS_SECONDS:
             logged = time.monotonic()
             log.info("first sync of project %s: %d tasks read%s", project, tasks_read, resumed and " since resuming")
     now = time.time()
-    store.note_ledger(project, sync_done_at=now, last_catch_up_at=now, tasks_listed_at=now)
-    due = store.promote_latest_missed(project, since=started) if scheduling != MISSED else 0
+    store.ledger.note(project, sync_done_at=now, last_catch_up_at=now, tasks_listed_at=now)
+    due = store.checkins.promote_latest_missed(project, since=started) if scheduling != MISSED else 0
     log.info("first sync of project %s done: %d tasks, %d new exposure(s); %d check-in(s) due", project, tasks_read, new, due)
     return CatchUpReport((project,), tasks_read, new, removed, due)
 
@@ -130,7 +130,7 @@ def changes_since(
     pages = list(label_studio.tasks(project, changed_after=changed_after))
     changed = [task for page in pages for task in page]
     new, removed, due = _record_tasks(store, project, changed, every, started, scheduling, rules) if changed else (0, 0, 0)
-    store.note_ledger(
+    store.ledger.note(
         project, changed_after=time_filter_value(started - OVERLAP_SECONDS), last_catch_up_at=time.time()
     )
     removed += _follow_task_list(store, label_studio, project)
@@ -150,9 +150,9 @@ def _record_tasks(
                 events.append(annotation_seen(project, annotation, CAUGHT_UP, task.attack_id))
             except RequestRefused as error:
                 log.warning("project %s: an annotation from the API was not usable: %s", project, error)
-    store.note_tasks(project, [(task.id, _attack_id(task)) for task in tasks])
-    recorded = store.record_events(events, every, scheduling=scheduling, rules=rules) if events else []
-    removed = store.forget_missing(project, present, read_at)
+    store.ledger.note_tasks(project, [(task.id, _attack_id(task)) for task in tasks])
+    recorded = store.events.record_events(events, every, scheduling=scheduling, rules=rules) if events else []
+    removed = store.ledger.forget_missing(project, present, read_at)
     return sum(r.counted for r in recorded), removed, sum(len(r.milestones) for r in recorded)
 
 
@@ -164,20 +164,20 @@ def _attack_id(task: LabelStudioTask) -> int | None:
 def _follow_task_list(store: Store, label_studio, project: int) -> int:
     """Keep ledger_tasks the project's task list: tasks imported since are added, deleted ones
     go. Label Studio's task count costs one request; the list is read only when it differs."""
-    known = store.ledger_task_ids(project)
+    known = store.ledger.task_ids(project)
     count = label_studio.task_count(project)
     if count == len(known):
         return 0
     if count > len(known):
         after = max(known, default=0)
         for page in label_studio.tasks(project, after_task=after):
-            store.note_tasks(project, [(task.id, _attack_id(task)) for task in page])
-        known = store.ledger_task_ids(project)
+            store.ledger.note_tasks(project, [(task.id, _attack_id(task)) for task in page])
+        known = store.ledger.task_ids(project)
         if count == len(known):
             return 0
     # Tasks were deleted (the change feed cannot show a task that is gone): read the whole list.
     listed: set[int] = set()
     for page in label_studio.tasks(project):
         listed.update(task.id for task in page)
-        store.note_tasks(project, [(task.id, _attack_id(task)) for task in page])
-    return store.forget_tasks(project, known - listed)
+        store.ledger.note_tasks(project, [(task.id, _attack_id(task)) for task in page])
+    return store.ledger.forget_tasks(project, known - listed)

@@ -33,7 +33,7 @@ from review_project.export import tables_from_rows
 from review_project.progress import review_progress
 from review_project.shared import ReviewError
 from workers import pacing, wellbeing
-from workers.ledger import LedgerRows
+from workers.store.ledger import LedgerRows
 from workers.store import CheckIn, Reviewer, Store, StoredAnswer
 from workers.survey import NEGATIVE_ITEMS, PAPER_MEANS
 
@@ -296,7 +296,7 @@ def read_digest(store: Store, day: str, now: float, reviewers_per_task: int, *, 
     "Since" is when the latest digest was posted (of a day before `before_day`, when given: the
     worker's digest of `day` looks back to the previous day's), else FIRST_DIGEST_LOOKS_BACK ago.
     """
-    since = store.last_digest_posted_at(before_day)
+    since = store.outbox.last_sent_at("digest", before_day)
     since = now - FIRST_DIGEST_LOOKS_BACK if since is None else since
-    ledgers = {project: store.read_ledger(project) for project in store.known_projects()}
-    return digest_facts(day, since, ledgers, store.checkins(), store.answers(), store.reviewers(), reviewers_per_task)
+    ledgers = {project: store.ledger.read(project) for project in store.events.known_projects()}
+    return digest_facts(day, since, ledgers, store.checkins.all(), store.checkins.answers(), store.directory.reviewers(), reviewers_per_task)

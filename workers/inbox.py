@@ -1,6 +1,6 @@
 """The inbox: webhooks the worker has answered, kept as committed facts until they are applied.
 
-A webhook is answered once its event is committed to the inbox (store.receive: a table on
+A webhook is answered once its event is committed to the inbox (store.inbox.receive: a table on
 PostgreSQL, a file of its own beside a SQLite store), and nothing else: counting, the ledger,
 pacing and check-ins are applied from the inbox afterwards, by the worker's background process
 (workers/background.py), in arrival order and in one transaction per batch that also takes what

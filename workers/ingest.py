@@ -88,7 +88,7 @@ class GroupCommitter:
 
     def _commit(self, batch: list) -> None:
         try:
-            self.store.receive([event for event, _ in batch])
+            self.store.inbox.receive([event for event, _ in batch])
         except Exception as error:
             if len(batch) == 1 or self.store.unavailable(error):
                 # The database is down: each event on its own would wait for it again, holding every

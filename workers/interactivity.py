@@ -140,7 +140,7 @@ def build_slack_app(
 
     def owned_checkin(body: dict):
         """The pressed check-in if it was sent to the presser; else post why not and return None."""
-        checkin = store.checkin(checkin_id(body["actions"][0]["value"], "actions[0].value"))
+        checkin = store.checkins.get(checkin_id(body["actions"][0]["value"], "actions[0].value"))
         channel = _channel_id(body)
         if checkin is None:
             reply(channel, messages.unknown_checkin())
@@ -156,7 +156,7 @@ def build_slack_app(
         checkin = owned_checkin(body)
         if checkin is None:
             return
-        if store.is_answered(checkin.id):
+        if store.checkins.is_answered(checkin.id):
             reply(_channel_id(body), messages.already_answered())
             return
         client.views_open(trigger_id=body["trigger_id"], view=messages.survey_modal(checkin.id))
@@ -166,27 +166,27 @@ def build_slack_app(
         ack()
         checkin = owned_checkin(body)
         if checkin is not None:
-            store.mark_declined(checkin.id)
+            store.checkins.mark_declined(checkin.id)
             reply(_channel_id(body), messages.not_now_reply())
 
     # Pause and Resume act on the presser's own setting, whichever check-in carried the button.
     @app.action(messages.PAUSE)
     def pause_checkins(ack, body):
         ack()
-        store.set_paused(body["user"]["id"], True)
+        store.directory.set_paused(body["user"]["id"], True)
         log.info("a reviewer paused check-ins")
         reply(_channel_id(body), messages.paused(checkin_id(body["actions"][0]["value"], "actions[0].value")))
 
     @app.action(messages.RESUME)
     def resume_checkins(ack, body):
         ack()
-        store.set_paused(body["user"]["id"], False)
+        store.directory.set_paused(body["user"]["id"], False)
         log.info("a reviewer resumed check-ins")
         reply(_channel_id(body), messages.resumed(checkin_every))
 
     @app.view(messages.SURVEY_CALLBACK)
     def submit_survey(ack, body, view, client):
-        checkin = store.checkin(checkin_id(view["private_metadata"], "view.private_metadata"))
+        checkin = store.checkins.get(checkin_id(view["private_metadata"], "view.private_metadata"))
         if checkin is None or not sent_to(checkin, body["user"]["id"]):
             ack(response_action="errors", errors={block_id(ITEMS[0]): "This check-in is not yours or no longer exists."})
             return
@@ -195,15 +195,15 @@ def build_slack_app(
         except SurveyError as error:
             ack(response_action="errors", errors={error.block: str(error)})
             return
-        stored = store.record_answer(checkin.id, answer)
+        stored = store.checkins.record_answer(checkin.id, answer)
         ack()
         log.info("check-in %s answered%s", checkin.id, "" if stored else " again (first answer kept)")
         if stored and answer.needs_lead_attention() and lead_channel:
-            reviewer = store.cached_reviewer(checkin.reviewer)
+            reviewer = store.directory.cached_reviewer(checkin.reviewer)
             name = reviewer.name if reviewer else f"Label Studio user {checkin.reviewer}"
             try:
                 client.chat_postMessage(channel=lead_channel, text=messages.lead_alert(name))
-                store.mark_lead_alerted(checkin.id)
+                store.checkins.mark_lead_alerted(checkin.id)
             except Exception as error:
                 log.warning("lead alert for check-in %s not posted: %s", checkin.id, error.__class__.__name__)
         if stored:

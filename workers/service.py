@@ -28,7 +28,7 @@ from workers.catch_up import catch_up, projects_to_watch
 from workers.digest_delivery import DIGEST_POLL_SECONDS, DigestPoster
 from workers.label_studio_api import LabelStudioUnavailable
 from workers.pacing import NO_NUDGES, PacingRules
-from workers.slack_delivery import CheckInSender
+from workers.outbox import OutboxSender
 from workers.store import LATEST, LIVE, MISSED, Store
 
 log = logging.getLogger(__name__)
@@ -53,7 +53,7 @@ class WorkerService:
     def __init__(
         self,
         store: Store,
-        sender: CheckInSender | None,
+        sender: OutboxSender | None,
         label_studio,
         webhook_secret: str,
         checkin_every: int,
@@ -126,7 +126,7 @@ class WorkerService:
             try:
                 # An idle applier only reads: on SQLite an empty write transaction would still take
                 # the write lock from the webhooks.
-                busy = (busy or self.store.anything_received()) and self.applier.apply_once() > 0
+                busy = (busy or self.store.inbox.anything_received()) and self.applier.apply_once() > 0
             except Exception as error:  # the store is down: the events wait in the inbox
                 log.error("applying received events failed: %s", error.__class__.__name__)
                 busy = False
@@ -150,7 +150,7 @@ class WorkerService:
         # enough; looking on every pass would take SQLite's write lock from the webhooks each time.
         if now - self._stale_checked_at >= self.sender.claim_timeout_seconds / 4:
             self._stale_checked_at = now
-            released = self.store.release_stale_claims(now - self.sender.claim_timeout_seconds)
+            released = self.store.outbox.release_stale_claims(now - self.sender.claim_timeout_seconds)
         if released:
             log.warning("%d check-in(s) were claimed by a worker that stopped or stalled mid-send; each is looked"
                         " for in its DM before it is posted", released)
@@ -280,7 +280,7 @@ def build_worker(settings, *, socket_mode: bool = False, store: Store | None = N
 
 
 def _sender(settings, store, label_studio, delivery_clients, retry_base_seconds, claim_timeout_seconds,
-            credentials_probe_seconds) -> CheckInSender:
+            credentials_probe_seconds) -> OutboxSender:
     """The check-in sender with its Slack clients."""
     from workers.slack_delivery import SlackDirectory, make_delivery_clients
 
@@ -289,7 +289,7 @@ def _sender(settings, store, label_studio, delivery_clients, retry_base_seconds,
         name: value for name, value in (("claim_timeout_seconds", claim_timeout_seconds),
                                         ("credentials_probe_seconds", credentials_probe_seconds)) if value is not None
     }
-    return CheckInSender(
+    return OutboxSender(
         store=store,
         clients=delivery_clients,
         directory=SlackDirectory(store, delivery_clients.lookup, label_studio, slack_ids_from_csv(settings.reviewers_csv)),

@@ -1,32 +1,18 @@
-"""Deliver due check-ins as Slack DMs: exactly one DM per check-in, even across crashes.
+"""Talking to Slack for delivery: the clients, what a failed call means, posting once, finding a
+post again by its metadata, and who a reviewer is on Slack. workers/outbox.py uses these to
+deliver every message exactly once.
 
-Slack cannot deduplicate chat.postMessage, so the worker never posts blindly twice:
-- chat.postMessage is never retried by the client; each check-in message carries its id in
-  Slack message metadata (event type `wellbeing_checkin`);
-- before every post the worker commits `post_started_at` (store.begin_post), which also
-  confirms it still holds the claim and renews it;
-- when the outcome of a post is unknown (timeout, dropped connection, 5xx), and for a check-in
-  whose claim expired (its worker died or stalled), the check-in goes back to pending and the
-  next attempt reads the DM's history for that id (conversations.history with metadata)
-  before posting again; if the message is there, the check-in is recorded as sent.
-- a claim expires only after CLAIM_TIMEOUT_SECONDS, which must be several times the post's
-  HTTP timeout, so a post is over (answered or timed out) before anyone else may take over;
-  mark_sent succeeds only for the current claim holder.
-
-Nothing in delivery sleeps: a 429 anywhere (with its Retry-After) becomes the check-in's
-next_attempt_at, so one reviewer's rate limit delays only that reviewer's check-in.
-
-Broken credentials (CREDENTIAL_ERRORS) stop delivery for every worker (the store's
-slack_delivery row): one log line, /healthz 503 with the code, check-ins left pending. While
-stopped, one worker asks auth.test every CREDENTIALS_PROBE_SECONDS (and each worker once when it
-starts, e.g. with a new token); when it passes, delivery resumes with one log line.
+Failures are classified (slack_failure) into:
+- PermanentFailure: nothing will succeed without someone fixing something (no such Slack user);
+- CredentialsFailure: the bot token or a scope is wrong (delivery stops for every worker);
+- TransientFailure: try again later (a 429 with its Retry-After, a 5xx, a dropped connection);
+  UncertainPost when chat.postMessage got no clear answer: the message may be in Slack.
 """
 
 from __future__ import annotations
 
 import logging
-import time
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 
 from slack_sdk import WebClient
 from slack_sdk.errors import SlackApiError
@@ -40,24 +26,18 @@ from slack_sdk.http_retry.builtin_interval_calculators import (
     FixedValueRetryIntervalCalculator,
 )
 
-from workers import messages, pacing
 from workers.label_studio_api import LabelStudioUnavailable, UnknownReviewer
-from workers.store import CheckIn, Store
+from workers.store import Store
 
 log = logging.getLogger(__name__)
 
-CLAIM_TIMEOUT_SECONDS = 600.0
 POST_TIMEOUT_SECONDS = 10.0
-# A claim must outlive a post this many times over (see the module docstring).
-CLAIM_TO_POST_TIMEOUT = 3
-CHECKIN_EVENT = "wellbeing_checkin"
 # History is read from (first post attempt - margin): room for Slack's clock to differ from ours.
 HISTORY_MARGIN_SECONDS = 300.0
 # Slack limits non-Marketplace apps to 15 messages per conversations.history call.
 HISTORY_PAGE = 15
 HISTORY_MAX_PAGES = 40
-CREDENTIALS_PROBE_SECONDS = 60.0
-# Slack errors that no retry will fix for this reviewer: the check-in is marked failed.
+# Slack errors that no retry will fix for this recipient: the message is marked failed.
 PERMANENT_SLACK_ERRORS = frozenset(
     {"users_not_found", "user_not_found", "user_disabled", "cannot_dm_bot", "user_not_visible", "channel_not_found"}
 )
@@ -138,7 +118,8 @@ class CredentialsFailure(Exception):
         self.code = code
 
 
-def _error_code(error: SlackApiError) -> str | None:
+def error_code(error: SlackApiError) -> str | None:
+    """Slack's error code in a failed call's answer (e.g. invalid_auth), if it gave one."""
     data = error.response.data
     return data.get("error") if isinstance(data, dict) else None
 
@@ -147,7 +128,7 @@ def slack_failure(error: Exception, method: str) -> Exception:
     """Classify an error raised by `method` as a Permanent, Credentials or TransientFailure."""
     if isinstance(error, SlackApiError):
         response = error.response
-        code = _error_code(error)
+        code = error_code(error)
         if response.status_code == 429 or code == "ratelimited":
             retry_after = response.headers.get("retry-after") or response.headers.get("Retry-After")
             try:
@@ -168,7 +149,7 @@ def slack_failure(error: Exception, method: str) -> Exception:
 def _post_failure(error: Exception, where: str = "the DM") -> Exception:
     """Like slack_failure, but anything short of Slack's clear "no" leaves the outcome unknown."""
     status = error.response.status_code if isinstance(error, SlackApiError) else None
-    answered = status == 429 or (status is not None and status < 500 and _error_code(error) is not None)
+    answered = status == 429 or (status is not None and status < 500 and error_code(error) is not None)
     if answered:  # Slack said ok: false (or 429): nothing was posted
         return slack_failure(error, "chat.postMessage")
     what = f"HTTP {status}" if status is not None else error.__class__.__name__
@@ -237,7 +218,7 @@ class SlackDirectory:
 
     def reviewer(self, reviewer_id: int):
         """The cached Label Studio user, fetched once through users.get."""
-        cached = self.store.cached_reviewer(reviewer_id)
+        cached = self.store.directory.cached_reviewer(reviewer_id)
         if cached is not None:
             return cached
         try:
@@ -246,7 +227,7 @@ class SlackDirectory:
             raise PermanentFailure(str(error)) from None
         except LabelStudioUnavailable as error:
             raise TransientFailure(str(error)) from None
-        self.store.cache_reviewer(reviewer)
+        self.store.directory.cache_reviewer(reviewer)
         return reviewer
 
     def slack_user(self, reviewer_id: int) -> str:
@@ -263,184 +244,12 @@ class SlackDirectory:
         email = reviewer.email.lower()
         if email in self.csv_slack_ids:
             return self.csv_slack_ids[email]
-        cached = self.store.cached_slack_user(email)
+        cached = self.store.directory.cached_slack_user(email)
         if cached:
             return cached
         try:
             user_id = self.client.users_lookupByEmail(email=email)["user"]["id"]
         except Exception as error:
             raise slack_failure(error, "users.lookupByEmail") from None
-        self.store.cache_slack_user(email, user_id)
+        self.store.directory.cache_slack_user(email, user_id)
         return user_id
-
-
-@dataclass
-class CheckInSender:
-    """Claims due check-ins from the store and posts each exactly once; safe in several processes."""
-
-    store: Store
-    clients: DeliveryClients
-    directory: SlackDirectory
-    worker_id: str
-    checkin_every: int
-    retry_base_seconds: float = 30.0
-    retry_max_seconds: float = 1800.0
-    claim_timeout_seconds: float = CLAIM_TIMEOUT_SECONDS
-    credentials_probe_seconds: float = CREDENTIALS_PROBE_SECONDS
-    # The numbers the nudges' messages quote (the triggers themselves run in the store).
-    rules: pacing.PacingRules = pacing.PacingRules()
-    _probed: bool = field(default=False, repr=False)
-    _channels: dict[str, str] = field(default_factory=dict, repr=False)
-
-    def __post_init__(self) -> None:
-        post_timeout = self.clients.post.timeout
-        if self.claim_timeout_seconds < CLAIM_TO_POST_TIMEOUT * post_timeout:
-            # Otherwise a claim could expire while its post is still in flight, and a second
-            # worker could read the DM's history before Slack has stored the first post.
-            raise ValueError(
-                f"claim timeout {self.claim_timeout_seconds} s must be at least {CLAIM_TO_POST_TIMEOUT}x"
-                f" the post timeout ({post_timeout} s)"
-            )
-
-    def _retry_at(self, checkin: CheckIn, failure: TransientFailure, now: float) -> float:
-        return retry_time(failure, checkin.attempts, now, base=self.retry_base_seconds,
-                          maximum=self.retry_max_seconds, post_timeout=self.clients.post.timeout)
-
-    # -- credentials ----------------------------------------------------------------------------
-    def delivery_running(self, now: float | None = None) -> bool:
-        """False while bad credentials have stopped delivery; probes auth.test when due and resumes."""
-        reason = self.store.delivery_stopped()
-        if reason is None:
-            return True
-        # Each worker probes once when it starts (it may have a new token), then one worker per interval.
-        first = not self._probed
-        self._probed = True
-        if not self.store.claim_credentials_probe(self.credentials_probe_seconds, now, force=first):
-            return False
-        problem = self._credentials_problem()
-        if problem is None:
-            if self.store.resume_delivery():
-                log.info("Slack delivery resumed: auth.test passes again; pending check-ins go out now")
-            return True
-        if problem != reason and problem in CREDENTIAL_ERRORS:
-            self.store.stop_delivery(problem)
-        return False
-
-    def _credentials_problem(self) -> str | None:
-        """None if the token works and has every scope; else the Slack code (or why we cannot tell)."""
-        try:
-            response = self.clients.lookup.auth_test()
-        except SlackApiError as error:
-            return _error_code(error) or f"HTTP {error.response.status_code}"
-        except Exception as error:
-            return error.__class__.__name__  # Slack unreachable: stay stopped, ask again later
-        headers = {name.lower(): value for name, value in (response.headers or {}).items()}
-        granted = headers.get("x-oauth-scopes")
-        if granted is not None and not REQUIRED_SCOPES <= {scope.strip() for scope in granted.split(",")}:
-            return "missing_scope"
-        return None
-
-    def stop_for_credentials(self, failure: CredentialsFailure) -> None:
-        """Stop delivery for every worker (bad token or scope), logging it once; the lead's digest uses it too."""
-        self._probed = True  # this worker has just seen the credentials fail: no start-up probe needed
-        if self.store.stop_delivery(failure.code):
-            log.error(
-                "Slack delivery stopped: %s answered %s; fix SLACK_BOT_TOKEN or the app's scopes (docs/worker.md)."
-                " Check-ins stay pending and /healthz answers 503 until auth.test passes.",
-                failure.method, failure.code,
-            )
-
-    # -- one check-in -----------------------------------------------------------------------------
-    def send_next(self) -> bool:
-        """Claim and deliver one due check-in; False when none is due or delivery just stopped."""
-        checkin = self.store.claim_next_checkin(self.worker_id)
-        if checkin is None:
-            return False
-        try:
-            outcome = self._deliver(checkin)
-        except PermanentFailure as failure:
-            self.store.mark_failed(checkin.id, self.worker_id, str(failure))
-            log.warning("check-in %s failed: %s", checkin.id, failure)
-            return True
-        except CredentialsFailure as failure:
-            # Not the check-in's fault: due again as soon as delivery resumes.
-            self.store.mark_retry(checkin.id, self.worker_id, str(failure), time.time())
-            self.stop_for_credentials(failure)
-            return False
-        except TransientFailure as failure:
-            now = time.time()
-            retry_at = self._retry_at(checkin, failure, now)
-            self.store.mark_retry(checkin.id, self.worker_id, str(failure), retry_at)
-            log.warning("check-in %s stays pending (%s); next try in %.0f s", checkin.id, failure, retry_at - now)
-            return True
-        if outcome:
-            log.info("check-in %s %s (project %s, reviewer %s, %s %s)", checkin.id, outcome, checkin.project,
-                     checkin.reviewer, checkin.kind, checkin.milestone)
-        return True
-
-    def _deliver(self, checkin: CheckIn) -> str | None:
-        """Deliver a claimed check-in; returns what happened for the log line (None: already logged)."""
-        slack_user = self.directory.slack_user(checkin.reviewer)
-        channel = None
-        if checkin.post_started_at is not None:
-            # An earlier post may have reached Slack: look before posting again.
-            channel = self._open(slack_user)
-            ts = self._find_posted(channel, checkin)
-            if ts is not None:
-                self._record_sent(checkin, slack_user, channel, ts)
-                return "found in the DM, recorded as sent (not posted again)"
-        if self.store.is_paused(slack_user):
-            self.store.mark_paused(checkin.id, self.worker_id, slack_user)
-            return "skipped: reviewer paused check-ins"
-        channel = channel or self._open(slack_user)
-        if not self.store.begin_post(checkin.id, self.worker_id):
-            log.warning("check-in %s: this worker's claim expired before posting; left to the worker that holds it",
-                        checkin.id)
-            return None
-        ts = self._post(checkin, channel)
-        self._record_sent(checkin, slack_user, channel, ts)
-        return "sent"
-
-    def _record_sent(self, checkin: CheckIn, slack_user: str, channel: str, ts: str) -> None:
-        if not self.store.mark_sent(checkin.id, self.worker_id, slack_user, channel, ts):
-            # Another worker took the claim over; it reads the DM's history and finds this post.
-            log.warning("check-in %s posted, but its claim had passed to another worker, which will record it",
-                        checkin.id)
-
-    def _open(self, slack_user: str) -> str:
-        """The DM channel with a reviewer, opened once per worker (Slack gives the same one each time)."""
-        channel = self._channels.get(slack_user)
-        if channel is None:
-            try:
-                channel = self.clients.lookup.conversations_open(users=slack_user)["channel"]["id"]
-            except Exception as error:
-                raise slack_failure(error, "conversations.open") from None
-            self._channels[slack_user] = channel
-        return channel
-
-    def _find_posted(self, channel: str, checkin: CheckIn) -> str | None:
-        """The ts of this check-in's message in the DM (found by its metadata), or None."""
-        oldest = checkin.post_started_at - HISTORY_MARGIN_SECONDS
-        return find_posted(self.clients.lookup, channel, oldest, CHECKIN_EVENT, "checkin_id", checkin.id)
-
-    def message(self, checkin: CheckIn) -> tuple[str, list[dict]]:
-        """The DM for a check-in or a nudge, by its kind."""
-        if checkin.kind == pacing.BREAK:
-            return messages.break_dm(checkin.id, max(1, round((self.rules.break_after_seconds or 3600) / 60)))
-        if checkin.kind == pacing.SEVERE:
-            return messages.severe_dm(checkin.id, self.rules.severe_streak or pacing.PacingRules.severe_streak)
-        if checkin.kind == pacing.DAILY_CAP:
-            return messages.daily_cap_dm(checkin.id, self.rules.daily_task_cap or checkin.milestone)
-        return messages.checkin_dm(checkin.id, checkin.milestone, self.checkin_every)
-
-    def _post(self, checkin: CheckIn, channel: str) -> str:
-        text, blocks = self.message(checkin)
-        metadata = {"event_type": CHECKIN_EVENT, "event_payload": {"checkin_id": checkin.id}}
-        return post_once(self.clients.post, channel, metadata, text=text, blocks=blocks)
-
-    def send_all_due(self) -> int:
-        """Deliver every check-in due now; returns how many were handled."""
-        handled = 0
-        while self.send_next():
-            handled += 1
-        return handled

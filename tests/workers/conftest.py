@@ -286,8 +286,9 @@ def slack_client(slack):
     return make_slack_client(BOT_TOKEN, slack.url, max_retries=2, backoff_factor=0.05)
 
 
-# Short timeouts keep the tests quick; the claim timeout must stay >= 3x the post timeout.
-POST_TIMEOUT = 2.0
+# Short timeouts keep the tests quick (a post without a clear answer waits this long before its
+# DM is looked at: each such test waits it out); the claim timeout must stay >= 3x the post timeout.
+POST_TIMEOUT = 1.0
 
 
 @pytest.fixture
@@ -380,22 +381,22 @@ def sqlite_store(tmp_path):
 # What only tests ask of a store, through its own transaction and placeholder handling.
 def exposure_count(store, project: int, reviewer: int) -> int:
     """How many distinct tasks the reviewer has seen in the project."""
-    with store._transaction(write=False) as cur:
+    with store.backend.transaction(write=False) as cur:
         sql = "SELECT count(*) FROM exposures WHERE project = $1 AND reviewer = $2"
-        return store._run(cur, sql, (project, reviewer)).fetchone()[0]
+        return store.backend.run(cur, sql, (project, reviewer)).fetchone()[0]
 
 
 def seen_annotation_ids(store, project: int) -> set[int]:
     """Ids of the project's annotations the worker has any event for."""
-    with store._transaction(write=False) as cur:
-        rows = store._run(cur, "SELECT DISTINCT annotation_id FROM events WHERE project = $1", (project,)).fetchall()
+    with store.backend.transaction(write=False) as cur:
+        rows = store.backend.run(cur, "SELECT DISTINCT annotation_id FROM events WHERE project = $1", (project,)).fetchall()
     return {row[0] for row in rows}
 
 
 def record_deletion(store, deleted, now: float | None = None) -> int:
     """Record an AnnotationsDeleted event alone; returns how many of its annotation ids were new."""
-    with store._transaction() as cur:
-        return store._record_deletion(cur, deleted, time.time() if now is None else now)
+    with store.backend.transaction() as cur:
+        return store.events.record_deletion(cur, deleted, time.time() if now is None else now)
 
 
 def every_row(store) -> dict[str, list[tuple]]:
@@ -406,12 +407,12 @@ def every_row(store) -> dict[str, list[tuple]]:
         "ledger": "SELECT project, annotation_id, task, attack_id, reviewer, success, topics, skipped, valid,"
                   " invalid_reason, lead_time, created_at, updated_at, updated_by FROM ledger",
         "ledger_tasks": "SELECT project, task, attack_id FROM ledger_tasks",
-        "checkins": "SELECT project, reviewer, milestone, kind, status FROM checkins",
+        "checkins": "SELECT project, reviewer, milestone, kind, status FROM outbox",
         "pacing": "SELECT project, reviewer, session_started_at, last_seen_at, break_clock_from, severe_run, day,"
                   " day_tasks FROM pacing",
     }
-    with store._transaction(write=False) as cur:
-        return {table: sorted(tuple(row) for row in store._run(cur, sql).fetchall()) for table, sql in queries.items()}
+    with store.backend.transaction(write=False) as cur:
+        return {table: sorted(tuple(row) for row in store.backend.run(cur, sql).fetchall()) for table, sql in queries.items()}
 
 
 def apply_received(store, every: int = 10, **options) -> int:
@@ -424,16 +425,16 @@ def apply_received(store, every: int = 10, **options) -> int:
 def wait_until_applied(store, timeout: float = 15.0) -> None:
     """Wait for a running service's applier to empty the inbox (every webhook answered is then applied)."""
     deadline = time.time() + timeout
-    while store.inbox_waiting().waiting:
+    while store.inbox.waiting().waiting:
         if time.time() > deadline:
-            raise AssertionError(f"the inbox still holds {store.inbox_waiting().waiting} event(s) after {timeout} s")
+            raise AssertionError(f"the inbox still holds {store.inbox.waiting().waiting} event(s) after {timeout} s")
         time.sleep(0.02)
 
 
 def schema_versions(store) -> list[int]:
     """The schema versions the store has recorded as applied, in order."""
-    with store._transaction(write=False) as cur:
-        return [row[0] for row in store._run(cur, "SELECT version FROM schema_migrations ORDER BY version").fetchall()]
+    with store.backend.transaction(write=False) as cur:
+        return [row[0] for row in store.backend.run(cur, "SELECT version FROM schema_migrations ORDER BY version").fetchall()]
 
 
 # -- Label Studio, faked for unit tests (the e2e test uses the real server) -------------------------

@@ -28,7 +28,7 @@ def post(client, body: bytes, headers=SECRET):
 def test_the_real_bodies_are_stored_once(client, store):
     answers = [post(client, json.dumps(e["body"]).encode(), e["headers"] | SECRET) for e in real_webhook_bodies()]
     assert [(r.status_code, r.json()) for r in answers] == [(200, {"stored": True})] * 8
-    assert store.inbox_waiting().waiting == 8 and store.known_projects() == []  # answered, not applied yet
+    assert store.inbox.waiting().waiting == 8 and store.events.known_projects() == []  # answered, not applied yet
     assert apply_received(store) == 8
     assert len(every_row(store)["events"]) == 4  # every delivery came twice: the second adds nothing
     assert seen_annotation_ids(store, 1) == {6, 7}
@@ -39,7 +39,7 @@ def test_the_real_bodies_are_stored_once(client, store):
 def test_a_missing_or_wrong_secret_is_401(client, store, headers):
     response = post(client, webhook_body("ANNOTATION_CREATED", annotation(1, 1, 7), 1), headers)
     assert (response.status_code, response.json()) == (401, {"error": "missing or wrong X-Webhook-Secret header"})
-    assert store.inbox_waiting().waiting == 0
+    assert store.inbox.waiting().waiting == 0
 
 
 def test_the_secret_is_compared_in_constant_time(monkeypatch):
@@ -64,10 +64,10 @@ def test_the_secret_is_compared_in_constant_time(monkeypatch):
 def test_bad_bodies_get_a_reason_store_nothing_and_the_worker_keeps_serving(client, store, body, status, reason):
     response = post(client, body)
     assert response.status_code == status and reason in response.json()["error"]
-    assert store.inbox_waiting().waiting == 0
+    assert store.inbox.waiting().waiting == 0
     good = post(client, webhook_body("ANNOTATION_CREATED", annotation(1, 1, 7), 1))
     assert good.status_code == 200 and good.json() == {"stored": True}
-    assert store.inbox_waiting().waiting == 1
+    assert store.inbox.waiting().waiting == 1
 
 
 def test_a_body_over_one_megabyte_is_413_even_without_content_length(client, store):
@@ -81,17 +81,17 @@ def test_a_body_over_one_megabyte_is_413_even_without_content_length(client, sto
 
     streamed = client.post("/label-studio/webhook", content=chunks(), headers=SECRET)
     assert streamed.status_code == 413
-    assert store.inbox_waiting().waiting == 0
+    assert store.inbox.waiting().waiting == 0
 
 
 def test_the_tenth_task_makes_a_checkin_and_replays_make_none(client, store):
     bodies = [webhook_body("ANNOTATION_CREATED", annotation(1, task, 7), 1) for task in range(10)]
     assert [post(client, b).json() for b in bodies] == [{"stored": True}] * 10
     apply_received(store)
-    assert [c.milestone for c in store.checkins()] == [10]
+    assert [c.milestone for c in store.checkins.all()] == [10]
     assert [post(client, b).status_code for b in bodies] == [200] * 10  # replayed
     assert apply_received(store) == 10
-    assert [c.milestone for c in store.checkins()] == [10] and exposure_count(store, 1, 7) == 10
+    assert [c.milestone for c in store.checkins.all()] == [10] and exposure_count(store, 1, 7) == 10
 
 
 def test_healthz_answers_200_only_while_the_store_is_reachable(tmp_path):
@@ -134,9 +134,9 @@ def test_healthz_fails_once_a_received_event_has_waited_over_a_minute(tmp_path):
     store = open_store(f"sqlite:///{tmp_path / 'h.sqlite3'}")
     event = parse_webhook(webhook_body("ANNOTATION_CREATED", annotation(1, 1, 7), 1))
     with TestClient(build_app(store, webhook_secret="s")) as client:
-        store.receive([event], now=time.time() - 30)
+        store.inbox.receive([event], now=time.time() - 30)
         assert client.get("/healthz").json() == {"ok": True, "inbox": 1}
-        store.receive([event], now=time.time() - 75)
+        store.inbox.receive([event], now=time.time() - 75)
         response = client.get("/healthz")
         assert (response.status_code, response.json()) == (503, {"ok": False, "inbox": "2 event(s) waiting, the oldest for 75 s"})
         apply_received(store)

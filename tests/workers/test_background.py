@@ -74,10 +74,16 @@ def running(pid: int) -> bool:
         return False
 
 
+def signal_pending(pid: int, signum: int) -> bool:
+    """Whether a signal sent to the process waits to be delivered (it is stopped, say)."""
+    status = dict(line.split(":", 1) for line in open(f"/proc/{pid}/status").read().splitlines() if ":" in line)
+    return any(int(status[field], 16) >> (signum - 1) & 1 for field in ("ShdPnd", "SigPnd"))
+
+
 def milestones(worker: WorkerProcess) -> list[int]:
     store = open_store(worker.env["DATABASE_URL"], create=False)
     try:
-        return [c.milestone for c in store.checkins()] if not store.inbox_waiting().waiting else []
+        return [c.milestone for c in store.checkins.all()] if not store.inbox.waiting().waiting else []
     finally:
         store.close()
 
@@ -118,15 +124,16 @@ def test_sigterm_applies_what_waits_before_the_worker_exits(worker_process):
         post(worker, task)
     store = open_store(worker.env["DATABASE_URL"], create=False)
     try:
-        assert store.inbox_waiting().waiting == 10
+        assert store.inbox.waiting().waiting == 10
         worker.process.send_signal(signal.SIGTERM)  # as a service manager stops it
-        time.sleep(0.5)
+        # The web process passes the stop on: the frozen background holds it until it thaws.
+        wait_for(lambda: signal_pending(background, signal.SIGTERM), timeout=10, what="SIGTERM reaching the background")
         os.kill(background, signal.SIGCONT)
         worker.process.wait(30)
         # uvicorn stops gracefully, then ends by the signal it was sent (its exit status says so).
         assert worker.process.returncode == -signal.SIGTERM and not running(background)
         assert "Application shutdown complete" in worker.log_path.read_text()
-        assert store.inbox_waiting().waiting == 0 and [c.milestone for c in store.checkins()] == [10]
+        assert store.inbox.waiting().waiting == 0 and [c.milestone for c in store.checkins.all()] == [10]
     finally:
         store.close()
 

@@ -74,7 +74,7 @@ def test_webhook_client_faults_are_4xx_with_a_reason_logged_at_info(running, sto
                               headers={"X-Webhook-Secret": WEBHOOK_SECRET, "Content-Type": "application/json"}, timeout=10)
         assert (response.status_code, response.json()["error"][: len(reason)]) == (status, reason), body[:80]
         assert f"webhook refused ({status}): {reason}" in caplog.text
-    assert 2 not in store.known_projects()
+    assert 2 not in store.events.known_projects()
     _no_traceback_and_still_serving(running, caplog)
 
 
@@ -104,7 +104,7 @@ def _odd_payloads(sent_id: int) -> list[tuple[dict | bytes, int]]:
 
 
 def test_slack_client_faults_are_4xx_and_a_non_ascii_signature_is_401(running, store, slack, caplog):
-    sent = store.checkins(("sent",))[0]
+    sent = store.checkins.all(("sent",))[0]
     for payload, status in _odd_payloads(sent.id):
         content_type = "application/json" if isinstance(payload, bytes) and payload.startswith(b"{") else \
             "application/x-www-form-urlencoded"
@@ -122,7 +122,7 @@ def test_slack_client_faults_are_4xx_and_a_non_ascii_signature_is_401(running, s
     response = httpx.post(f"{running.url}/slack/events", content=body,
                           headers=dict(headers, **{"X-Slack-Signature": "v0=\u00e9\u4e2d".encode()}))
     assert response.status_code == 401
-    assert not store.is_paused("UADA")
+    assert not store.directory.is_paused("UADA")
 
     # A channel that is not an object is ignored, not a crash: the owner still gets the modal.
     owner_start = dict(button_payload(messages.START, sent.id), channel="DUADA")
@@ -135,13 +135,13 @@ def test_slack_client_faults_are_4xx_and_a_non_ascii_signature_is_401(running, s
     odd["view"]["state"]["values"]["comment"] = {"text": ["not text"]}
     body, headers = signed_interaction(odd)
     assert httpx.post(f"{running.url}/slack/events", content=body, headers=headers).status_code == 200
-    [answer] = store.answers()
+    [answer] = store.checkins.answers()
     assert answer.answer.scores["Upset"] == 1 and answer.answer.scores["Alert"] is None
     _no_traceback_and_still_serving(running, caplog)
 
 
 def test_an_unsent_checkin_is_answered_by_nobody(running, store, slack, caplog):
-    [unsent] = store.checkins(("pending",))
+    [unsent] = store.checkins.all(("pending",))
     assert unsent.slack_user_id is None
     for user in ("UEVE", "UADA", "UBO"):
         for action in (messages.START, messages.NOT_NOW):
@@ -151,8 +151,8 @@ def test_an_unsent_checkin_is_answered_by_nobody(running, store, slack, caplog):
         response = httpx.post(f"{running.url}/slack/events", content=body, headers=headers)
         assert response.json()["response_action"] == "errors"
     slack.wait_for("chat.postMessage", 6, where=lambda c: "belongs to someone else" in c.params.get("text", ""))
-    assert store.answers() == [] and slack.of("views.open") == []
-    assert store.checkin(unsent.id).declined_at is None
+    assert store.checkins.answers() == [] and slack.of("views.open") == []
+    assert store.checkins.get(unsent.id).declined_at is None
     _no_traceback_and_still_serving(running, caplog)
 
 

@@ -28,8 +28,8 @@ def fix_credentials(slack):
 
 def _make_the_next_probe_due(store):
     """As if the probe interval had passed since the last auth.test."""
-    with store._transaction() as cur:
-        store._run(cur, "UPDATE slack_delivery SET probed_at = 0")
+    with store.backend.transaction() as cur:
+        store.backend.run(cur, "UPDATE slack_delivery SET probed_at = 0")
 
 
 def _not_probes(slack):
@@ -56,14 +56,14 @@ def test_bad_credentials_stop_delivery_loudly_then_it_resumes(store, slack, slac
         slack.wait_for("auth.test", probes + 3)
         # While stopped, only auth.test is asked: no check-in is tried (and none logs a line).
         assert _not_probes(slack) == tried and slack.dms() == []
-        assert [c.status for c in store.checkins()] == ["pending", "pending"]
+        assert [c.status for c in store.checkins.all()] == ["pending", "pending"]
         assert httpx.get(health).json() == {"ok": False, "slack": code}
 
         fix_credentials(slack)
         slack.wait_for("chat.postMessage", 2)
         wait_until(lambda: httpx.get(health).status_code == 200, what="/healthz 200")
-        wait_until(lambda: [c.status for c in store.checkins()] == ["sent", "sent"], what="both check-ins sent")
-    assert slack.checkin_messages() == {"DUADA": [c.id for c in store.checkins()]}
+        wait_until(lambda: [c.status for c in store.checkins.all()] == ["sent", "sent"], what="both check-ins sent")
+    assert slack.checkin_messages() == {"DUADA": [c.id for c in store.checkins.all()]}
     stopped = [r for r in caplog.records if "Slack delivery stopped" in r.getMessage()]
     resumed = [r for r in caplog.records if "Slack delivery resumed" in r.getMessage()]
     assert [(r.levelno, code in r.getMessage()) for r in stopped] == [(logging.ERROR, True)]
@@ -83,14 +83,14 @@ def test_a_missing_scope_on_any_delivery_call_stops_delivery(store, slack, deliv
     if method == "conversations.history":  # history is read only after a post without a clear answer
         slack.drop("chat.postMessage", record=False)
         sender.send_next()
-        due = store.checkins()[0].next_attempt_at
+        due = store.checkins.all()[0].next_attempt_at
         wait_until(lambda: time.time() > due, what="the retry time")
     slack.scopes.discard(scope)
     assert sender.send_all_due() == 0  # the pass ends at the first credentials error
-    [checkin] = store.checkins()
+    [checkin] = store.checkins.all()
     assert (checkin.status, checkin.last_error) == ("pending", f"{method}: missing_scope")
     assert checkin.next_attempt_at <= time.time()  # due again as soon as delivery resumes
-    assert store.delivery_stopped() == "missing_scope"
+    assert store.outbox.delivery_stopped() == "missing_scope"
 
 
 def test_the_stop_is_shared_by_every_worker_and_a_probe_states_the_current_reason(
@@ -101,7 +101,7 @@ def test_the_stop_is_shared_by_every_worker_and_a_probe_states_the_current_reaso
     one = sender_for(store, delivery_clients, fake_label_studio, worker="one", credentials_probe_seconds=3600)
     other = sender_for(store, delivery_clients, fake_label_studio, worker="other", credentials_probe_seconds=3600)
     reach(store, 10)
-    assert one.send_all_due() == 0 and store.delivery_stopped() == "invalid_auth"
+    assert one.send_all_due() == 0 and store.outbox.delivery_stopped() == "invalid_auth"
     # Another worker sees the stop: it asks auth.test once when it starts (it may have a new token)...
     assert other.delivery_running() is False and len(slack.of("auth.test")) == 1
     # ...and not again before the interval; the worker that saw the failure does not probe at once.
@@ -111,14 +111,14 @@ def test_the_stop_is_shared_by_every_worker_and_a_probe_states_the_current_reaso
     slack.auth_error = None
     slack.scopes.discard("im:history")
     _make_the_next_probe_due(store)
-    assert one.delivery_running() is False and store.delivery_stopped() == "missing_scope"
+    assert one.delivery_running() is False and store.outbox.delivery_stopped() == "missing_scope"
 
     slack.scopes.add("im:history")
     _make_the_next_probe_due(store)
-    assert other.delivery_running() is True and store.delivery_stopped() is None
+    assert other.delivery_running() is True and store.outbox.delivery_stopped() is None
     assert one.delivery_running() is True  # cleared for everyone, without another probe
     assert len(slack.of("auth.test")) == 3
-    assert one.send_all_due() == 1 and store.checkins()[0].status == "sent"
+    assert one.send_all_due() == 1 and store.checkins.all()[0].status == "sent"
 
 
 def test_the_documented_manifest_asks_for_every_scope_the_probe_requires():

@@ -15,8 +15,9 @@ import pytest
 from tests.conftest import wait_until
 from tests.workers.conftest import BOT_TOKEN, POST_TIMEOUT
 from tests.workers.test_slack_delivery import reach, sender_for
-from workers.slack_delivery import CheckInSender, SlackDirectory, make_delivery_clients
-from workers.store import Reviewer, open_store
+from workers.outbox import OutboxSender
+from workers.slack_delivery import SlackDirectory, make_delivery_clients
+from workers.store import CHECKIN_KINDS, Reviewer, open_store
 
 
 def deliver_until_sent(sender, store, checkin_id, timeout=20.0):
@@ -24,20 +25,20 @@ def deliver_until_sent(sender, store, checkin_id, timeout=20.0):
     deadline = time.time() + timeout
     while time.time() < deadline:
         sender.send_all_due()
-        if store.checkin(checkin_id).status == "sent":
-            return store.checkin(checkin_id)
+        if store.checkins.get(checkin_id).status == "sent":
+            return store.checkins.get(checkin_id)
         time.sleep(0.05)
-    raise AssertionError(f"check-in {checkin_id} not sent within {timeout} s: {store.checkin(checkin_id)}")
+    raise AssertionError(f"check-in {checkin_id} not sent within {timeout} s: {store.checkins.get(checkin_id)}")
 
 
 def the_one_message(slack, store, checkin_id):
     """The DM holds exactly one check-in message, this one's, and the store recorded it as sent."""
     assert slack.checkin_messages() == {"DUADA": [checkin_id]}
     [message] = slack.messages_in("DUADA")
-    checkin = store.checkin(checkin_id)
+    checkin = store.checkins.get(checkin_id)
     assert (checkin.status, checkin.channel, checkin.slack_user_id) == ("sent", "DUADA", "UADA")
-    with store._transaction(write=False) as cur:
-        ts = store._run(cur, "SELECT message_ts FROM checkins WHERE id = $1", (checkin_id,)).fetchone()[0]
+    with store.backend.transaction(write=False) as cur:
+        ts = store.backend.run(cur, "SELECT message_ts FROM outbox WHERE id = $1", (checkin_id,)).fetchone()[0]
     assert ts == message["ts"]
 
 
@@ -45,7 +46,7 @@ def the_one_message(slack, store, checkin_id):
 def ada(store, slack):
     slack.users["ada@example.com"] = "UADA"
     reach(store, 10)
-    [checkin] = store.checkins()
+    [checkin] = store.checkins.all()
     return checkin
 
 
@@ -65,7 +66,7 @@ def test_a_post_slack_took_without_a_clear_answer_is_found_in_the_dm_not_posted_
     misbehave(slack)
     sender = sender_for(store, delivery_clients, fake_label_studio, retry_base_seconds=0.2)
     assert sender.send_next()
-    after_first = store.checkin(ada.id)
+    after_first = store.checkins.get(ada.id)
     assert after_first.status == "pending" and after_first.post_started_at is not None
     assert after_first.last_error.startswith(f"chat.postMessage: no clear answer ({why})")
     assert len(slack.messages_in("DUADA")) == 1  # Slack has it already
@@ -106,14 +107,14 @@ def test_a_clear_no_from_slack_is_tried_again_and_posted_once(
     sender = sender_for(store, delivery_clients, fake_label_studio, retry_base_seconds=0.2)
     sender.send_next()
     # begin_post recorded the attempt, so the next try still looks first: cheap, and never wrong.
-    assert store.checkin(ada.id).last_error == "chat.postMessage: msg_too_long"
+    assert store.checkins.get(ada.id).last_error == "chat.postMessage: msg_too_long"
     deliver_until_sent(sender, store, ada.id)
     the_one_message(slack, store, ada.id)
 
 
 def _age_claim(store, checkin_id, seconds):
-    with store._transaction() as cur:
-        store._run(cur, "UPDATE checkins SET claimed_at = claimed_at - $1 WHERE id = $2", (seconds, checkin_id))
+    with store.backend.transaction() as cur:
+        store.backend.run(cur, "UPDATE outbox SET claimed_at = claimed_at - $1 WHERE id = $2", (seconds, checkin_id))
 
 
 @pytest.mark.parametrize("reached_slack", [True, False])
@@ -121,7 +122,7 @@ def test_a_checkin_found_sending_at_start_is_looked_for_before_it_is_posted(
     worker, store, slack, ada, reached_slack
 ):
     """A worker died holding the claim: after the claim timeout the next worker finds or posts it once."""
-    dead = store.claim_next_checkin("dead-worker")
+    dead = store.outbox.claim("dead-worker", CHECKIN_KINDS)
     if reached_slack:
         # What the dead worker's post left in Slack, made with the real client and its metadata.
         metadata = {"event_type": "wellbeing_checkin", "event_payload": {"checkin_id": dead.id}}
@@ -135,20 +136,20 @@ def test_a_checkin_found_sending_at_start_is_looked_for_before_it_is_posted(
 
 
 def test_a_worker_that_lost_its_claim_before_posting_posts_nothing(store, slack, delivery_clients, fake_label_studio, ada):
-    slow = store.claim_next_checkin("slow-worker")
+    slow = store.outbox.claim("slow-worker", CHECKIN_KINDS)
     _age_claim(store, slow.id, 601)
-    assert store.release_stale_claims(time.time() - 600) == 1
-    assert store.begin_post(slow.id, "slow-worker") is False  # the claim is gone: nothing may be posted
+    assert store.outbox.release_stale_claims(time.time() - 600) == 1
+    assert store.outbox.begin_post(slow.id, "slow-worker", "D") is False  # the claim is gone: nothing may be posted
     fast = sender_for(store, delivery_clients, fake_label_studio, worker="fast-worker")
     assert fast.send_next()
-    assert store.begin_post(slow.id, "slow-worker") is False and store.mark_sent(slow.id, "slow-worker", "U", "D", "1") is False
+    assert store.outbox.begin_post(slow.id, "slow-worker", "D") is False and store.outbox.mark_sent(slow.id, "slow-worker", "U", "D", "1") is False
     the_one_message(slack, store, slow.id)
 
 
 def test_the_claim_timeout_must_outlast_a_post_several_times(store, slack, fake_label_studio):
     clients = make_delivery_clients(BOT_TOKEN, slack.url, post_timeout=10)
     with pytest.raises(ValueError, match="claim timeout 20 s must be at least 3x the post timeout"):
-        CheckInSender(store, clients, SlackDirectory(store, clients.lookup, fake_label_studio), "w", 10,
+        OutboxSender(store, clients, SlackDirectory(store, clients.lookup, fake_label_studio), "w", 10,
                       claim_timeout_seconds=20)
 
 
@@ -156,8 +157,8 @@ def test_the_claim_timeout_must_outlast_a_post_several_times(store, slack, fake_
 def _prepared(url):
     """The store with Ada known (no Label Studio needed in a child process) and her check-in due."""
     store = open_store(url)
-    store.cache_reviewer(Reviewer(7, "ada@example.com", "Ada Reviewer"))
-    store.cache_slack_user("ada@example.com", "UADA")
+    store.directory.cache_reviewer(Reviewer(7, "ada@example.com", "Ada Reviewer"))
+    store.directory.cache_slack_user("ada@example.com", "UADA")
     reach(store, 10)
     return store
 
@@ -168,7 +169,7 @@ def _worker_process(url, slack_url, stop, post_timeout, claim_timeout):
 
     store = open_store(url)
     clients = make_delivery_clients(BOT_TOKEN, slack_url, post_timeout=post_timeout)
-    sender = CheckInSender(store, clients, SlackDirectory(store, clients.lookup, None), worker_id(), 10,
+    sender = OutboxSender(store, clients, SlackDirectory(store, clients.lookup, None), worker_id(), 10,
                            retry_base_seconds=0.2, claim_timeout_seconds=claim_timeout)
     service = WorkerService(store, sender, None, "", 10, 3600)
     while not stop.is_set():
@@ -180,7 +181,7 @@ def _worker_process(url, slack_url, stop, post_timeout, claim_timeout):
 
 def test_kill_9_mid_post_then_a_restarted_worker_sends_nothing_twice(database_url, slack):
     store = _prepared(database_url)
-    [checkin] = store.checkins()
+    [checkin] = store.checkins.all()
     slack.delay("chat.postMessage", 120)  # Slack takes the post; the worker is killed waiting for the answer
     context = multiprocessing.get_context("spawn")
     stop = context.Event()
@@ -191,12 +192,12 @@ def test_kill_9_mid_post_then_a_restarted_worker_sends_nothing_twice(database_ur
         os.kill(doomed.pid, signal.SIGKILL)
         doomed.join(10)
         assert doomed.exitcode == -signal.SIGKILL
-        assert store.checkin(checkin.id).status == "sending"
+        assert store.checkins.get(checkin.id).status == "sending"
 
         # The restarted worker (claim timeout 1.5 s here, 600 s by default) takes the claim over.
         restarted = context.Process(target=_worker_process, args=(database_url, slack.url, stop, 0.5, 1.5))
         restarted.start()
-        wait_until(lambda: store.checkin(checkin.id).status == "sent", what="the check-in recorded as sent")
+        wait_until(lambda: store.checkins.get(checkin.id).status == "sent", what="the check-in recorded as sent")
         stop.set()
         restarted.join(30)
         assert restarted.exitcode == 0
@@ -212,7 +213,7 @@ def test_a_slow_send_past_the_claim_timeout_with_two_processes_posts_once(databa
     """Claim timeout 1.5 s, post timeout 0.5 s: the first worker's send outlives its claim (a slow
     conversations.open; or a post answered after the timeout), the second worker takes over."""
     store = _prepared(database_url)
-    [checkin] = store.checkins()
+    [checkin] = store.checkins.all()
     slack.delay(slow, 3.0)
     context = multiprocessing.get_context("spawn")
     stop = context.Event()
@@ -222,7 +223,7 @@ def test_a_slow_send_past_the_claim_timeout_with_two_processes_posts_once(databa
     try:
         wait_until(lambda: slack.of(slow), what=f"the first worker's {slow}")
         second.start()
-        wait_until(lambda: store.checkin(checkin.id).status == "sent", what="the check-in recorded as sent")
+        wait_until(lambda: store.checkins.get(checkin.id).status == "sent", what="the check-in recorded as sent")
     finally:
         # Each process finishes the pass it is in: the first worker's slow attempt ends before join returns.
         stop.set()
@@ -244,7 +245,7 @@ def test_one_reviewers_429_delays_only_that_reviewer(store, slack, delivery_clie
     sender = sender_for(store, delivery_clients, fake_label_studio, retry_base_seconds=0.2)
     before = time.time()
     assert sender.send_all_due() == 2
-    ada, bo = store.checkins()
+    ada, bo = store.checkins.all()
     assert (bo.status, slack.checkin_messages().get("DUBO")) == ("sent", [bo.id])
     assert (ada.status, ada.last_error) == ("pending", "chat.postMessage: rate limited (HTTP 429)")
     assert ada.next_attempt_at >= before + 20  # Slack's Retry-After is Ada's not-before time
@@ -261,12 +262,12 @@ def test_a_429_on_a_lookup_is_the_checkins_not_before_time(
     if method == "conversations.history":  # only asked after an unclear post
         slack.drop("chat.postMessage", record=True)
         sender.send_next()
-        due = store.checkin(ada.id).next_attempt_at
+        due = store.checkins.get(ada.id).next_attempt_at
         wait_until(lambda: time.time() > due, what="the retry time")
     slack.fail(method, 429, retry_after=30)
     before = time.time()
     sender.send_all_due()
-    checkin = store.checkin(ada.id)
+    checkin = store.checkins.get(ada.id)
     assert (checkin.status, checkin.last_error) == ("pending", f"{method}: rate limited (HTTP 429)")
     assert checkin.next_attempt_at >= before + 30
     assert len(slack.of(method)) == 1 and no_sleeping_in_slack_sdk == []

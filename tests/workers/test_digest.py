@@ -22,7 +22,7 @@ from workers.digest import (
     project_facts,
     wellbeing_facts,
 )
-from workers.ledger import LedgerRows, ProjectState
+from workers.store.ledger import LedgerRows, ProjectState
 from workers.messages import slack_text
 from workers.store import CheckIn, Reviewer, StoredAnswer
 from workers.survey import ITEMS, SurveyAnswer

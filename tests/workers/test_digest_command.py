@@ -12,7 +12,7 @@ from review_project.cli import cli
 from review_project.shared import ANNOTATION_CREATED
 from tests.workers.test_ledger import rated, webhook
 from workers.pacing import PacingRules
-from workers.store import Reviewer
+from workers.store import CHECKIN_KINDS, Reviewer
 from workers.survey import SurveyAnswer
 
 SEVERE_EVERY_5 = PacingRules(break_after_seconds=None, severe_streak=5, daily_task_cap=None)
@@ -24,13 +24,13 @@ def reviewed_store(store):
     Ada's ratings of 3 made two severe-streak nudges; Ada answered hers (a negative item at 2)."""
     events = [webhook(ANNOTATION_CREATED, rated(1, task, reviewer, "3" if reviewer == 7 else "1"))
               for task in range(1, 11) for reviewer in (7, 8)]
-    store.record_events(events, 10, rules=SEVERE_EVERY_5)
-    store.cache_reviewer(Reviewer(7, "ada@example.com", "Ada Reviewer"))
-    store.cache_reviewer(Reviewer(8, "bo@example.com", "Bo Reviewer"))
-    while (checkin := store.claim_next_checkin("w")) is not None:
-        store.mark_sent(checkin.id, "w", "U", "D", "1")
-    [ada] = [c for c in store.checkins() if c.reviewer == 7 and c.kind == "milestone"]
-    store.record_answer(ada.id, SurveyAnswer({"Upset": 2, "Alert": 3}, "a private comment"))
+    store.events.record_events(events, 10, rules=SEVERE_EVERY_5)
+    store.directory.cache_reviewer(Reviewer(7, "ada@example.com", "Ada Reviewer"))
+    store.directory.cache_reviewer(Reviewer(8, "bo@example.com", "Bo Reviewer"))
+    while (checkin := store.outbox.claim("w", CHECKIN_KINDS)) is not None:
+        store.outbox.mark_sent(checkin.id, "w", "U", "D", "1")
+    [ada] = [c for c in store.checkins.all() if c.reviewer == 7 and c.kind == "milestone"]
+    store.checkins.record_answer(ada.id, SurveyAnswer({"Upset": 2, "Alert": 3}, "a private comment"))
     return store
 
 
@@ -61,8 +61,8 @@ def test_digest_print_shows_the_digest_from_the_store(reviewed_store, database_u
     # Never an answer: no comment, no score of Ada's.
     assert "private comment" not in result.output and "2.00" not in result.output
     # Nothing was posted or claimed: the worker alone posts.
-    with reviewed_store._transaction(write=False) as cur:
-        assert reviewed_store._run(cur, "SELECT count(*) FROM digests").fetchone()[0] == 0
+    with reviewed_store.backend.transaction(write=False) as cur:
+        assert reviewed_store.backend.run(cur, "SELECT count(*) FROM outbox WHERE kind = 'digest'").fetchone()[0] == 0
 
 
 def test_the_option_names_the_reviewers_per_task(reviewed_store, database_url):

@@ -19,7 +19,8 @@ from tests.workers.test_ledger import rated, webhook
 from tests.workers.test_slack_delivery import sender_for
 from workers.digest import digest_text, read_digest
 from workers.messages import slack_text
-from workers.digest_delivery import DIGEST_EVENT, DigestPoster
+from workers.digest_delivery import DigestPoster
+from workers.outbox import DIGEST_EVENT
 from workers.service import build_worker
 from workers.slack_delivery import make_delivery_clients
 from workers.store import Reviewer, open_store
@@ -33,10 +34,10 @@ def today() -> str:
 
 def reviewed(store):
     """Two tasks rated by two reviewers, one of them named with the characters Slack escapes."""
-    store.record_events([webhook(ANNOTATION_CREATED, rated(1, task, reviewer, str(task + reviewer % 2)))
+    store.events.record_events([webhook(ANNOTATION_CREATED, rated(1, task, reviewer, str(task + reviewer % 2)))
                          for task in (1, 2) for reviewer in (7, 8)], 10)
-    store.cache_reviewer(Reviewer(7, "ada@example.com", "Ada <Reviewer> & co"))
-    store.cache_reviewer(Reviewer(8, "bo@example.com", "Bo Reviewer"))
+    store.directory.cache_reviewer(Reviewer(7, "ada@example.com", "Ada <Reviewer> & co"))
+    store.directory.cache_reviewer(Reviewer(8, "bo@example.com", "Bo Reviewer"))
     return store
 
 
@@ -50,13 +51,24 @@ def digests_in(slack, channel="CLEAD") -> list[dict]:
     return [m for m in slack.messages_in(channel) if (m.get("metadata") or {}).get("event_type") == DIGEST_EVENT]
 
 
+def digest_row(store, day):
+    """The day's digest in the outbox, or None before any process made it due."""
+    return store.outbox.find("digest", subject=day)
+
+
+def claim_day(store, day, worker, now):
+    """Make the day's digest due and claim it for `worker`, as a worker's digest thread does."""
+    store.outbox.enqueue("digest", subject=day, recipient="CLEAD", now=now)
+    return store.outbox.claim(worker, ("digest",), now, subject=day)
+
+
 def the_one_digest(slack, store, day=None):
     """The channel holds exactly one digest, of the day, and the store recorded it as posted."""
     day = day or today()
     [message] = digests_in(slack)
     assert message["metadata"]["event_payload"] == {"day": day}
-    row = store.digest(day)
-    assert (row.status, row.channel, row.message_ts) == ("posted", "CLEAD", message["ts"])
+    row = digest_row(store, day)
+    assert (row.status, row.channel, row.message_ts) == ("sent", "CLEAD", message["ts"])
     return message
 
 
@@ -65,10 +77,10 @@ def post_until_posted(poster, store, timeout=20.0):
     deadline = time.time() + timeout
     while time.time() < deadline:
         poster.post_if_due()
-        if (row := store.digest(today())) is not None and row.status == "posted":
+        if (row := digest_row(store, today())) is not None and row.status == "sent":
             return row
         time.sleep(0.05)
-    raise AssertionError(f"the digest was not posted within {timeout} s: {store.digest(today())}")
+    raise AssertionError(f"the digest was not posted within {timeout} s: {digest_row(store, today())}")
 
 
 def test_the_days_digest_is_posted_once_with_its_day_in_the_metadata(store, slack, delivery_clients):
@@ -94,7 +106,7 @@ def test_the_days_digest_is_posted_once_with_its_day_in_the_metadata(store, slac
 def test_nothing_before_digest_at_and_no_digest_without_a_lead_channel_or_with_digest_at_off(store, slack, delivery_clients):
     noon = datetime.combine(date.today(), time_of_day(12, 0)).timestamp()
     assert poster_for(store, delivery_clients, at=time_of_day(12, 1)).post_if_due(now=noon) is None
-    assert store.digest(today()) is None and slack.calls == []
+    assert digest_row(store, today()) is None and slack.calls == []
 
     for settings in ({"DIGEST_AT": "off"}, {"LEAD_SLACK_CHANNEL": "", "DIGEST_AT": "09:00"}):
         _, parts = build_worker(worker_settings("sqlite:///unused", slack.url, **settings), store=store,
@@ -121,7 +133,7 @@ def test_two_services_racing_on_one_store_post_one_digest(database_url, slack):
             services.append(parts["service"])
         for service in services:
             service.start()
-        wait_until(lambda: (row := stores[1].digest(today())) is not None and row.status == "posted",
+        wait_until(lambda: (row := digest_row(stores[1], today())) is not None and row.status == "sent",
                    what="the digest recorded as posted")
         passes = [service.digest_passes for service in services]
         wait_until(lambda: all(s.digest_passes >= p + 10 for s, p in zip(services, passes)),
@@ -169,16 +181,16 @@ def test_two_posters_released_together_post_one_digest_a_day(database_url, slack
 
 def test_the_first_claim_of_a_day_wins_and_a_held_day_is_left_alone(store):
     now = time.time()
-    first = store.claim_digest("2026-11-28", "w1", now, now - 600)
+    first = claim_day(store, "2026-11-28", "w1", now)
     assert (first.status, first.claimed_by, first.attempts, first.post_started_at) == ("sending", "w1", 1, None)
-    assert store.claim_digest("2026-11-28", "w2", now + 1, now - 599) is None
+    assert claim_day(store, "2026-11-28", "w2", now + 1) is None
     # The holder that lost nothing renews and posts; anyone else is refused.
-    assert not store.begin_digest_post("2026-11-28", "w2", "CLEAD")
-    assert store.begin_digest_post("2026-11-28", "w1", "CLEAD")
-    assert not store.mark_digest_posted("2026-11-28", "w2", "CLEAD", "1.0")
-    assert store.mark_digest_posted("2026-11-28", "w1", "CLEAD", "1.0", now=now)
-    assert store.claim_digest("2026-11-28", "w2", now + 2000, now + 1400) is None
-    assert store.last_digest_posted_at() == now and store.last_digest_posted_at("2026-11-28") is None
+    assert not store.outbox.begin_post(first.id, "w2", "CLEAD")
+    assert store.outbox.begin_post(first.id, "w1", "CLEAD")
+    assert not store.outbox.mark_sent(first.id, "w2", None, "CLEAD", "1.0")
+    assert store.outbox.mark_sent(first.id, "w1", None, "CLEAD", "1.0", now=now)
+    assert claim_day(store, "2026-11-28", "w2", now + 2000) is None
+    assert store.outbox.last_sent_at("digest") == now and store.outbox.last_sent_at("digest", "2026-11-28") is None
 
 
 @pytest.mark.parametrize(
@@ -197,7 +209,7 @@ def test_a_post_slack_took_without_a_clear_answer_is_found_in_the_channel_not_po
     misbehave(slack)
     poster = poster_for(store, delivery_clients)
     assert poster.post_if_due().startswith(f"stays pending (chat.postMessage: no clear answer ({why})")
-    first = store.digest(today())
+    first = digest_row(store, today())
     assert first.status == "pending" and first.post_started_at is not None
     assert first.last_error.endswith("the channel is checked before posting again")
     # Not sooner than the post's own timeout: Slack may still be storing it.
@@ -216,7 +228,7 @@ def test_a_post_slack_did_not_take_is_posted_once_after_the_history_check(store,
     slack.drop("chat.postMessage", record=False)
     poster = poster_for(store, delivery_clients)
     poster.post_if_due()
-    assert store.digest(today()).status == "pending" and digests_in(slack) == []
+    assert digest_row(store, today()).status == "pending" and digests_in(slack) == []
     post_until_posted(poster, store)
     the_one_digest(slack, store)
     assert len(slack.of("chat.postMessage")) == 2 and len(slack.of("conversations.history")) == 1
@@ -226,21 +238,21 @@ def test_a_post_slack_did_not_take_is_posted_once_after_the_history_check(store,
 def test_a_worker_that_died_mid_post_is_taken_over_after_the_claim_timeout(store, slack, delivery_clients, slack_took_it):
     """The claim timeout is 6 s here (3x the 2 s post timeout; 600 s by default)."""
     died_at = time.time()
-    assert store.claim_digest(today(), "dead-worker", died_at, died_at - 6)
-    assert store.begin_digest_post(today(), "dead-worker", "CLEAD", died_at)
+    dead = claim_day(store, today(), "dead-worker", died_at)
+    assert store.outbox.begin_post(dead.id, "dead-worker", "CLEAD", died_at)
     if slack_took_it:
         delivery_clients.post.chat_postMessage(channel="CLEAD", text="digest",
                                                metadata={"event_type": DIGEST_EVENT, "event_payload": {"day": today()}})
     poster = poster_for(store, delivery_clients, claim_timeout_seconds=6)
     assert poster.post_if_due(now=died_at + 3) is None  # the claim is still live: left alone
     outcome = poster.post_if_due(now=died_at + 7)
-    assert outcome == ("found in CLEAD, recorded as posted (not posted again)" if slack_took_it else "posted to CLEAD")
+    assert outcome == ("found in CLEAD, recorded as sent (not posted again)" if slack_took_it else "posted to CLEAD")
     the_one_digest(slack, store)
     assert len(slack.of("conversations.history")) == 1
     assert len(slack.of("chat.postMessage")) == 1  # ours, or the dead worker's
     # The dead worker, were it to wake up, could neither post nor record anything.
-    assert not store.begin_digest_post(today(), "dead-worker", "CLEAD")
-    assert not store.mark_digest_posted(today(), "dead-worker", "CLEAD", "1.0")
+    assert not store.outbox.begin_post(dead.id, "dead-worker", "CLEAD")
+    assert not store.outbox.mark_sent(dead.id, "dead-worker", None, "CLEAD", "1.0")
 
 
 def test_a_429_is_the_days_not_before_time_and_nothing_sleeps(store, slack, delivery_clients, no_sleeping_in_slack_sdk):
@@ -248,7 +260,7 @@ def test_a_429_is_the_days_not_before_time_and_nothing_sleeps(store, slack, deli
     poster = poster_for(store, delivery_clients)
     before = time.time()
     assert poster.post_if_due().startswith("stays pending (chat.postMessage: rate limited (HTTP 429))")
-    row = store.digest(today())
+    row = digest_row(store, today())
     assert row.status == "pending" and before + 20 <= row.next_attempt_at <= time.time() + 20
     assert row.post_started_at is not None  # committed before the post, which Slack refused clearly
     assert poster.post_if_due() is None and poster_for(store, delivery_clients, worker="w2").post_if_due() is None
@@ -261,9 +273,9 @@ def test_bad_credentials_stop_delivery_for_everyone_and_the_digest_waits(store, 
     slack.fail("chat.postMessage", error="invalid_auth")
     poster = poster_for(store, delivery_clients)
     assert poster.post_if_due() == "waits for Slack delivery to resume (chat.postMessage: invalid_auth)"
-    assert store.delivery_stopped() == "invalid_auth" and store.digest(today()).status == "pending"
+    assert store.outbox.delivery_stopped() == "invalid_auth" and digest_row(store, today()).status == "pending"
     assert poster.post_if_due() is None and len(slack.of("chat.postMessage")) == 1
-    store.resume_delivery()  # what the credentials probe does once auth.test passes
+    store.outbox.resume_delivery()  # what the credentials probe does once auth.test passes
     post_until_posted(poster, store)
     the_one_digest(slack, store)
 
@@ -275,9 +287,9 @@ def test_without_the_channels_history_scope_the_day_fails_and_checkins_go_on(sto
     poster.post_if_due()
     with caplog.at_level(logging.ERROR, logger="workers.digest_delivery"):
         wait_until(lambda: poster.post_if_due() is not None, what="the history check", timeout=10)
-    row = store.digest(today())
+    row = digest_row(store, today())
     assert (row.status, row.last_error) == ("failed", "conversations.history: missing_scope")
-    assert store.delivery_stopped() is None
+    assert store.outbox.delivery_stopped() is None
     assert "add channels:history and groups:history to the Slack app and reinstall it" in caplog.text
     assert len(digests_in(slack)) == 1 and len(slack.of("chat.postMessage")) == 1
     assert poster.post_if_due() is None
@@ -287,19 +299,19 @@ def test_a_channel_that_is_not_there_fails_the_day_and_the_next_day_is_posted(st
     slack.fail("chat.postMessage", error="channel_not_found")
     poster = poster_for(store, delivery_clients)
     assert poster.post_if_due() == "failed: chat.postMessage: channel_not_found"
-    assert store.digest(today()).status == "failed"
+    assert digest_row(store, today()).status == "failed"
     assert poster.post_if_due() is None and poster_for(store, delivery_clients, worker="w2").post_if_due() is None
     tomorrow = datetime.combine(date.today(), time_of_day(12, 0)).timestamp() + 24 * 3600
     assert poster.post_if_due(now=tomorrow) == "posted to CLEAD"
     day = datetime.fromtimestamp(tomorrow).date().isoformat()
-    assert store.digest(day).status == "posted" and len(slack.of("chat.postMessage")) == 2
+    assert digest_row(store, day).status == "sent" and len(slack.of("chat.postMessage")) == 2
 
 
 def test_since_is_when_the_previous_digest_was_posted(store, slack, delivery_clients):
     yesterday = datetime.fromtimestamp(time.time() - 24 * 3600).date().isoformat()
     posted_at = datetime.combine(date.today(), time_of_day(0, 0)).timestamp() - 15 * 3600  # yesterday 09:00
-    store.claim_digest(yesterday, "w0", posted_at, posted_at - 600)
-    store.mark_digest_posted(yesterday, "w0", "CLEAD", "1.0", now=posted_at)
+    held = claim_day(store, yesterday, "w0", posted_at)
+    store.outbox.mark_sent(held.id, "w0", None, "CLEAD", "1.0", now=posted_at)
     poster_for(store, delivery_clients).post_if_due()
     [call] = slack.of("chat.postMessage")
     since = datetime.fromtimestamp(posted_at).strftime("%Y-%m-%d %H:%M")

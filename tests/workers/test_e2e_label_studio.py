@@ -91,8 +91,8 @@ def settle(slack, worker: WorkerProcess, count: int) -> None:
     store = open_store(worker.env["DATABASE_URL"], create=False)
 
     def busy() -> bool:
-        syncing = any(store.ledger_state(project).sync_done_at is None for project in store.known_projects())
-        return syncing or store.inbox_waiting().waiting > 0 or bool(store.checkins(("pending", "sending")))
+        syncing = any(store.ledger.state(project).sync_done_at is None for project in store.events.known_projects())
+        return syncing or store.inbox.waiting().waiting > 0 or bool(store.checkins.all(("pending", "sending")))
 
     try:
         deadline = time.time() + 30

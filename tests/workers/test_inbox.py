@@ -75,73 +75,73 @@ def test_events_received_then_applied_write_what_recording_them_at_once_writes(s
     events = some_events()
     at_once = open_store(f"sqlite:///{tmp_path / 'at-once.sqlite3'}")
     try:
-        at_once.record_events(events, 3, now=1_795_867_200.0, rules=RULES)
+        at_once.events.record_events(events, 3, now=1_795_867_200.0, rules=RULES)
         for n in range(0, len(events), 4):  # as webhooks arrive: a few per commit
-            store.receive(events[n:n + 4])
-        assert store.inbox_waiting().waiting == len(events)
+            store.inbox.receive(events[n:n + 4])
+        assert store.inbox.waiting().waiting == len(events)
         assert every_row(store)["events"] == []  # received is not applied
         assert apply_received(store, 3, rules=RULES) == len(events)
         assert every_row(store) == every_row(at_once)
         assert len(every_row(store)["checkins"]) > 5  # milestones and nudges were made
-        assert store.inbox_waiting().waiting == 0
+        assert store.inbox.waiting().waiting == 0
     finally:
         at_once.close()
 
 
 def test_a_failed_apply_leaves_everything_received_and_nothing_applied(store, monkeypatch):
-    store.receive(some_events()[:9])
-    real = store._write_outcome
+    store.inbox.receive(some_events()[:9])
+    real = store.events._write_outcome
 
     def fail_at_the_end(*args):
         real(*args)  # the batch's rows are written, then the transaction fails before its commit
         raise RuntimeError("the disk filled up")
 
-    monkeypatch.setattr(store, "_write_outcome", fail_at_the_end)
+    monkeypatch.setattr(store.events, "_write_outcome", fail_at_the_end)
     with pytest.raises(RuntimeError):
-        store.apply_received(3, limit=50)
-    assert store.inbox_waiting().waiting == 9
+        store.inbox.apply_received(3, limit=50)
+    assert store.inbox.waiting().waiting == 9
     assert every_row(store)["events"] == [] and every_row(store)["checkins"] == []
-    monkeypatch.setattr(store, "_write_outcome", real)
+    monkeypatch.setattr(store.events, "_write_outcome", real)
     assert apply_received(store, 3) == 9
     assert apply_received(store, 3) == 0  # applied once
-    assert exposure_count(store, 1, 7) == 3 and len(store.checkins()) == 3
+    assert exposure_count(store, 1, 7) == 3 and len(store.checkins.all()) == 3
 
 
 def test_an_event_that_fails_on_its_own_is_set_aside_and_the_others_go_on(store, monkeypatch, caplog):
     events = [webhook(ANNOTATION_CREATED, rated(1, task, 7)) for task in range(1, 11)]
-    store.receive(events)
-    real = store._write_events
+    store.inbox.receive(events)
+    real = store.events._write_events
 
     def refuse_task_4(cur, ordered, *args):
         if any(getattr(event, "task", None) == 4 for event in ordered):
             raise ValueError("a value the store cannot take")
         return real(cur, ordered, *args)
 
-    monkeypatch.setattr(store, "_write_events", refuse_task_4)
+    monkeypatch.setattr(store.events, "_write_events", refuse_task_4)
     due = []
     applier = InboxApplier(store, 3, on_due=lambda: due.append(1))
     with caplog.at_level(logging.INFO):
         assert applier.drain() == 9
     assert exposure_count(store, 1, 7) == 9
-    assert [c.milestone for c in store.checkins()] == [3, 6, 9] and due
-    state = store.inbox_waiting()
+    assert [c.milestone for c in store.checkins.all()] == [3, 6, 9] and due
+    state = store.inbox.waiting()
     assert (state.waiting, state.set_aside) == (0, 1)
     assert "received event 4 set aside: it fails to apply on its own (ValueError); the others go on" in caplog.text
     assert "Traceback" not in caplog.text
 
 
 def test_nothing_is_set_aside_while_the_store_itself_is_down(sqlite_store, monkeypatch):
-    sqlite_store.receive([webhook(ANNOTATION_CREATED, rated(1, task, 7)) for task in range(1, 4)])
+    sqlite_store.inbox.receive([webhook(ANNOTATION_CREATED, rated(1, task, 7)) for task in range(1, 4)])
 
     def down(*args, **kwargs):
         raise OSError("the store is unreachable")
 
-    monkeypatch.setattr(sqlite_store, "_record", down)
+    monkeypatch.setattr(sqlite_store.events, "record_on", down)
     monkeypatch.setattr(sqlite_store, "ping", down)
     with pytest.raises(OSError):
         InboxApplier(sqlite_store, 3).apply_once()
     monkeypatch.undo()
-    assert (sqlite_store.inbox_waiting().waiting, sqlite_store.inbox_waiting().set_aside) == (3, 0)
+    assert (sqlite_store.inbox.waiting().waiting, sqlite_store.inbox.waiting().set_aside) == (3, 0)
     assert apply_received(sqlite_store, 3) == 3
 
 
@@ -160,14 +160,14 @@ def test_two_appliers_on_postgresql_apply_each_event_once_in_arrival_order(postg
                                                         annotation_id=1000 * project + task), project=project)
                       for task in range(1, 121)]
             for n in range(0, 120, 3):
-                stores[0].receive(events[n:n + 3])
+                stores[0].inbox.receive(events[n:n + 3])
             gate = threading.Barrier(2)
             applied = [0, 0]
 
             def apply(n):
                 gate.wait()
                 applier = InboxApplier(stores[n], 10, rules=rules, batch=2)
-                while (count := applier.apply_once()) or stores[n].anything_received():
+                while (count := applier.apply_once()) or stores[n].inbox.anything_received():
                     applied[n] += count
 
             threads = [threading.Thread(target=apply, args=(n,)) for n in range(2)]
@@ -177,7 +177,7 @@ def test_two_appliers_on_postgresql_apply_each_event_once_in_arrival_order(postg
                 thread.join(60)
             assert sum(applied) == 120, f"project {project}: {applied}"
             assert exposure_count(stores[0], project, 7) == 120
-            checkins = [c for c in stores[0].checkins() if c.project == project]
+            checkins = [c for c in stores[0].checkins.all() if c.project == project]
             assert sorted(c.milestone for c in checkins if c.kind == "milestone") == list(range(10, 121, 10))
             # In arrival order, each streak's third task makes a nudge: tasks 3, 7, 11, ...
             assert sorted(c.milestone for c in checkins if c.kind == "severe") == list(range(3, 121, 4))
@@ -188,35 +188,35 @@ def test_two_appliers_on_postgresql_apply_each_event_once_in_arrival_order(postg
 
 def inbox_rows(store) -> int:
     """Rows in a SQLite store's inbox file, applied or not."""
-    return store._inbox_connection().execute("SELECT count(*) FROM inbox").fetchone()[0]
+    return store.backend.connection(store.inbox.queue.path).execute("SELECT count(*) FROM inbox").fetchone()[0]
 
 
 def test_sqlite_keeps_the_inbox_in_a_file_of_its_own_and_prunes_what_was_applied(sqlite_store, monkeypatch):
-    import workers.store
+    import workers.store.inbox
 
     events = [webhook(ANNOTATION_CREATED, rated(1, task, 7)) for task in range(1, 11)]
-    sqlite_store.receive(events[:5])
+    sqlite_store.inbox.receive(events[:5])
     assert inbox_rows(sqlite_store) == 5 and every_row(sqlite_store)["events"] == []
     apply_received(sqlite_store)
     # Applied rows stay until the web process, the inbox file's only writer, next prunes it.
-    monkeypatch.setattr(workers.store, "INBOX_PRUNE_SECONDS", 0.0)
-    sqlite_store.receive(events[5:])
-    assert inbox_rows(sqlite_store) == 5 and sqlite_store.inbox_waiting().waiting == 5
+    monkeypatch.setattr(workers.store.inbox, "INBOX_PRUNE_SECONDS", 0.0)
+    sqlite_store.inbox.receive(events[5:])
+    assert inbox_rows(sqlite_store) == 5 and sqlite_store.inbox.waiting().waiting == 5
     assert apply_received(sqlite_store) == 5 and exposure_count(sqlite_store, 1, 7) == 10
 
 
 def test_a_new_sqlite_inbox_file_is_applied_from_its_first_row(tmp_path):
     url = f"sqlite:///{tmp_path / 'worker.sqlite3'}"
     store = open_store(url)
-    store.receive([webhook(ANNOTATION_CREATED, rated(1, task, 7)) for task in range(1, 6)])
+    store.inbox.receive([webhook(ANNOTATION_CREATED, rated(1, task, 7)) for task in range(1, 6)])
     assert apply_received(store) == 5
     store.close()
     for suffix in ("", "-wal", "-shm"):  # an operator deletes the inbox file: its ids start again at 1
         (tmp_path / f"worker.sqlite3-inbox{suffix}").unlink(missing_ok=True)
     store = open_store(url)
     try:
-        store.receive([webhook(ANNOTATION_CREATED, rated(1, task, 7)) for task in range(6, 9)])
-        assert store.inbox_waiting().waiting == 3
+        store.inbox.receive([webhook(ANNOTATION_CREATED, rated(1, task, 7)) for task in range(6, 9)])
+        assert store.inbox.waiting().waiting == 3
         assert apply_received(store) == 3 and exposure_count(store, 1, 7) == 8
     finally:
         store.close()
@@ -227,15 +227,15 @@ def test_a_new_sqlite_store_leaves_an_old_inbox_file_to_its_first_sync(tmp_path)
     # holds was applied to the old store: applied again as live webhooks, it would make check-ins now.
     path = tmp_path / "worker.sqlite3"
     store = open_store(f"sqlite:///{path}")
-    store.receive([webhook(ANNOTATION_CREATED, rated(1, task, 7)) for task in range(1, 11)])
+    store.inbox.receive([webhook(ANNOTATION_CREATED, rated(1, task, 7)) for task in range(1, 11)])
     assert apply_received(store) == 10
     store.close()
     for suffix in ("", "-wal", "-shm"):
         (tmp_path / f"worker.sqlite3{suffix}").unlink(missing_ok=True)
     store = open_store(f"sqlite:///{path}")
     try:
-        assert store.inbox_waiting().waiting == 0 and apply_received(store) == 0 and store.checkins() == []
-        store.receive([webhook(ANNOTATION_CREATED, rated(1, 11, 7))])  # what comes now is applied
+        assert store.inbox.waiting().waiting == 0 and apply_received(store) == 0 and store.checkins.all() == []
+        store.inbox.receive([webhook(ANNOTATION_CREATED, rated(1, 11, 7))])  # what comes now is applied
         assert apply_received(store) == 1 and exposure_count(store, 1, 7) == 1
     finally:
         store.close()

@@ -31,15 +31,15 @@ def test_concurrent_events_share_commits_and_each_is_answered_once_committed(sto
     committer.stop()
     assert results == {rv: [None] * 20 for rv in range(8)}
     assert committer.batches < 160
-    assert store.inbox_waiting().waiting == 160  # every answered event is committed
+    assert store.inbox.waiting().waiting == 160  # every answered event is committed
     # Applied in arrival order, whatever the batches: each reviewer's 10th and 20th make a check-in.
     apply_received(store)
-    assert sorted((c.reviewer, c.milestone) for c in store.checkins()) == [(rv, m) for rv in range(8) for m in (10, 20)]
+    assert sorted((c.reviewer, c.milestone) for c in store.checkins.all()) == [(rv, m) for rv in range(8) for m in (10, 20)]
 
 
 def test_a_rejected_event_fails_alone(store, monkeypatch):
     committer = GroupCommitter(store)
-    real = store.receive
+    real = store.inbox.receive
     hold = threading.Event()
 
     def picky(events, now=None):
@@ -48,7 +48,7 @@ def test_a_rejected_event_fails_alone(store, monkeypatch):
             raise ValueError("boom")
         return real(events, now)
 
-    monkeypatch.setattr(store, "receive", picky)
+    monkeypatch.setattr(store.inbox, "receive", picky)
     futures = [committer.submit(seen(task)) for task in range(6)]
     futures.append(committer.submit(AnnotationsDeleted(1, (700,))))
     hold.set()

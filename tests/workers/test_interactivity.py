@@ -24,7 +24,7 @@ def sent_checkin(worker, store, slack):
     slack.users["ada@example.com"] = "UADA"
     reach(store, 10)
     worker["sender"].send_all_due()
-    [checkin] = store.checkins()
+    [checkin] = store.checkins.all()
     assert checkin.status == "sent"
     return checkin
 
@@ -56,7 +56,7 @@ def test_an_answer_is_stored_and_thanked(client, slack, store, sent_checkin):
     scores = {"Upset": 1, "Alert": 3, "Attentive": 4}
     response = interact(client, survey_payload(sent_checkin.id, scores, comment="  long shift  "))
     assert response.status_code == 200 and response.content in (b"", b"{}")
-    [stored] = store.answers()
+    [stored] = store.checkins.answers()
     assert stored.answer.scores == {item: scores.get(item) for item in ITEMS}
     assert stored.answer.comment == "long shift"
     thanks = slack.wait_for("chat.postMessage", 1, where=lambda c: "Thank you for answering" in c.params.get("text", ""))
@@ -77,7 +77,7 @@ def test_a_high_negative_item_tells_the_lead_without_quoting_answers(client, sla
 
 
 def test_the_lead_alert_escapes_the_reviewer_name_so_it_pings_nobody(client, slack, store, sent_checkin):
-    store.cache_reviewer(Reviewer(7, "ada@example.com", "<!channel> Cy & co"))
+    store.directory.cache_reviewer(Reviewer(7, "ada@example.com", "<!channel> Cy & co"))
     interact(client, survey_payload(sent_checkin.id, {"Afraid": 3}))
     [alert] = slack.wait_for("chat.postMessage", 1, where=lambda c: c.params["channel"] == "CLEAD")
     assert alert.params["text"].startswith("&lt;!channel&gt; Cy &amp; co may want a check-in")
@@ -89,16 +89,16 @@ def test_pause_then_resume(client, slack, store, sent_checkin):
     [confirmation] = slack.wait_for("chat.postMessage", 1, where=lambda c: "paused" in c.params.get("text", ""))
     resume = [e for b in confirmation.params["blocks"] if b["type"] == "actions" for e in b["elements"]]
     assert [(b["text"]["text"], b["action_id"]) for b in resume] == [("Resume check-ins", messages.RESUME)]
-    assert store.is_paused("UADA")
+    assert store.directory.is_paused("UADA")
     interact(client, button_payload(messages.RESUME, sent_checkin.id))
     slack.wait_for("chat.postMessage", 1, where=lambda c: "back on" in c.params.get("text", ""))
-    assert not store.is_paused("UADA")
+    assert not store.directory.is_paused("UADA")
 
 
 def test_not_now_is_recorded(client, slack, store, sent_checkin):
     interact(client, button_payload(messages.NOT_NOW, sent_checkin.id))
     slack.wait_for("chat.postMessage", 1, where=lambda c: "No problem" in c.params.get("text", ""))
-    assert store.checkin(sent_checkin.id).declined_at is not None
+    assert store.checkins.get(sent_checkin.id).declined_at is not None
 
 
 def test_someone_elses_checkin_is_not_opened_or_answered(client, slack, store, sent_checkin):
@@ -106,7 +106,7 @@ def test_someone_elses_checkin_is_not_opened_or_answered(client, slack, store, s
     slack.wait_for("chat.postMessage", 1, where=lambda c: "belongs to someone else" in c.params.get("text", ""))
     response = interact(client, survey_payload(sent_checkin.id, {"Upset": 4}, user="UEVE"))
     assert response.json()["response_action"] == "errors"
-    assert store.answers() == [] and slack.of("views.open") == []
+    assert store.checkins.answers() == [] and slack.of("views.open") == []
 
 
 def test_a_bad_score_is_shown_in_the_modal(client, store, sent_checkin):
@@ -114,7 +114,7 @@ def test_a_bad_score_is_shown_in_the_modal(client, store, sent_checkin):
     payload["view"]["state"]["values"][block_id("Nervous")]["score"]["selected_option"] = {"value": "9"}
     response = interact(client, payload)
     assert response.json() == {"response_action": "errors", "errors": {block_id("Nervous"): "Nervous: value '9' is not one of 0-4"}}
-    assert store.answers() == []
+    assert store.checkins.answers() == []
 
 
 @pytest.mark.parametrize(
@@ -128,7 +128,7 @@ def test_bad_signatures_and_old_requests_are_refused(client, store, slack, sent_
     response = interact(client, button_payload(messages.PAUSE, sent_checkin.id), **change)
     assert response.status_code == status and reason in response.json()["error"]
     # Refused before Bolt dispatched it: no listener ran, so there is nothing to wait for.
-    assert not store.is_paused("UADA")
+    assert not store.directory.is_paused("UADA")
 
 
 def _raw(client, body: bytes, content_type="application/x-www-form-urlencoded", headers=None):

@@ -13,10 +13,10 @@ from review_project.export import read_export_tasks
 from review_project.live_project import currency
 from review_project.shared import ANNOTATION_CREATED, ANNOTATION_UPDATED
 from tests.workers.conftest import annotation, every_row, exposure_count
-from workers import ledger
+from workers.store import ledger
 from workers.catch_up import catch_up, full_sync
 from workers.label_studio_api import LabelStudioUnavailable
-from workers.ledger import StoreLedger
+from workers.store.ledger import StoreLedger
 from workers.store import LATEST, MISSED, open_store
 from workers.webhook import AnnotationsDeleted, parse_webhook
 
@@ -47,7 +47,7 @@ def test_webhooks_write_what_the_export_table_has(store):
     first = rated(1, 5, 7, "3", ("Theft", "Weapons"))
     skip = rated(1, 6, 7, skipped=True)
     invalid = rated(1, 7, 8, "9")
-    store.record_events([webhook(ANNOTATION_CREATED, a) for a in (first, skip, invalid)], 10)
+    store.events.record_events([webhook(ANNOTATION_CREATED, a) for a in (first, skip, invalid)], 10)
     rows = ledger_rows(store)
     # The export path reads the same annotations into the same row (one parser: schema.read_annotation).
     export = read_export_tasks(
@@ -63,20 +63,20 @@ def test_an_update_replaces_the_row_and_an_older_one_never_undoes_it(store):
     ann = rated(1, 5, 7, "1")
     newer = dict(rated(1, 5, 7, "4", annotation_id=ann["id"]), updated_at="2026-11-28T05:00:00.000000Z")
     older = dict(rated(1, 5, 7, "2", annotation_id=ann["id"]), updated_at="2026-11-28T04:00:00.000000Z")
-    store.record_events([webhook(ANNOTATION_CREATED, ann)], 10)
-    store.record_events([webhook(ANNOTATION_UPDATED, newer)], 10)
-    store.record_events([webhook(ANNOTATION_UPDATED, older)], 10)  # arrives late
+    store.events.record_events([webhook(ANNOTATION_CREATED, ann)], 10)
+    store.events.record_events([webhook(ANNOTATION_UPDATED, newer)], 10)
+    store.events.record_events([webhook(ANNOTATION_UPDATED, older)], 10)  # arrives late
     assert ledger_rows(store)[ann["id"]]["success"] == 4
     assert exposure_count(store, 1, 7) == 1
 
 
 def test_a_deletion_removes_the_row_for_good_and_never_uncounts(store):
     ann = rated(1, 5, 7)
-    store.record_events([webhook(ANNOTATION_CREATED, ann)], 10)
-    store.record_events([AnnotationsDeleted(1, (ann["id"],))], 10)
+    store.events.record_events([webhook(ANNOTATION_CREATED, ann)], 10)
+    store.events.record_events([AnnotationsDeleted(1, (ann["id"],))], 10)
     assert ann["id"] not in ledger_rows(store)
     # A replay of its creation (or catch-up reading an old copy) does not bring it back.
-    store.record_events([webhook(ANNOTATION_CREATED, dict(ann, updated_at="2026-11-28T09:00:00.000000Z"))], 10)
+    store.events.record_events([webhook(ANNOTATION_CREATED, dict(ann, updated_at="2026-11-28T09:00:00.000000Z"))], 10)
     assert ann["id"] not in ledger_rows(store)
     assert exposure_count(store, 1, 7) == 1
 
@@ -85,14 +85,14 @@ def test_the_lead_reads_tasks_and_how_current_the_ledger_is(store, fake_label_st
     fake_label_studio.import_tasks(1, range(1, 6), attack_ids=[40, 41, 42, 43, 44])
     fake_label_studio.add(1, rated(1, 2, 7), attack_id=41)
     catch_up(store, fake_label_studio, [1], 10)
-    store.record_events([webhook(ANNOTATION_CREATED, rated(1, 3, 8), attack_id=42)], 10)
+    store.events.record_events([webhook(ANNOTATION_CREATED, rated(1, 3, 8), attack_id=42)], 10)
     read = StoreLedger(store, "test").read(1)
     assert read.complete and read.last_catch_up_at and read.last_webhook_at
     assert read.tables.tasks.to_dict("list") == {"task_id": [1, 2, 3, 4, 5], "attack_id": [40, 41, 42, 43, 44]}
     assert sorted(read.tables.annotations["task_id"]) == [2, 3]
     assert read.waiting == 0 and "not applied" not in currency(read, "test")
     # A webhook answered but not applied yet (the worker's background is behind, or down): the lead is told.
-    store.receive([webhook(ANNOTATION_CREATED, rated(1, 4, 8), attack_id=43)])
+    store.inbox.receive([webhook(ANNOTATION_CREATED, rated(1, 4, 8), attack_id=43)])
     read = StoreLedger(store, "test").read(1)
     assert sorted(read.tables.annotations["task_id"]) == [2, 3] and read.waiting == 1
     assert currency(read, "test").endswith(
@@ -118,28 +118,28 @@ def test_the_first_sync_resumes_where_it_stopped_and_sends_one_checkin_per_revie
     fake_label_studio.tasks = fails_after_one_page
     with pytest.raises(LabelStudioUnavailable):
         full_sync(store, fake_label_studio, 1, 10)
-    state = store.ledger_state(1)
+    state = store.ledger.state(1)
     assert (state.sync_after_task, state.sync_done_at, state.syncing) == (10, None, True)
 
     report = full_sync(store, fake_label_studio, 1, 10)  # resumes after task 10
     assert report.tasks_read == 25
     assert exposure_count(store, 1, 7) == 35 and exposure_count(store, 1, 8) == 12
-    checkins = {(c.reviewer, c.milestone): c for c in store.checkins()}
+    checkins = {(c.reviewer, c.milestone): c for c in store.checkins.all()}
     assert {key: c.status for key, c in checkins.items()} == {
         (7, 10): "missed", (7, 20): "missed", (7, 30): "pending", (8, 10): "pending",
     }
     assert checkins[(7, 10)].last_error == "reached before the worker's first sync of the project finished"
-    assert store.ledger_state(1).sync_done_at is not None
+    assert store.ledger.state(1).sync_done_at is not None
 
 
 def test_a_webhook_during_the_first_sync_is_missed_then_only_the_latest_goes_out(store, fake_label_studio):
     for task in range(1, 20):
         fake_label_studio.add(1, rated(1, task, 7))
-    store.note_ledger(1, sync_started_at=1.0)  # a sync has begun and not finished
-    store.record_events([webhook(ANNOTATION_CREATED, rated(1, task, 7)) for task in range(100, 110)], 10)
-    assert [(c.milestone, c.status) for c in store.checkins()] == [(10, "missed")]
+    store.ledger.note(1, sync_started_at=1.0)  # a sync has begun and not finished
+    store.events.record_events([webhook(ANNOTATION_CREATED, rated(1, task, 7)) for task in range(100, 110)], 10)
+    assert [(c.milestone, c.status) for c in store.checkins.all()] == [(10, "missed")]
     full_sync(store, fake_label_studio, 1, 10)
-    assert [(c.milestone, c.status) for c in store.checkins()] == [(10, "missed"), (20, "pending")]
+    assert [(c.milestone, c.status) for c in store.checkins.all()] == [(10, "missed"), (20, "pending")]
 
 
 def test_a_pass_reads_only_what_changed_including_deletions(store, fake_label_studio):
@@ -149,9 +149,9 @@ def test_a_pass_reads_only_what_changed_including_deletions(store, fake_label_st
     # Older than the watermark: what the next pass should not read again.
     for task in fake_label_studio.tasks_by_project[1].values():
         task["updated_at"] -= 3600
-    store.note_ledger(1, changed_after="2026-01-01T00:00:00.000000Z")
+    store.ledger.note(1, changed_after="2026-01-01T00:00:00.000000Z")
     catch_up(store, fake_label_studio, [1], 10)
-    state = store.ledger_state(1)
+    state = store.ledger.state(1)
     assert state.changed_after > "2026-01-01T00:00:00.000000Z"
 
     gone = fake_label_studio.tasks_by_project[1][3]["annotations"][0]["id"]
@@ -172,7 +172,7 @@ def test_catching_up_after_downtime_sends_one_checkin_for_the_latest_milestone(s
         fake_label_studio.add(1, rated(1, task, 7))
     report = catch_up(store, fake_label_studio, [1], 10, LATEST)
     assert report.checkins_due == 1
-    assert [(c.milestone, c.status) for c in store.checkins()] == [(10, "missed"), (20, "missed"), (30, "pending")]
+    assert [(c.milestone, c.status) for c in store.checkins.all()] == [(10, "missed"), (20, "missed"), (30, "pending")]
 
 
 def test_new_and_deleted_tasks_reach_the_task_list(store, fake_label_studio):
@@ -180,12 +180,12 @@ def test_new_and_deleted_tasks_reach_the_task_list(store, fake_label_studio):
     catch_up(store, fake_label_studio, [1], 10)
     fake_label_studio.import_tasks(1, [4, 5])
     catch_up(store, fake_label_studio, [1], 10)
-    assert store.ledger_task_ids(1) == {1, 2, 3, 4, 5}
+    assert store.ledger.task_ids(1) == {1, 2, 3, 4, 5}
     fake_label_studio.add(1, rated(1, 2, 7))
     catch_up(store, fake_label_studio, [1], 10)
     del fake_label_studio.tasks_by_project[1][2]  # a task deleted in Label Studio, annotation and all
     report = catch_up(store, fake_label_studio, [1], 10)
-    assert store.ledger_task_ids(1) == {1, 3, 4, 5} and report.annotations_removed == 1
+    assert store.ledger.task_ids(1) == {1, 3, 4, 5} and report.annotations_removed == 1
     assert ledger_rows(store) == {}
 
 
@@ -199,7 +199,7 @@ def test_a_project_deleted_in_label_studio_is_marked_gone_and_the_others_catch_u
         catch_up(store, fake_label_studio, [1, 2], 10)
         catch_up(store, fake_label_studio, [1, 2], 10)  # logged once: the next pass skips it quietly
     assert sorted(row["task_id"] for row in ledger_rows(store, 2).values()) == [1, 2]
-    assert store.ledger_state(1).gone_at is not None and store.ledger_state(2).gone_at is None
+    assert store.ledger.state(1).gone_at is not None and store.ledger.state(2).gone_at is None
     assert [r.getMessage() for r in caplog.records] == [
         "project 1: not found: the project is gone from Label Studio; marked gone in the store, catch-up skips it"
     ]
@@ -209,33 +209,33 @@ def test_without_slack_every_milestone_is_missed(store, fake_label_studio):
     for task in range(1, 15):
         fake_label_studio.add(1, rated(1, task, 7))
     catch_up(store, fake_label_studio, [1], 10, MISSED)
-    store.record_events([webhook(ANNOTATION_CREATED, rated(1, task, 7)) for task in range(20, 30)], 10, scheduling=MISSED)
-    assert [(c.milestone, c.status) for c in store.checkins()] == [(10, "missed"), (20, "missed")]
+    store.events.record_events([webhook(ANNOTATION_CREATED, rated(1, task, 7)) for task in range(20, 30)], 10, scheduling=MISSED)
+    assert [(c.milestone, c.status) for c in store.checkins.all()] == [(10, "missed"), (20, "missed")]
 
 
 def test_a_deletion_webhook_and_an_update_in_one_batch(store):
     ann = rated(1, 5, 7)
-    store.record_events([webhook(ANNOTATION_CREATED, ann)], 10)
+    store.events.record_events([webhook(ANNOTATION_CREATED, ann)], 10)
     events = [webhook(ANNOTATION_UPDATED, dict(ann, updated_at="2026-11-28T06:00:00.000000Z")),
               AnnotationsDeleted(1, (ann["id"],))]
-    store.record_events(events, 10)
+    store.events.record_events(events, 10)
     assert ledger_rows(store) == {}
 
 
 def tasks_noted(store, project: int = 1) -> dict[int, int | None]:
-    with store._transaction(write=False) as cur:
-        return ledger.task_attack_ids(store._runner(cur), project)
+    with store.backend.transaction(write=False) as cur:
+        return ledger.task_attack_ids(store.backend.runner(cur), project)
 
 
 def test_a_task_keeps_the_last_attack_id_known(store):
-    store.note_tasks(1, [(5, None), (6, 106)])
-    store.record_events([webhook(ANNOTATION_CREATED, rated(1, 5, 7), attack_id=105)], 10)
+    store.ledger.note_tasks(1, [(5, None), (6, 106)])
+    store.events.record_events([webhook(ANNOTATION_CREATED, rated(1, 5, 7), attack_id=105)], 10)
     assert tasks_noted(store) == {5: 105, 6: 106}
     # An annotation whose task data lacks attack_id (a missing one is None) takes nothing away.
     without = parse_webhook(json.dumps({"action": ANNOTATION_CREATED, "annotation": rated(1, 6, 8),
                                         "project": {"id": 1}, "task": {"id": 6, "data": {}}}).encode())
-    store.record_events([without], 10)
-    store.note_tasks(1, [(5, None), (6, 206)])
+    store.events.record_events([without], 10)
+    store.ledger.note_tasks(1, [(5, None), (6, 206)])
     assert tasks_noted(store) == {5: 105, 6: 206}
 
 
@@ -244,8 +244,8 @@ def test_last_webhook_at_is_within_a_second_and_never_goes_back(store):
     seen = []
     for now in (1000.0, 1000.5, 1001.2, 999.0):
         ann["id"] += 1  # a new annotation each time
-        store.record_events([webhook(ANNOTATION_CREATED, ann)], 10, now=now)
-        seen.append(store.ledger_state(1).last_webhook_at)
+        store.events.record_events([webhook(ANNOTATION_CREATED, ann)], 10, now=now)
+        seen.append(store.ledger.state(1).last_webhook_at)
     # 1000.5 is within a second of what is there (left alone); a batch timed earlier moves nothing.
     assert seen == [1000.0, 1000.0, 1001.2, 1001.2]
 
@@ -257,14 +257,14 @@ def test_batches_whose_reviewers_share_tasks_wait_for_each_other_instead_of_dead
     # on. Had they noted the shared tasks as they went, each would now wait for a row the other holds.
     store = open_store(postgres_schema)
     both_started = threading.Barrier(2, timeout=10)
-    write_events = store._write_events
+    write_events = store.events._write_events
 
     def pausing(*args):
         written = write_events(*args)
         both_started.wait()
         return written
 
-    store._write_events = pausing
+    store.events._write_events = pausing
     batches = [
         [webhook(ANNOTATION_CREATED, rated(1, 6, 7)), webhook(ANNOTATION_CREATED, rated(1, 5, 8))],
         [webhook(ANNOTATION_CREATED, rated(1, 5, 9)), webhook(ANNOTATION_CREATED, rated(1, 6, 10))],
@@ -273,7 +273,7 @@ def test_batches_whose_reviewers_share_tasks_wait_for_each_other_instead_of_dead
 
     def write(batch):
         try:
-            store.record_events(batch, 10)
+            store.events.record_events(batch, 10)
         except Exception as error:  # noqa: BLE001 - the test reports whatever stopped a batch
             failures.append(error.__class__.__name__)
 
@@ -315,7 +315,7 @@ def test_postgresql_writes_a_batch_in_one_statement_as_sqlite_writes_it_event_by
     try:
         for store in (sqlite_store, postgres):
             for n, batch in enumerate(batches):
-                store.record_events(batch, 3, now=1_795_867_200.0 + n, rules=rules)
+                store.events.record_events(batch, 3, now=1_795_867_200.0 + n, rules=rules)
         assert every_row(postgres) == every_row(sqlite_store)
         assert len(every_row(postgres)["checkins"]) > 5  # milestones and nudges of each kind were made
     finally:
@@ -324,11 +324,11 @@ def test_postgresql_writes_a_batch_in_one_statement_as_sqlite_writes_it_event_by
 
 def test_read_ledger_sees_one_snapshot_while_a_catch_up_commits_between_its_reads(store, database_url):
     """Tasks noted by another connection after the annotations were read are not half-seen."""
-    store.note_tasks(1, [(1, 101)])
-    store.record_events([webhook(ANNOTATION_CREATED, rated(1, 1, 7))], 10)
+    store.ledger.note_tasks(1, [(1, 101)])
+    store.events.record_events([webhook(ANNOTATION_CREATED, rated(1, 1, 7))], 10)
     other = open_store(database_url)
     reads = 0
-    runner = store._runner
+    runner = store.backend.runner
 
     def committing_between_reads(cur):
         run = runner(cur)
@@ -338,17 +338,17 @@ def test_read_ledger_sees_one_snapshot_while_a_catch_up_commits_between_its_read
             result = run(sql, params)
             reads += 1
             if reads == 1:  # the annotations are read: a catch-up commits a new task and its annotation now
-                other.note_tasks(1, [(2, 102)])
-                other.record_events([webhook(ANNOTATION_CREATED, rated(1, 2, 7))], 10)
+                other.ledger.note_tasks(1, [(2, 102)])
+                other.events.record_events([webhook(ANNOTATION_CREATED, rated(1, 2, 7))], 10)
             return result
 
         return counted
 
     try:
-        store._runner = committing_between_reads
-        rows = store.read_ledger(1)
+        store.backend.runner = committing_between_reads
+        rows = store.ledger.read(1)
     finally:
-        store._runner = runner
+        store.backend.runner = runner
         other.close()
     assert reads == 3
     assert [row[1] for row in rows.annotations] == [1]

@@ -49,7 +49,7 @@ def close(a, b, path="") -> list[str]:
 def ledger_state(database_url: str, project: int):
     store = open_store(database_url, create=False)
     try:
-        return store.ledger_state(project)
+        return store.ledger.state(project)
     finally:
         store.close()
 

@@ -122,27 +122,27 @@ def submitted(task: int, seconds: float, success: str = "1", reviewer: int = 7, 
 
 
 def nudges(store) -> list[tuple[int, str, int]]:
-    return sorted((c.reviewer, c.kind, c.milestone) for c in store.checkins() if c.kind != pacing.MILESTONE)
+    return sorted((c.reviewer, c.kind, c.milestone) for c in store.checkins.all() if c.kind != pacing.MILESTONE)
 
 
 def test_each_trigger_makes_one_nudge_and_replays_make_none(store):
     events = [submitted(n, n * 10 * MINUTE, "3" if n < 3 else "1") for n in range(7)]
-    recorded = store.record_events(events, 100, rules=RULES)
+    recorded = store.events.record_events(events, 100, rules=RULES)
     assert [r.nudges for r in recorded] == [(), (), (SEVERE,), (DAILY_CAP,), (), (), (BREAK,)]
     assert nudges(store) == [(7, BREAK, 7), (7, DAILY_CAP, 4), (7, SEVERE, 3)]
     # The same deliveries again, and updates of them: nothing new.
-    store.record_events(events, 100, rules=RULES)
-    store.record_events([webhook(ANNOTATION_UPDATED, rated(1, 0, 7, "3", created_at=at(0), updated_at="later"))], 100,
+    store.events.record_events(events, 100, rules=RULES)
+    store.events.record_events([webhook(ANNOTATION_UPDATED, rated(1, 0, 7, "3", created_at=at(0), updated_at="later"))], 100,
                         rules=RULES)
     assert len(nudges(store)) == 3
-    assert all(c.status == "pending" for c in store.checkins())
+    assert all(c.status == "pending" for c in store.checkins.all())
 
 
 def test_catch_up_advances_pacing_but_sends_no_stale_nudge(store):
-    recorded = store.record_events([submitted(n, n, "4") for n in range(3)], 100, scheduling=LATEST, rules=RULES)
+    recorded = store.events.record_events([submitted(n, n, "4") for n in range(3)], 100, scheduling=LATEST, rules=RULES)
     assert [r.nudges for r in recorded] == [(), (), ()] and nudges(store) == []
     # The state went on counting: the 4th task today reaches the cap, the 6th severe ends a streak.
-    live = store.record_events([submitted(n, n, "4") for n in (3, 4, 5)], 100, rules=RULES)
+    live = store.events.record_events([submitted(n, n, "4") for n in (3, 4, 5)], 100, rules=RULES)
     assert [r.nudges for r in live] == [(DAILY_CAP,), (), (SEVERE,)]
     assert nudges(store) == [(7, DAILY_CAP, 4), (7, SEVERE, 6)]
 
@@ -154,7 +154,7 @@ def test_concurrent_writers_make_each_nudge_once(database_url):
 
     def record(s):
         for event in events:
-            s.record_events([event], 100, rules=RULES)
+            s.events.record_events([event], 100, rules=RULES)
 
     threads = [threading.Thread(target=record, args=(s,)) for s in stores for _ in range(2)]
     for thread in threads:
@@ -170,7 +170,7 @@ def test_concurrent_writers_make_each_nudge_once(database_url):
 # -- delivery: one DM per nudge; the Pause button pauses nudges too ---------------------------------------
 def test_nudges_are_delivered_once_each_with_their_own_message(store, slack, delivery_clients, fake_label_studio):
     slack.users["ada@example.com"] = "UADA"
-    store.record_events([submitted(n, n * 10 * MINUTE, "3" if n < 3 else "1") for n in range(7)], 100, rules=RULES)
+    store.events.record_events([submitted(n, n * 10 * MINUTE, "3" if n < 3 else "1") for n in range(7)], 100, rules=RULES)
     sender = sender_for(store, delivery_clients, fake_label_studio)
     sender.rules = RULES
     assert sender.send_all_due() == 3
@@ -180,18 +180,18 @@ def test_nudges_are_delivered_once_each_with_their_own_message(store, slack, del
     assert any("last 3 transcripts" in t and "lighter work" in t for t in texts)
     assert any("reviewed 4 transcripts today" in t for t in texts)
     assert any("reviewing for about 60 minutes" in t for t in texts)
-    assert {c.status for c in store.checkins()} == {"sent"}
+    assert {c.status for c in store.checkins.all()} == {"sent"}
     # Each carries its id in the message metadata, as check-ins do (exactly-once after a crash).
-    assert sorted(slack.checkin_messages()["DUADA"]) == sorted(c.id for c in store.checkins())
+    assert sorted(slack.checkin_messages()["DUADA"]) == sorted(c.id for c in store.checkins.all())
 
 
 def test_a_paused_reviewer_gets_no_nudge(store, slack, delivery_clients, fake_label_studio):
     slack.users["ada@example.com"] = "UADA"
-    store.set_paused("UADA", True)
-    store.record_events([submitted(n, n, "4") for n in range(3)], 100, rules=RULES)
+    store.directory.set_paused("UADA", True)
+    store.events.record_events([submitted(n, n, "4") for n in range(3)], 100, rules=RULES)
     sender_for(store, delivery_clients, fake_label_studio).send_all_due()
     assert slack.dms() == []
-    assert [(c.kind, c.status) for c in store.checkins()] == [(SEVERE, "paused")]
+    assert [(c.kind, c.status) for c in store.checkins.all()] == [(SEVERE, "paused")]
 
 
 # -- what the lead sees ------------------------------------------------------------------------------------
@@ -200,8 +200,8 @@ def test_wellbeing_shows_each_reviewers_exposure(store):
     events = [submitted(n, n * 10 * MINUTE, "4") for n in range(3)]
     events += [submitted(10 + n, 24 * 60 * MINUTE + n * MINUTE, "1") for n in range(2)]
     events += [submitted(20, 0, "1", reviewer=8, annotation_id=9020)]
-    store.record_events(events, 100, rules=PacingRules(break_after_seconds=None, severe_streak=3, daily_task_cap=3))
-    summary = wellbeing.summarize(store.checkins(), store.answers(), {}, exposures=store.exposure_log())
+    store.events.record_events(events, 100, rules=PacingRules(break_after_seconds=None, severe_streak=3, daily_task_cap=3))
+    summary = wellbeing.summarize(store.checkins.all(), store.checkins.answers(), {}, exposures=store.events.exposure_log())
     ada, bo = summary["exposure"]
     assert ada["reviewer"] == "Label Studio user 7" and bo["reviewer"] == "Label Studio user 8"
     day1 = pacing.local_day(datetime(2026, 11, 28, 12, tzinfo=timezone.utc).timestamp())

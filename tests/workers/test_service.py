@@ -72,8 +72,8 @@ def test_25_submits_2_dms_then_downtime_is_caught_up_and_replays_add_nothing(sto
         assert replies == [{"stored": True}] * 35
         wait_until_applied(store)
         assert exposure_count(store, 1, 7) == 35
-    assert [c.milestone for c in store.checkins()] == [10, 20, 30]
-    assert {c.status for c in store.checkins()} == {"sent"}
+    assert [c.milestone for c in store.checkins.all()] == [10, 20, 30]
+    assert {c.status for c in store.checkins.all()} == {"sent"}
     assert len(slack.dms()) == 3
     assert "reviewed 30 transcripts" in slack.dms()[2].params["text"]
 
@@ -100,7 +100,7 @@ def test_a_worker_that_cannot_reach_label_studio_still_acknowledges_webhooks(sto
         for task in range(10):
             submit(running.url, 1, annotation(1, task, 7))
         assert httpx.get(f"{running.url}/healthz").status_code == 200
-    [checkin] = store.checkins()
+    [checkin] = store.checkins.all()
     assert checkin.status == "pending" and checkin.last_error == "Label Studio user: ConnectError"
 
 
@@ -112,7 +112,7 @@ def test_answers_and_secrets_never_reach_the_logs(store, slack, slack_client, fa
         for task in range(10):
             submit(running.url, 1, annotation(1, task, 7))
         slack.wait_for("chat.postMessage", 1)
-        [checkin] = store.checkins()
+        [checkin] = store.checkins.all()
         body, headers = signed_interaction(survey_payload(checkin.id, {"Upset": 4, "Nervous": 3}, "SENSITIVE-COMMENT"))
         assert httpx.post(f"{running.url}/slack/events", content=body, headers=headers).status_code == 200
         slack.wait_for("chat.postMessage", 1, where=lambda c: c.params["channel"] == "CLEAD")

@@ -10,20 +10,22 @@ from click.testing import CliRunner
 from review_project.cli import cli
 from review_project.shared import ANNOTATION_CREATED
 from workers import messages
-from workers.slack_delivery import CheckInSender, SlackDirectory
+from workers.outbox import OutboxSender
+from workers.slack_delivery import SlackDirectory
 from workers.webhook import AnnotationSeen
+from workers.store import CHECKIN_KINDS
 
 
 def reach(store, count, reviewer=7, project=1):
     for task in range(count):
-        store.record_annotation(
+        store.events.record_annotation(
             AnnotationSeen(project, reviewer * 10_000 + task, task, reviewer, False, "t", ANNOTATION_CREATED), 10
         )
 
 
 def sender_for(store, clients, label_studio, csv_ids=None, retry_base_seconds=60.0, worker="worker-1", **timings):
     directory = SlackDirectory(store, clients.lookup, label_studio, csv_ids or {})
-    return CheckInSender(store, clients, directory, worker, 10, retry_base_seconds=retry_base_seconds, **timings)
+    return OutboxSender(store, clients, directory, worker, 10, retry_base_seconds=retry_base_seconds, **timings)
 
 
 def test_a_due_checkin_becomes_one_dm_with_three_buttons(store, slack, delivery_clients, fake_label_studio):
@@ -37,7 +39,7 @@ def test_a_due_checkin_becomes_one_dm_with_three_buttons(store, slack, delivery_
     assert [d.params["channel"] for d in dms] == ["DUADA", "DUADA"]
     first = dms[0].params
     # Each message carries its check-in's id, which is how a lost answer is found again in the DM.
-    checkins = store.checkins()
+    checkins = store.checkins.all()
     assert [d.params["metadata"] for d in dms] == [
         {"event_type": "wellbeing_checkin", "event_payload": {"checkin_id": c.id}} for c in checkins
     ]
@@ -48,8 +50,8 @@ def test_a_due_checkin_becomes_one_dm_with_three_buttons(store, slack, delivery_
     assert [(b["text"]["text"], b["action_id"]) for b in buttons] == [
         ("Start check-in", messages.START), ("Not now", messages.NOT_NOW), ("Pause check-ins", messages.PAUSE),
     ]
-    assert {c.status for c in store.checkins()} == {"sent"}
-    assert store.checkins()[0].slack_user_id == "UADA" and store.checkins()[0].channel == "DUADA"
+    assert {c.status for c in store.checkins.all()} == {"sent"}
+    assert store.checkins.all()[0].slack_user_id == "UADA" and store.checkins.all()[0].channel == "DUADA"
     # Label Studio's users.get and Slack's users.lookupByEmail were each asked once, then cached.
     assert fake_label_studio.user_calls == 1
     assert len(slack.of("users.lookupByEmail")) == 1
@@ -73,7 +75,7 @@ def test_a_500_backs_off_then_stays_pending_and_shows_in_wellbeing_pending(
     before = time.time()
     assert sender.send_next()
     assert len(slack.of("users.lookupByEmail")) == 1  # not retried in the delivery thread
-    [checkin] = store.checkins()
+    [checkin] = store.checkins.all()
     assert (checkin.status, checkin.attempts, checkin.last_error) == ("pending", 1, "users.lookupByEmail: internal_error")
     assert checkin.next_attempt_at >= before + 60
     assert sender.send_next() is False  # not due again yet
@@ -88,8 +90,8 @@ def test_a_500_backs_off_then_stays_pending_and_shows_in_wellbeing_pending(
     assert [(r["checkin"], r["status"]) for r in as_json] == [(1, "pending")]
 
     # Later, Slack is back: the same check-in goes out once.
-    store.release_stale_claims(0)
-    claimed = store.claim_next_checkin("other", now=checkin.next_attempt_at + 1)
+    store.outbox.release_stale_claims(0)
+    claimed = store.outbox.claim("other", CHECKIN_KINDS, now=checkin.next_attempt_at + 1)
     assert claimed.id == checkin.id and claimed.attempts == 2
 
 
@@ -100,7 +102,7 @@ def test_connection_errors_leave_the_checkin_pending(store, fake_label_studio, s
     closed = make_delivery_clients("xoxb-test-token", "http://127.0.0.1:9/api/", post_timeout=2, lookup_timeout=2)
     reach(store, 10)
     sender_for(store, closed, fake_label_studio).send_next()
-    [checkin] = store.checkins()
+    [checkin] = store.checkins.all()
     assert checkin.status == "pending" and checkin.last_error.startswith("users.lookupByEmail: connection failed")
 
 
@@ -109,7 +111,7 @@ def test_no_slack_account_or_no_email_is_a_failed_checkin(store, slack, delivery
     reach(store, 10, reviewer=9)  # Label Studio user 9 has no email
     reach(store, 10, reviewer=4)  # Label Studio has no user 4
     sender_for(store, delivery_clients, fake_label_studio).send_all_due()
-    errors = {c.reviewer: (c.status, c.last_error) for c in store.checkins()}
+    errors = {c.reviewer: (c.status, c.last_error) for c in store.checkins.all()}
     assert errors == {
         8: ("failed", "users.lookupByEmail: users_not_found"),
         9: ("failed", "Label Studio user 9 has no email"),
@@ -124,12 +126,12 @@ def test_failed_checkins_go_out_after_the_cause_is_fixed_and_retry_failed(
     reach(store, 10, reviewer=8)
     sender = sender_for(store, delivery_clients, fake_label_studio)
     sender.send_all_due()
-    assert store.checkins()[0].status == "failed"
+    assert store.checkins.all()[0].status == "failed"
     slack.users["bo@example.com"] = "UBO"  # Bo joins the workspace
     result = CliRunner().invoke(cli, ["wellbeing", "--retry-failed"], env={"DATABASE_URL": database_url})
     assert (result.exit_code, result.output) == (0, "1 failed check-in(s) back to pending: a running worker sends them within seconds.\n")
     sender.send_all_due()
-    assert store.checkins()[0].status == "sent" and [d.params["channel"] for d in slack.dms()] == ["DUBO"]
+    assert store.checkins.all()[0].status == "sent" and [d.params["channel"] for d in slack.dms()] == ["DUBO"]
     conflict = CliRunner().invoke(cli, ["wellbeing", "--retry-failed", "--json"], env={"DATABASE_URL": database_url})
     assert conflict.exit_code == 2 and "--retry-failed changes the store and prints one line: use it alone" in conflict.output
 
@@ -138,14 +140,14 @@ def test_label_studio_down_keeps_the_checkin_pending(store, slack, delivery_clie
     fake_label_studio.down = True
     reach(store, 10)
     sender_for(store, delivery_clients, fake_label_studio).send_next()
-    [checkin] = store.checkins()
+    [checkin] = store.checkins.all()
     assert (checkin.status, checkin.last_error) == ("pending", "Label Studio user: ConnectError")
 
 
 def test_a_paused_reviewer_gets_no_checkin(store, slack, delivery_clients, fake_label_studio):
     slack.users["ada@example.com"] = "UADA"
-    store.set_paused("UADA", True)
+    store.directory.set_paused("UADA", True)
     reach(store, 10)
     sender_for(store, delivery_clients, fake_label_studio).send_all_due()
-    assert store.checkins()[0].status == "paused"
+    assert store.checkins.all()[0].status == "paused"
     assert slack.dms() == []

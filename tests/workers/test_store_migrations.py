@@ -14,9 +14,9 @@ import pytest
 from review_project.shared import WorkerError
 from tests.fixtures import FIXTURES
 from tests.workers.conftest import exposure_count, schema_versions, seen_annotation_ids
-from workers import store_migrations
+from workers.store import CHECKIN_KINDS, migrations as store_migrations
 from workers.store import Reviewer, open_store
-from workers.store_migrations import MIGRATIONS
+from workers.store.migrations import MIGRATIONS
 from workers.survey import ITEMS
 from workers.webhook import AnnotationSeen
 
@@ -44,9 +44,11 @@ def v1_store_url(request, tmp_path):
     return url
 
 
-def raw_rows(url: str) -> dict[str, list[tuple]]:
-    """Every row of the v1 tables, read with the bare driver (no Store code involved)."""
-    queries = {table: f"SELECT * FROM {table} ORDER BY 1, 2" for table in V1_TABLES}
+def raw_rows(url: str, renamed: dict[str, str] | None = None) -> dict[str, list[tuple]]:
+    """Every row of the v1 tables, read with the bare driver (no Store code involved); `renamed`
+    names a v1 table's name now (version 8 renamed `checkins` to `outbox`)."""
+    renamed = renamed or {}
+    queries = {table: f"SELECT * FROM {renamed.get(table, table)} ORDER BY 1, 2" for table in V1_TABLES}
     if url.startswith("sqlite"):
         with closing(sqlite3.connect(_sqlite_path(url))) as connection:
             return {table: connection.execute(sql).fetchall() for table, sql in queries.items()}
@@ -63,26 +65,27 @@ def test_a_store_written_before_versions_is_stamped_and_keeps_every_row(v1_store
     try:
         assert schema_versions(opened) == LATEST
         assert (exposure_count(opened, 1, 7), exposure_count(opened, 1, 8), exposure_count(opened, 2, 7)) == (7, 4, 2)
-        assert opened.known_projects() == [1, 2]
+        assert opened.events.known_projects() == [1, 2]
         assert seen_annotation_ids(opened, 1) == {*range(1001, 1008), *range(2001, 2005)}
-        assert [(c.id, c.reviewer, c.milestone, c.status, c.slack_user_id) for c in opened.checkins()] == [
+        assert [(c.id, c.reviewer, c.milestone, c.status, c.slack_user_id) for c in opened.checkins.all()] == [
             (1, 7, 3, "sent", "UADA"), (2, 7, 6, "sent", "UADA"), (3, 8, 3, "failed", None),
         ]
-        assert opened.checkin(2).declined_at == 1790000062.0
-        assert {c.kind for c in opened.checkins()} == {"milestone"}  # version 4: every earlier check-in is one
-        assert opened.checkin(3).last_error == "users.lookupByEmail: users_not_found"
-        [answer] = opened.answers()
+        assert opened.checkins.get(2).declined_at == 1790000062.0
+        assert {c.kind for c in opened.checkins.all()} == {"milestone"}  # version 4: every earlier check-in is one
+        assert opened.checkins.get(3).last_error == "users.lookupByEmail: users_not_found"
+        [answer] = opened.checkins.answers()
         assert (answer.checkin_id, answer.project, answer.reviewer, answer.milestone, answer.answered_at) == (1, 1, 7, 3, 1790000050.0)
         assert answer.answer.scores == {item: {"upset": 1, "ashamed": 4, "active": 0}.get(item.lower()) for item in ITEMS}
         assert answer.answer.comment == "a long queue today"
-        assert opened.mark_lead_alerted(1) is False  # the lead was already told
-        assert opened.reviewers() == {7: Reviewer(7, "ada@example.com", "Ada Reviewer"), 8: Reviewer(8, "bo@example.com", "Bo Reviewer")}
-        assert opened.cached_slack_user("ada@example.com") == "UADA"
-        assert opened.is_paused("UBO")
+        assert opened.checkins.mark_lead_alerted(1) is False  # the lead was already told
+        assert opened.directory.reviewers() == {7: Reviewer(7, "ada@example.com", "Ada Reviewer"), 8: Reviewer(8, "bo@example.com", "Bo Reviewer")}
+        assert opened.directory.cached_slack_user("ada@example.com") == "UADA"
+        assert opened.directory.is_paused("UBO")
     finally:
         opened.close()
-    # Every v1 row is kept as it was; later migrations may only append columns (NULL on old rows).
-    after = raw_rows(v1_store_url)
+    # Every v1 row is kept as it was; later migrations may only append columns (NULL on old rows),
+    # and the check-ins are the outbox's rows since version 8.
+    after = raw_rows(v1_store_url, renamed={"checkins": "outbox"})
     assert {t: [row[: len(before[t][0])] for row in rows] for t, rows in after.items()} == before
 
 
@@ -95,18 +98,18 @@ def test_a_migrated_v1_store_keeps_working(v1_store_url):
 
         replay = AnnotationSeen(project=1, annotation_id=1001, task=101, reviewer=7, skipped=False,
                                 updated_at="2026-11-28T03:11:25.160239Z", action="ANNOTATION_CREATED")
-        assert opened.record_annotation(replay, 3).new_event is False
-        assert opened.record_annotation(seen(105, 2005), 3).milestones == ()
-        assert opened.record_annotation(seen(106, 2006), 3).milestones == (6,)  # reviewer 8's 6th task
-        new = opened.checkins(("pending",))
+        assert opened.events.record_annotation(replay, 3).new_event is False
+        assert opened.events.record_annotation(seen(105, 2005), 3).milestones == ()
+        assert opened.events.record_annotation(seen(106, 2006), 3).milestones == (6,)  # reviewer 8's 6th task
+        new = opened.checkins.all(("pending",))
         assert [(c.id, c.project, c.reviewer, c.milestone) for c in new] == [(4, 1, 8, 6)]  # ids carry on
-        claimed = opened.claim_next_checkin("w")
-        assert claimed.id == 4 and opened.mark_sent(4, "w", "UBO", "DUBO", "1.1")
-        assert opened.retry_failed() == 1
+        claimed = opened.outbox.claim("w", CHECKIN_KINDS)
+        assert claimed.id == 4 and opened.outbox.mark_sent(4, "w", "UBO", "DUBO", "1.1")
+        assert opened.checkins.retry_failed() == 1
         # Version 6: webhooks reach an upgraded store through its inbox; a replay there adds nothing.
-        opened.receive([replay, seen(107, 2007), seen(108, 2008), seen(109, 2009)])
-        assert opened.apply_received(3).events == 4
-        assert [(c.reviewer, c.milestone) for c in opened.checkins() if c.milestone > 6] == [(8, 9)]
+        opened.inbox.receive([replay, seen(107, 2007), seen(108, 2008), seen(109, 2009)])
+        assert opened.inbox.apply_received(3).events == 4
+        assert [(c.reviewer, c.milestone) for c in opened.checkins.all() if c.milestone > 6] == [(8, 9)]
     finally:
         opened.close()
     reopened = open_store(v1_store_url)
@@ -120,14 +123,14 @@ def test_the_delivery_migration_adds_post_intents_and_the_shared_stop(v1_store_u
     opened = open_store(v1_store_url)
     try:
         # Old check-ins were never posted under the new rule: none is history-checked needlessly.
-        assert [c.post_started_at for c in opened.checkins()] == [None, None, None]
-        assert opened.delivery_stopped() is None
-        assert opened.stop_delivery("invalid_auth") is True
-        assert opened.stop_delivery("token_revoked") is False  # restated, not stopped twice
-        assert opened.delivery_stopped() == "token_revoked"
-        assert opened.resume_delivery() is True and opened.resume_delivery() is False
-        with opened._transaction(write=False) as cur:
-            assert opened._run(cur, "SELECT count(*) FROM slack_delivery").fetchone()[0] == 1
+        assert [c.post_started_at for c in opened.checkins.all()] == [None, None, None]
+        assert opened.outbox.delivery_stopped() is None
+        assert opened.outbox.stop_delivery("invalid_auth") is True
+        assert opened.outbox.stop_delivery("token_revoked") is False  # restated, not stopped twice
+        assert opened.outbox.delivery_stopped() == "token_revoked"
+        assert opened.outbox.resume_delivery() is True and opened.outbox.resume_delivery() is False
+        with opened.backend.transaction(write=False) as cur:
+            assert opened.backend.run(cur, "SELECT count(*) FROM slack_delivery").fetchone()[0] == 1
     finally:
         opened.close()
 
@@ -180,8 +183,8 @@ def test_the_next_migration_is_applied_once(v1_store_url, monkeypatch):
         opened = open_store(v1_store_url)
         try:
             assert schema_versions(opened) == [*LATEST, len(LATEST) + 1]
-            with opened._transaction(write=False) as cur:
-                assert opened._run(cur, "SELECT id, note FROM probe").fetchall() == [(1, dialect)]
+            with opened.backend.transaction(write=False) as cur:
+                assert opened.backend.run(cur, "SELECT id, note FROM probe").fetchall() == [(1, dialect)]
             assert exposure_count(opened, 1, 7) == 7
         finally:
             opened.close()
@@ -204,8 +207,8 @@ def test_a_failed_migration_changes_nothing(database_url, monkeypatch):
 def test_a_store_newer_than_the_worker_refuses_to_open(database_url):
     opened = open_store(database_url)
     newer = len(MIGRATIONS) + 1
-    with opened._transaction() as cur:
-        opened._run(cur, "INSERT INTO schema_migrations (version, applied_at) VALUES ($1, $2)", (newer, 0.0))
+    with opened.backend.transaction() as cur:
+        opened.backend.run(cur, "INSERT INTO schema_migrations (version, applied_at) VALUES ($1, $2)", (newer, 0.0))
     opened.close()
     # The test database is test, or test_gw0... under pytest-xdist (tests/workers/conftest.py).
     where = _sqlite_path(database_url) if database_url.startswith("sqlite") else f"127.0.0.1:5432/{urlsplit(database_url).path[1:]}"

@@ -100,9 +100,9 @@ def test_a_store_outage_answers_503_within_a_second_and_loses_nothing_answered(w
     store = open_store(postgres_schema, create=False)
     try:
         while time.monotonic() < back_at + 10:  # within 10 s of the store coming back
-            with store._transaction(write=False) as cur:
-                applied = [row[0] for row in store._run(cur, "SELECT annotation_id FROM ledger WHERE project = 1")]
-            if set(applied) >= stored and not store.inbox_waiting().waiting:
+            with store.backend.transaction(write=False) as cur:
+                applied = [row[0] for row in store.backend.run(cur, "SELECT annotation_id FROM ledger WHERE project = 1")]
+            if set(applied) >= stored and not store.inbox.waiting().waiting:
                 break
             time.sleep(0.2)
         assert sorted(applied) == sorted(set(applied)), "an event was applied twice"

@@ -8,7 +8,7 @@ from click.testing import CliRunner
 
 from review_project.cli import cli
 from tests.workers.test_slack_delivery import reach
-from workers.store import Reviewer
+from workers.store import CHECKIN_KINDS, Reviewer
 from workers.survey import ITEMS, PAPER_MEANS, SurveyAnswer
 from workers.wellbeing import summarize
 
@@ -18,21 +18,21 @@ def answered_store(store):
     """Ada: milestones 10, 20 sent, both answered; Bo: 10 sent, unanswered; Ada 30 pending."""
     reach(store, 30, reviewer=7)
     reach(store, 10, reviewer=8)
-    store.cache_reviewer(Reviewer(7, "ada@example.com", "Ada Reviewer"))
-    store.cache_reviewer(Reviewer(8, "bo@example.com", "Bo Reviewer"))
-    by_key = {(c.reviewer, c.milestone): c for c in store.checkins()}
-    while (checkin := store.claim_next_checkin("w")) is not None:
+    store.directory.cache_reviewer(Reviewer(7, "ada@example.com", "Ada Reviewer"))
+    store.directory.cache_reviewer(Reviewer(8, "bo@example.com", "Bo Reviewer"))
+    by_key = {(c.reviewer, c.milestone): c for c in store.checkins.all()}
+    while (checkin := store.outbox.claim("w", CHECKIN_KINDS)) is not None:
         if (checkin.reviewer, checkin.milestone) == (7, 30):
-            store.mark_retry(checkin.id, "w", "chat.postMessage: HTTP 500", retry_at=10**12)
+            store.outbox.mark_retry(checkin.id, "w", "chat.postMessage: HTTP 500", retry_at=10**12)
         else:
-            store.mark_sent(checkin.id, "w", "U", "D", "1")
-    store.record_answer(by_key[(7, 10)].id, SurveyAnswer({"Upset": 0, "Alert": 2, "Afraid": 1}, "first comment"))
-    store.record_answer(by_key[(7, 20)].id, SurveyAnswer({"Upset": 3, "Alert": 4, "Active": 2}, None))
+            store.outbox.mark_sent(checkin.id, "w", "U", "D", "1")
+    store.checkins.record_answer(by_key[(7, 10)].id, SurveyAnswer({"Upset": 0, "Alert": 2, "Afraid": 1}, "first comment"))
+    store.checkins.record_answer(by_key[(7, 20)].id, SurveyAnswer({"Upset": 3, "Alert": 4, "Active": 2}, None))
     return store
 
 
 def test_summary_numbers(answered_store):
-    s = summarize(answered_store.checkins(), answered_store.answers(), answered_store.reviewers())
+    s = summarize(answered_store.checkins.all(), answered_store.checkins.answers(), answered_store.directory.reviewers())
     assert (s["checkins"], s["delivered"], s["answered"], s["response_rate"]) == (4, 3, 2, 0.667)
     assert s["by_status"] == {"pending": 1, "sent": 3}
     items = {row["item"]: row for row in s["items"]}
@@ -51,7 +51,7 @@ def test_summary_numbers(answered_store):
 
 
 def test_comments_only_when_asked(answered_store):
-    s = summarize(answered_store.checkins(), answered_store.answers(), answered_store.reviewers(), include_comments=True)
+    s = summarize(answered_store.checkins.all(), answered_store.checkins.answers(), answered_store.directory.reviewers(), include_comments=True)
     assert s["comments"] == [{"milestone": 10, "reviewer": "Ada Reviewer", "comment": "first comment"}]
 
 
@@ -107,7 +107,7 @@ def test_missed_milestones_are_shown_apart_from_undelivered_ones(store, database
     from workers.webhook import AnnotationSeen
 
     events = [AnnotationSeen(1, 5000 + task, task, 7, False, "t", ANNOTATION_CREATED) for task in range(1, 26)]
-    store.record_events(events, 10, scheduling=MISSED)
+    store.events.record_events(events, 10, scheduling=MISSED)
     result = CliRunner().invoke(cli, ["wellbeing"], env={"DATABASE_URL": database_url})
     lines = result.output.splitlines()
     assert lines[0] == "Check-ins: 2 due, 0 delivered, 0 answered (response rate -)"

@@ -3,7 +3,7 @@
 CREATE TABLE IF NOT EXISTS can only ever add whole tables, and most versions after the first alter
 tables that already hold data (the ledger, pacing state, wider ids). So every store records which versions it has
 applied, and opening a store applies the missing ones, in order, in one transaction under a lock
-(workers/store.py takes it): a crash or an error leaves the store at its old version, and
+(workers/store/backend.py takes it): a crash or an error leaves the store at its old version, and
 several processes opening one store at once apply each migration once.
 
 The versions live in a log, schema_migrations(version, applied_at), one row per migration applied,
@@ -328,6 +328,90 @@ def _v7_projects_gone(run: Run, dialect: str) -> None:
     run(f"ALTER TABLE ledger_projects ADD COLUMN gone_at {_TYPES[dialect]['real']}")
 
 
+def _v8_one_outbox(run: Run, dialect: str) -> None:
+    """One outbox for every message the service posts (workers/outbox.py): `checkins` becomes
+    `outbox`, and the lead's digests (`digests`, dropped) become rows of it.
+
+    - kind: the message's kind ('milestone' and the nudges as before, 'digest', and any kind
+      workers/outbox.py describes: no CHECK, so a new kind needs no migration);
+    - subject: what a message that is not about a reviewer's milestone is about (a digest's day),
+      '' for check-ins; uniqueness becomes (kind, project, reviewer, milestone, subject), and a
+      message that is about no project or reviewer has 0 in those columns;
+    - recipient: where a message goes when it is not the reviewer's DM (the lead's channel).
+    A digest's 'posted' becomes 'sent', its posted_at sent_at; check-in ids stay the same (the
+    answers and the buttons already posted keep pointing at them).
+    """
+    pk, real, big = _TYPES[dialect]["pk"], _TYPES[dialect]["real"], _TYPES[dialect]["bigint"]
+    if dialect == "postgresql":
+        # Renamed in place: the answers' foreign key and the identity sequence follow the table.
+        run("ALTER TABLE checkins RENAME TO outbox")
+        run("ALTER TABLE outbox ADD COLUMN subject TEXT NOT NULL DEFAULT ''")
+        run("ALTER TABLE outbox ADD COLUMN recipient TEXT")
+        run("ALTER TABLE outbox DROP CONSTRAINT checkins_once")
+        run("ALTER TABLE outbox ADD CONSTRAINT outbox_once UNIQUE (kind, project, reviewer, milestone, subject)")
+        run("ALTER TABLE outbox DROP CONSTRAINT checkins_kind_check")
+        run("ALTER TABLE outbox ALTER COLUMN kind DROP DEFAULT")
+        for column in ("project", "reviewer", "milestone"):
+            run(f"ALTER TABLE outbox ALTER COLUMN {column} SET DEFAULT 0")
+        run("ALTER INDEX checkins_due RENAME TO outbox_due")
+    else:
+        # SQLite cannot drop a UNIQUE or CHECK constraint: copy into the new shape, spelled out,
+        # and the answers too, whose foreign key must name the new table.
+        statuses = "'pending', 'sending', 'sent', 'failed', 'paused', 'missed'"
+        run(f"""CREATE TABLE outbox (
+  id {pk},
+  project {big} NOT NULL DEFAULT 0,
+  reviewer {big} NOT NULL DEFAULT 0,
+  milestone INTEGER NOT NULL DEFAULT 0,
+  status TEXT NOT NULL DEFAULT 'pending' CHECK (status IN ({statuses})),
+  due_at {real} NOT NULL,
+  next_attempt_at {real} NOT NULL,
+  attempts INTEGER NOT NULL DEFAULT 0,
+  claimed_by TEXT,
+  claimed_at {real},
+  last_error TEXT,
+  slack_user_id TEXT,
+  channel TEXT,
+  message_ts TEXT,
+  sent_at {real},
+  declined_at {real},
+  post_started_at {real},
+  kind TEXT NOT NULL,
+  subject TEXT NOT NULL DEFAULT '',
+  recipient TEXT,
+  UNIQUE (kind, project, reviewer, milestone, subject))""")
+        names = (
+            "id, project, reviewer, milestone, status, due_at, next_attempt_at, attempts, claimed_by, claimed_at,"
+            " last_error, slack_user_id, channel, message_ts, sent_at, declined_at, post_started_at, kind"
+        )
+        run(f"INSERT INTO outbox ({names}) SELECT {names} FROM checkins")
+        # The survey's items as version 1 spelled them (frozen: never read from today's survey).
+        items = ",\n  ".join(
+            f"{item} INTEGER CHECK ({item} BETWEEN 0 AND 4)"
+            for item in ("upset", "hostile", "alert", "ashamed", "inspired", "nervous", "determined", "attentive",
+                         "afraid", "active")
+        )
+        run(f"""CREATE TABLE answers_v8 (
+  checkin_id INTEGER PRIMARY KEY REFERENCES outbox (id),
+  answered_at {real} NOT NULL,
+  {items},
+  comment TEXT,
+  lead_alerted_at {real})""")
+        run("INSERT INTO answers_v8 SELECT * FROM answers")
+        run("DROP TABLE answers")
+        run("ALTER TABLE answers_v8 RENAME TO answers")
+        run("DROP TABLE checkins")
+        run("CREATE INDEX outbox_due ON outbox (status, next_attempt_at)")
+    run(
+        "INSERT INTO outbox (kind, subject, recipient, status, due_at, next_attempt_at, attempts, claimed_by,"
+        " claimed_at, post_started_at, last_error, channel, message_ts, sent_at)"
+        " SELECT 'digest', day, channel, CASE status WHEN 'posted' THEN 'sent' ELSE status END, claimed_at,"
+        " coalesce(next_attempt_at, claimed_at), attempts, claimed_by, claimed_at, post_started_at, last_error,"
+        " channel, message_ts, posted_at FROM digests"
+    )
+    run("DROP TABLE digests")
+
+
 # In order: the migration at index i moves a store from version i to version i + 1.
 MIGRATIONS: list[Callable[[Run, str], None]] = [
     _v1_initial_schema,
@@ -337,6 +421,7 @@ MIGRATIONS: list[Callable[[Run, str], None]] = [
     _v5_ids_of_64_bits,
     _v6_inbox,
     _v7_projects_gone,
+    _v8_one_outbox,
 ]
 
 

@@ -15,19 +15,22 @@ Rules, each enforced in SQL so they hold with several worker processes:
   still count in the lead's reports.
 
 Functions here take `run(sql, params)`, one statement on the caller's transaction ($1, $2, ...
-placeholders, as store.py writes them), so the store can apply them inside the transaction that
-records the webhook.
+placeholders, as the store writes them), so the store can apply them inside the transaction that
+records the webhook (events.py). `Ledger` is the store's part that keeps the ledger current from
+catch-up (catch_up.py) and reads it for the lead.
 """
 
 from __future__ import annotations
 
 import functools
 import json
+import time
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from typing import Any
 
 from review_project.schema import AnnotationRecord
+from workers.webhook import AnnotationsDeleted
 
 Run = Callable[..., Any]
 
@@ -210,6 +213,82 @@ def task_attack_ids(run: Run, project: int) -> dict[int, int | None]:
     return dict(run("SELECT task, attack_id FROM ledger_tasks WHERE project = $1", (project,)).fetchall())
 
 
+class Ledger:
+    """The store's ledger upkeep (catch_up.py) and its reads, each in a transaction of its own."""
+
+    def __init__(self, backend, events):
+        self.backend = backend
+        self.events = events
+
+    def state(self, project: int) -> ProjectState:
+        """How current the ledger is for a project, and where its first sync stands."""
+        with self.backend.transaction(write=False) as cur:
+            return project_state(self.backend.runner(cur), project)
+
+    def note(self, project: int, **values) -> None:
+        """Set ledger_projects columns of a project (ProjectState's fields)."""
+        with self.backend.transaction() as cur:
+            for name, value in values.items():
+                note(self.backend.runner(cur), project, name, value)
+
+    def note_tasks(self, project: int, tasks: list[tuple[int, int | None]]) -> None:
+        """Remember tasks of the project with their attack_ids (unannotated tasks count in reports)."""
+        with self.backend.transaction() as cur:
+            # In task order, as record_events notes them: concurrent transactions lock the rows in one order.
+            note_tasks(self.backend.runner(cur), sorted({(project, task): attack_id for task, attack_id in tasks}.items()))
+
+    def forget_missing(self, project: int, present: dict[int, set[int]], read_at: float) -> int:
+        """Remove ledger rows of these tasks whose annotation Label Studio no longer has.
+
+        present : task -> ids of its annotations in a read that started at `read_at`; a row
+        recorded after that (a webhook that raced the read) is newer than the read and stays.
+        A deletion never un-counts an exposure. Returns how many rows went.
+        """
+        removed = 0
+        with self.backend.transaction() as cur:
+            run = self.backend.runner(cur)
+            for task, ids in present.items():
+                rows = run(
+                    "SELECT annotation_id FROM ledger WHERE project = $1 AND task = $2 AND recorded_at < $3",
+                    (project, task, read_at),
+                ).fetchall()
+                gone = [row[0] for row in rows if row[0] not in ids]
+                # As a deletion webhook would: the event keeps a late replay from bringing it back.
+                self.events.record_deletion(cur, AnnotationsDeleted(project, tuple(gone)), time.time())
+                remove(run, project, gone)
+                removed += len(gone)
+        return removed
+
+    def read(self, project: int) -> LedgerRows:
+        """The project's ledger (annotations, tasks, how current), read from one snapshot."""
+        with self.backend.snapshot() as cur:
+            return read(self.backend.runner(cur), project)
+
+    def task_attack_ids(self, project: int) -> dict[int, int | None] | None:
+        """Task id -> attack_id of every task, or None until the project's first sync finished."""
+        with self.backend.snapshot() as cur:
+            run = self.backend.runner(cur)
+            if project_state(run, project).sync_done_at is None:
+                return None
+            return task_attack_ids(run, project)
+
+    def task_ids(self, project: int) -> set[int]:
+        """The ids of every task the ledger knows in the project."""
+        with self.backend.transaction(write=False) as cur:
+            rows = self.backend.run(cur, "SELECT task FROM ledger_tasks WHERE project = $1", (project,))
+            return {row[0] for row in rows}
+
+    def forget_tasks(self, project: int, tasks: set[int]) -> int:
+        """Tasks deleted in Label Studio leave the ledger with their annotations; returns annotations removed."""
+        removed = 0
+        with self.backend.transaction() as cur:
+            run = self.backend.runner(cur)
+            for task in tasks:
+                removed += run("DELETE FROM ledger WHERE project = $1 AND task = $2", (project, task)).rowcount
+                run("DELETE FROM ledger_tasks WHERE project = $1 AND task = $2", (project, task))
+        return removed
+
+
 class StoreLedger:
     """The ledger as the lead's commands read it (review_project.live_project.Ledger)."""
 
@@ -222,18 +301,18 @@ class StoreLedger:
         from review_project.export import tables_from_rows
         from review_project.live_project import LedgerRead
 
-        rows = self.store.read_ledger(project_id)
+        rows = self.store.ledger.read(project_id)
         return LedgerRead(
             tables=tables_from_rows(rows.annotations, rows.tasks),
             complete=rows.state.sync_done_at is not None,
             last_webhook_at=rows.state.last_webhook_at,
             last_catch_up_at=rows.state.last_catch_up_at,
-            waiting=self.store.inbox_waiting().waiting,
+            waiting=self.store.inbox.waiting().waiting,
         )
 
     def task_attack_ids(self, project_id: int) -> dict[int, int | None] | None:
         """Task id -> attack_id of every task of the project, or None before the first sync finished."""
-        return self.store.ledger_task_attack_ids(project_id)
+        return self.store.ledger.task_attack_ids(project_id)
 
     def close(self) -> None:
         self.store.close()
