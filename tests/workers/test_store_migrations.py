@@ -14,7 +14,7 @@ import pytest
 from review_project.shared import WorkerError
 from tests.fixtures import FIXTURES
 from tests.workers.conftest import exposure_count, schema_versions, seen_annotation_ids
-from workers.store import CHECKIN_KINDS, migrations as store_migrations
+from workers.store import CHECKIN_KINDS, migrations
 from workers.store import Reviewer, open_store
 from workers.store.migrations import MIGRATIONS
 from workers.survey import ITEMS
@@ -148,7 +148,7 @@ def test_migration_1_is_the_schema_written_before_versions(tmp_path, monkeypatch
     # SQLite: the same catalogue as the dumped store's.
     fresh, dumped = tmp_path / "fresh.sqlite3", tmp_path / "dumped.sqlite3"
     with pytest.MonkeyPatch.context() as patch:
-        patch.setattr(store_migrations, "MIGRATIONS", MIGRATIONS[:1])
+        patch.setattr(migrations, "MIGRATIONS", MIGRATIONS[:1])
         open_store(f"sqlite:///{fresh}").close()
     with closing(sqlite3.connect(dumped)) as connection:
         connection.executescript((FIXTURES / "worker_store_v1.sqlite.sql").read_text())
@@ -177,7 +177,7 @@ def _next_fails_halfway(run, dialect):
 
 
 def test_the_next_migration_is_applied_once(v1_store_url, monkeypatch):
-    monkeypatch.setattr(store_migrations, "MIGRATIONS", [*MIGRATIONS, _next_probe])
+    monkeypatch.setattr(migrations, "MIGRATIONS", [*MIGRATIONS, _next_probe])
     dialect = "sqlite" if v1_store_url.startswith("sqlite") else "postgresql"
     for _ in range(2):  # the second open must not run it again (CREATE TABLE probe would fail)
         opened = open_store(v1_store_url)
@@ -192,11 +192,11 @@ def test_the_next_migration_is_applied_once(v1_store_url, monkeypatch):
 
 def test_a_failed_migration_changes_nothing(database_url, monkeypatch):
     open_store(database_url).close()
-    monkeypatch.setattr(store_migrations, "MIGRATIONS", [*MIGRATIONS, _next_fails_halfway])
+    monkeypatch.setattr(migrations, "MIGRATIONS", [*MIGRATIONS, _next_fails_halfway])
     with pytest.raises(RuntimeError, match="the next migration broke"):
         open_store(database_url)
     # The half-done migration was rolled back: the working one creates its table afresh.
-    monkeypatch.setattr(store_migrations, "MIGRATIONS", [*MIGRATIONS, _next_probe])
+    monkeypatch.setattr(migrations, "MIGRATIONS", [*MIGRATIONS, _next_probe])
     opened = open_store(database_url)
     try:
         assert schema_versions(opened) == [*LATEST, len(LATEST) + 1]

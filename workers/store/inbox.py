@@ -24,8 +24,8 @@ import uuid
 from contextlib import nullcontext
 
 from review_project.shared import WorkerError
-from workers import inbox as event_codec
 from workers import pacing
+from workers.inbox import decode, encode
 from workers.store.backend import LOCK_NAMESPACE, begun, create_private_file
 from workers.store.counting import LIVE, SCHEDULINGS
 from workers.store.records import Applied, InboxState
@@ -40,7 +40,7 @@ _INBOX_VERSION = 1
 def _insert(events: list, now: float) -> tuple[str, tuple]:
     """The statement (and its parameters) that adds events to the inbox, in order, all received at `now`."""
     rows = ", ".join(f"($1, ${n + 2})" for n in range(len(events)))
-    return f"INSERT INTO inbox (received_at, event) VALUES {rows}", (now, *(event_codec.encode(e) for e in events))
+    return f"INSERT INTO inbox (received_at, event) VALUES {rows}", (now, *(encode(e) for e in events))
 
 
 class PostgresQueue:
@@ -192,7 +192,7 @@ class Inbox:
             rows = self.queue.take(cur, limit)
             if not rows:
                 return Applied()
-            events = [event_codec.decode(event) for _, _, event in rows]
+            events = [decode(event) for _, _, event in rows]
             recorded = self.events.record_on(cur, events, every, time.time() if now is None else now, scheduling, rules)
             self.queue.mark_applied(cur, rows)
         return Applied(len(rows), recorded)
