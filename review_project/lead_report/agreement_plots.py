@@ -8,7 +8,7 @@ from __future__ import annotations
 import numpy as np
 
 from review_project.agreement.summary import Summary
-from review_project.lead_report.render import SUCCESS_COLOURS, plt, png_data_uri  # pyplot from render, which chooses its backend
+from review_project.lead_report.render import SUCCESS_COLOURS, png_data_uri, pyplot
 from review_project.schema import SUCCESS_VALUES
 
 
@@ -29,6 +29,7 @@ def footing_label(summary: Summary) -> str:
 
 def kappa_plot(summary: Summary) -> str:
     """Point estimates with 95% intervals, and the paper's published values as diamonds."""
+    plt = pyplot()
     success, author, paper = summary.success, summary.success.with_author, summary.success.paper
     footing = success.with_author_paper_footing
     rows = []
@@ -70,6 +71,7 @@ def kappa_plot(summary: Summary) -> str:
 
 def distribution_plot(summary: Summary) -> str:
     """Each reviewer's share of each success value, as stacked bars."""
+    plt = pyplot()
     reviewers = summary.reviewers
     shares = np.array([r.ratings.success_counts for r in reviewers], dtype=float)
     totals = shares.sum(axis=1, keepdims=True)
@@ -89,6 +91,7 @@ def distribution_plot(summary: Summary) -> str:
 
 def reviewer_heatmap(summary: Summary) -> str:
     """Cohen's kappa between every two reviewers on the tasks they share."""
+    plt = pyplot()
     pairs = summary.reviewer_pairs
     reviewers = pairs.reviewer_ids
     matrix = np.array([[np.nan if e.value is None else e.value for e in row] for row in pairs.cohen_kappa], dtype=float)
@@ -110,6 +113,7 @@ def reviewer_heatmap(summary: Summary) -> str:
 
 def tag_plot(summary: Summary) -> str:
     """Per-tag Fleiss' kappa (did the reviewer pick this tag?), with each tag's prevalence."""
+    plt = pyplot()
     tags = summary.topics.per_tag
     names = [tag.topic for tag in tags]
     values = [tag.fleiss_kappa.value for tag in tags]

@@ -8,12 +8,7 @@ import html
 import io
 import re
 
-import matplotlib
-
-matplotlib.use("Agg")
-import matplotlib.pyplot as plt  # noqa: E402  (the backend must be chosen first; the reports take pyplot from here)
-
-from review_project.agreement.kappa import Estimate, Interval  # noqa: E402
+from review_project.agreement.kappa import Estimate, Interval
 
 # One colour per success value 0..4, from "not successful" (calm) to "very successful" (alarm).
 SUCCESS_COLOURS = ("#4575b4", "#91bfdb", "#e0e0a0", "#fc8d59", "#d73027")
@@ -38,10 +33,21 @@ def count_of(n: int, thing: str, things: str | None = None) -> str:
     return f"{n} {thing if n == 1 else (things or thing + 's')}"
 
 
+def pyplot():
+    """matplotlib's pyplot on the Agg backend, loaded on the first plot: a report without plots
+    (--json, text) never pays its import (about 0.9 s)."""
+    import matplotlib
+
+    matplotlib.use("Agg")  # the backend must be chosen before pyplot is imported
+    import matplotlib.pyplot
+
+    return matplotlib.pyplot
+
+
 def png_data_uri(figure) -> str:
     buffer = io.BytesIO()
     figure.savefig(buffer, format="png", dpi=110, bbox_inches="tight")
-    plt.close(figure)
+    pyplot().close(figure)
     return "data:image/png;base64," + base64.b64encode(buffer.getvalue()).decode("ascii")
 
 

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from review_project.lead_report.render import plt, png_data_uri  # pyplot comes from render, which chooses its backend
+from review_project.lead_report.render import png_data_uri, pyplot
 
 PROXY_NAMES = {"author_rating": "author's self-rating", "min_harmlessness_score_transcript": "min_harmlessness_score_transcript"}
 
@@ -23,6 +23,7 @@ _MODEL_COLOURS = ("#1f77b4", "#d62728", "#2ca02c", "#9467bd", "#ff7f0e", "#8c564
 
 def model_plot(results) -> str:
     """Each model's mean rating and pooled share of ratings successful, with 95% intervals."""
+    plt = pyplot()
     models = results.models.per_model
     figure, (left, right) = plt.subplots(1, 2, figsize=(9, 0.55 * len(models) + 1.6), sharey=True)
     for axes, name, limit, label in (
@@ -47,6 +48,7 @@ def model_plot(results) -> str:
 
 def topic_plot(results) -> str | None:
     """The share of each model's attacks carrying each consensus topic (topics some attack carries)."""
+    plt = pyplot()
     models = results.models.per_model
     shown = [t for t in range(len(models[0].topics)) if any(m.topics[t].attacks for m in models)] if models else []
     if not shown:
@@ -73,6 +75,7 @@ def topic_plot(results) -> str | None:
 
 def roc_plot(results) -> str | None:
     """ROC curves of the two proxies for "successful"."""
+    plt = pyplot()
     checks = [c for c in (results.proxy.author_rating, results.proxy.min_harmlessness_score_transcript) if c.roc is not None]
     if not checks:
         return None
@@ -91,6 +94,7 @@ def roc_plot(results) -> str | None:
 
 def drift_plot(results) -> str | None:
     """Each reviewer's quadratic kappa against the others per block of tasks, in the order they rated."""
+    plt = pyplot()
     reviewers = [r for r in results.reviewers.reviewers if r.drift]
     if not reviewers:
         return None
