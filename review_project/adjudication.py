@@ -10,9 +10,15 @@ the review (`success`, `topics`). `results` reads the adjudications back.
   every reviewer's latest annotation as a letter (A, B, ... in the order of their user ids, per
   attack), their rating and topics, or that they skipped or gave an invalid annotation, and
   the counts. Nothing a reviewer must not see goes in: no self-rating, model or harmlessness.
+- `complete_reviews` (pure): the tasks whose review is complete, the only ones adjudicated by
+  default. Label Studio Community shows every project to every member, the adjudication project
+  included, so a disputed attack goes there only once the project's reviewers-per-task have each
+  rated, skipped or given an invalid annotation of it and nobody has a draft of it open: no
+  reviewer can then read the others' verdicts on an attack before rating it.
 - `adjudicate_project`: creates or updates the adjudication project and adds the disputed
-  attacks not in it yet (by `meta.attack_id`, as setup does). A task already there is never
-  rewritten, adjudicated or not; a re-run only says how many no longer look as they did.
+  attacks not in it yet (by `meta.attack_id`, as setup does) whose review is complete (all of
+  them with include_incomplete). A task already there is never rewritten, adjudicated or not;
+  a re-run only says how many no longer look as they did.
   `adjudicate_review` runs it on a review project read by agreement.open_source, as the
   `adjudicate` command does, and counts the attacks adjudicated so far.
 - `read_adjudications`: the adjudication project's latest valid annotation of each attack.
@@ -23,7 +29,7 @@ from __future__ import annotations
 import hashlib
 import html
 import json
-from collections.abc import Callable
+from collections.abc import Callable, Collection
 from dataclasses import dataclass, field
 from importlib.resources import files
 from typing import TYPE_CHECKING
@@ -209,6 +215,17 @@ def _shown(attack_id: int, task_id: int, reason: str, rows: pd.DataFrame, rule: 
     )
 
 
+def complete_reviews(latest: pd.DataFrame, reviewers_per_task: int, drafted: Collection[int] = ()) -> set[int]:
+    """Task ids whose review is complete: `reviewers_per_task` reviewers or more have a latest
+    annotation of the task (a rating, an invalid annotation or a skip) and no draft is open on it.
+
+    latest : agreement.arrays.Reviews.latest (task_id, reviewer_id); drafted : the ids of tasks
+    with a draft, which someone may be rating still.
+    """
+    reviewers = latest.groupby(latest["task_id"].astype(np.int64))["reviewer_id"].nunique()
+    return set(reviewers.index[reviewers.to_numpy() >= reviewers_per_task].tolist()) - set(drafted)
+
+
 def task_data(attack: DisputedAttack, review_data: dict) -> dict:
     """The adjudication task's data: what the reviewers saw of the attack, and what they said.
 
@@ -247,6 +264,10 @@ class AdjudicationReport:
     changed_since_added: int = 0
     adjudicated: int | None = None
     tasks: int | None = None
+    reviewers_per_task: int = 1
+    include_incomplete: bool = False
+    incomplete: int = 0
+    incomplete_drafted: int = 0
 
     def text(self, server: str) -> str:
         """What `review-project adjudicate` prints."""
@@ -254,9 +275,15 @@ class AdjudicationReport:
         lines = [
             f"Review project {self.review_project_id} {self.review_title!r}: {_plural(self.attacks, 'attack')}, "
             f"{self.disputed} disputed (split at {rule.threshold}, a spread of {rule.spread} or more, or a tie at the "
-            f"2-topic limit, from {rule.min_ratings} valid ratings)",
+            f"2-topic limit, from {rule.min_ratings} valid ratings); {self._incomplete_text()}",
             f"{'Created' if self.project_created else 'Found'} project {self.project_id} {self.title!r} at {server}/projects/{self.project_id}",
         ]
+        if self.include_incomplete and self.incomplete:
+            lines.append(
+                f"--include-incomplete: {_plural(self.incomplete, 'attack')} added before every reviewer rated or skipped "
+                f"{'it' if self.incomplete == 1 else 'them'}; every member can open the adjudication project, so a reviewer "
+                "who has not rated one yet can read the others' verdicts on it there"
+            )
         if self.settings_updated:
             lines.append(f"Updated project settings: {', '.join(self.settings_updated)}")
         lines.append(f"Tasks: {self.added} added, {self.already_present} already present")
@@ -273,6 +300,14 @@ class AdjudicationReport:
         if self.adjudicated is not None:
             lines.append(f"Adjudicated: {self.adjudicated} of {self.tasks} attacks")
         return "\n".join(lines)
+
+    def _incomplete_text(self) -> str:
+        if self.include_incomplete:
+            return f"{self.incomplete} of them incomplete, added all the same (--include-incomplete)"
+        waiting = f"not rated or skipped by {_plural(self.reviewers_per_task, 'reviewer')} yet"
+        if self.incomplete_drafted:
+            waiting += f", or a draft open on {self.incomplete_drafted}"
+        return f"{self.incomplete} left out as incomplete ({waiting})"
 
 
 def check_review_project(review_project) -> None:
@@ -292,13 +327,16 @@ def adjudicate_project(
     adjudicators_per_task: int = 1,
     contact: str | None = None,
     on_added: Callable[[int], None] | None = None,
+    include_incomplete: bool = False,
 ) -> AdjudicationReport:
     """Create or update "<title> - adjudication" and add the disputed attacks not in it yet.
 
     review_project : the review project (label_studio.find_project); reviews :
-    agreement.arrays.Reviews of its annotations. Safe to re-run: settings are changed only
-    where they differ, and only attacks not in the adjudication project (by meta.attack_id)
-    are added. A task already there is never rewritten.
+    agreement.arrays.Reviews of its annotations. Only attacks whose review is complete
+    (complete_reviews, with the project's maximum_annotations) are added, unless
+    include_incomplete. Safe to re-run: settings are changed only where they differ, and only
+    attacks not in the adjudication project (by meta.attack_id) are added. A task already there
+    is never rewritten.
     """
     if adjudicators_per_task < 1:
         raise ValueError("adjudicators_per_task must be at least 1")
@@ -319,6 +357,15 @@ def adjudicate_project(
     disputed_ids = {attack.attack_id for attack in found}
     new = [attack for attack in found if attack.attack_id not in present]
     report.already_present = len(found) - len(new)
+    # Checked only for the attacks to add: one already there stays, whatever its review's state.
+    report.reviewers_per_task = review_project.maximum_annotations or 1
+    drafted = _drafted(client, review_project.id) if new else set()
+    complete = complete_reviews(reviews.latest, report.reviewers_per_task, drafted)
+    incomplete = [attack for attack in new if attack.task_id not in complete]
+    report.incomplete, report.include_incomplete = len(incomplete), include_incomplete
+    report.incomplete_drafted = sum(attack.task_id in drafted for attack in incomplete)
+    if not include_incomplete:
+        new = [attack for attack in new if attack.task_id in complete]
     report.no_longer_disputed = len(set(present) - disputed_ids)
     report.changed_since_added = sum(
         1 for attack in found if attack.attack_id in present and present[attack.attack_id].get("shown") != attack.fingerprint
@@ -343,7 +390,7 @@ def adjudicate_project(
 
 def adjudicate_review(
     client: LabelStudio, review_project, source, rule: DisputeRule = DisputeRule(), *, adjudicators_per_task: int = 1,
-    contact: str | None = None,
+    contact: str | None = None, include_incomplete: bool = False,
 ) -> AdjudicationReport:
     """`review-project adjudicate`: adjudicate_project on the review project's annotations, then how
     many of its attacks are adjudicated so far (report.adjudicated of report.tasks).
@@ -351,7 +398,10 @@ def adjudicate_review(
     source : the review project read by agreement.open_source (its annotation table and tasks).
     """
     reviews = arrays.reviews(source.table, None, source.tasks)
-    report = adjudicate_project(client, review_project, reviews, rule, adjudicators_per_task=adjudicators_per_task, contact=contact)
+    report = adjudicate_project(
+        client, review_project, reviews, rule, adjudicators_per_task=adjudicators_per_task, contact=contact,
+        include_incomplete=include_incomplete,
+    )
     done = read_adjudications(client, review_project.id)
     report.adjudicated, report.tasks = len(done), done.tasks
     return report
@@ -366,6 +416,14 @@ def _present(client: LabelStudio, project_id: int) -> dict[int, dict]:
             if meta.get("attack_id") is not None:
                 present.setdefault(int(meta["attack_id"]), meta)
     return present
+
+
+def _drafted(client: LabelStudio, project_id: int) -> set[int]:
+    """Ids of the review project's tasks with a draft open (a Data Manager filter: ids only)."""
+    has_draft = {"filter": "filter:tasks:draft_exists", "operator": "equal", "type": "Boolean", "value": True}
+    query = json.dumps({"filters": {"conjunction": "and", "items": [has_draft]}})
+    with translated_errors(server_url(client), f"listing the tasks of project {project_id} with a draft"):
+        return {task.id for task in client.tasks.list(project=project_id, page_size=1000, include="id", query=query)}
 
 
 def _review_data(client: LabelStudio, project_id: int, task_ids: list[int]) -> dict[int, dict]:

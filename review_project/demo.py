@@ -15,6 +15,7 @@ import json
 import os
 import random
 import secrets
+import shlex
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
@@ -23,7 +24,7 @@ import httpx
 
 from review_project import demo_data, label_studio, local_server
 from review_project.manifest import read_manifest, write_manifest
-from review_project.project_setup import SetupReport, setup_project
+from review_project.project_setup import DATA_DIR_VARIABLE, SetupReport, setup_project
 from review_project.records import load_records
 from review_project.sampling import sample_attacks
 from review_project.schema import DIALOGUE, SUCCESS, TOPICS_CONTROL
@@ -90,6 +91,8 @@ class DemoResult:
             f"\nLabel Studio is running at {self.url}",
             f"Project: {self.project_url}",
             f"Lead (admin):  {self.admin.email}  password {self.admin.password}",
+            "Demo accounts: the demo signs these reviewers up with known passwords (in a real review each one "
+            "joins through the invite link, and setup finds them):",
             *(f"Reviewer:      {login.email}  password {login.password}" for login in self.reviewers),
         ]
         if self.simulated is not None:
@@ -97,6 +100,11 @@ class DemoResult:
             yours = self.reviewers[len(self.simulated.reviewers)]
             lines.append(f"Your turn: log in as {yours.email} (its queue is untouched) and press Label All Tasks.")
         lines += [
+            "In a real review, reviewers are asked first: `review-project invite --reviewers reviewers.csv` queues a "
+            "consent message in Slack (what they will read, the limits, whom to contact, that they may stop at any "
+            "time); the worker sends the invite link only to those who agree, and they sign up with their own "
+            "password. Consent given another way: `review-project consent EMAIL --recorded-by YOU`. The demo skips "
+            "this and makes its accounts itself.",
             f"For status, export, agreement and adjudicate: source {self.env_file}",
             f"Stop it with: review-project demo --stop --dir {folder}",
         ]
@@ -110,7 +118,10 @@ def run_demo(folder: str | os.PathLike, port: int = 8080, on_step: Callable[[str
     on_step(f"starting Label Studio on 127.0.0.1:{port} (data in {folder / 'label-studio'})")
     server = local_server.start_server(folder / "label-studio", port=port)
     client = label_studio.connect(server.url, server.api_key)
-    _write_private(folder / "env", f"export LABEL_STUDIO_URL={server.url}\nexport LABEL_STUDIO_API_KEY={server.api_key}\n")
+    # The data folder too, in Label Studio's own variable: `label-studio reset_password` and setup read it there.
+    _write_private(folder / "env", "".join(f"export {name}={shlex.quote(str(value))}\n" for name, value in (
+        ("LABEL_STUDIO_URL", server.url), ("LABEL_STUDIO_API_KEY", server.api_key), (DATA_DIR_VARIABLE, server.data_dir),
+    )))
 
     dataset = folder / "red_team_attempts.jsonl.gz"
     if not dataset.exists():

@@ -1,13 +1,23 @@
-"""Setting up the review project: project settings, reviewer accounts, task import, the worker's webhook.
+"""Setting up the review project: project settings, the reviewers, task import, the worker's webhook.
 
 Every step compares what the server has with what is wanted and changes only the difference,
 so running setup again with the same manifest changes nothing and imports nothing.
+
+Reviewers join Label Studio themselves, through the organisation's invite link: setup finds them
+by email and names those who have not joined yet. It makes accounts only when asked
+(create_accounts), because Label Studio has no API that sets a password and its sign-up form
+refuses an email that has an account: such an account is usable only after
+`label-studio reset_password` on the server, and setup says how to run it.
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable
+import json
+import os
+import shlex
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import TYPE_CHECKING
 
 from review_project import label_studio
@@ -30,16 +40,23 @@ IMPORT_BATCH = 1000
 
 @dataclass
 class SetupReport:
-    """What setup found and what it changed."""
+    """What setup found and what it changed.
+
+    reviewers_joined : emails of the reviewers file that have an account in Label Studio;
+    reviewers_not_joined : those that have none (no account made); reviewers_created : accounts
+    made with create_accounts; server_data_dir : the server's data folder, when setup knows it.
+    """
 
     project_id: int
     project_created: bool = False
     settings_updated: list[str] = field(default_factory=list)
+    reviewers_joined: list[str] = field(default_factory=list)
+    reviewers_not_joined: list[str] = field(default_factory=list)
     reviewers_created: list[str] = field(default_factory=list)
-    reviewers_existing: list[str] = field(default_factory=list)
     tasks_imported: int = 0
     tasks_already_present: int = 0
     webhook: str | None = None
+    server_data_dir: str | None = None
 
     @property
     def changed_anything(self) -> bool:
@@ -55,18 +72,77 @@ class SetupReport:
         if self.settings_updated:
             lines.append(f"Updated project settings: {', '.join(self.settings_updated)}")
         lines.append(f"Tasks: {self.tasks_imported} imported, {self.tasks_already_present} already present")
-        lines.append(f"Reviewers: {len(self.reviewers_created)} accounts created, {len(self.reviewers_existing)} already there")
+        lines.append(self.reviewers_text())
         if self.reviewers_created:
-            lines.append(
-                "New accounts have no password yet: on the server run `label-studio reset_password "
-                "--username EMAIL --password ...` for each, or have reviewers sign up with the "
-                "organisation's invite link before setup."
-            )
+            lines += password_steps(self.reviewers_created, self.server_data_dir)
         if self.webhook:
             lines.append(f"Webhook: {self.webhook}")
         if not self.changed_anything:
             lines.append("Nothing to change.")
         return "\n".join(lines)
+
+    def reviewers_text(self) -> str:
+        """One line: who has joined Label Studio, who has not, and what to do about it."""
+        listed = len(self.reviewers_joined) + len(self.reviewers_not_joined) + len(self.reviewers_created)
+        if self.reviewers_created:
+            created = len(self.reviewers_created)
+            return f"Reviewers: {created} account{'s' if created != 1 else ''} created, {len(self.reviewers_joined)} of {listed} had joined already"
+        if not self.reviewers_not_joined:
+            return f"Reviewers: all {listed} have joined Label Studio"
+        return (
+            f"{len(self.reviewers_not_joined)} of {listed} reviewers have not joined Label Studio yet: "
+            f"{', '.join(self.reviewers_not_joined)}; send them the invite (review-project invite) and re-run setup once they have"
+        )
+
+
+# Label Studio's own variable for its data folder; when set it wins over `--data-dir`.
+DATA_DIR_VARIABLE = "LABEL_STUDIO_BASE_DATA_DIR"
+
+
+def reset_password_command(email: str, data_dir: str | None = None) -> str:
+    """The shell line that gives `email`'s account a password on the server (it asks for the password).
+
+    The data folder goes in LABEL_STUDIO_BASE_DATA_DIR, not `--data-dir`: Label Studio applies
+    `--data-dir` only when that variable is unset. Without a data_dir, DATA_DIR stands for it.
+    """
+    folder = shlex.quote(data_dir) if data_dir else "DATA_DIR"
+    return f"{DATA_DIR_VARIABLE}={folder} label-studio reset_password --username {shlex.quote(email)}"
+
+
+def password_steps(emails: list[str], data_dir: str | None) -> list[str]:
+    """What the lead must run for accounts setup made without a password, one command per account."""
+    where = "on this machine" if data_dir else "where the server runs"
+    lines = [
+        f"{'The new account has' if len(emails) == 1 else f'The {len(emails)} new accounts have'} no password, "
+        f"and Label Studio has no API to set one: {where} run "
+        "(each asks for the new password and must print \"Password successfully changed\"):",
+        *(f"  {reset_password_command(email, data_dir)}" for email in emails),
+    ]
+    if not data_dir:
+        lines.append(
+            "DATA_DIR is the server's data folder, the one holding label_studio.sqlite3: its --data-dir or "
+            f"{DATA_DIR_VARIABLE}, else ~/.local/share/label-studio of the user running it (a server on PostgreSQL needs "
+            "its DJANGO_DB and POSTGRE_* variables too). \"User with username ... not found\" means the wrong folder. "
+            "In Docker: docker exec -it CONTAINER label-studio reset_password --username EMAIL"
+        )
+    return lines
+
+
+def local_server_data_dir(url: str, environ: Mapping[str, str] | None = None) -> str | None:
+    """The data folder of the server at `url` when review_project/local_server.py started it (the
+    demo's, the tests'), or None: LABEL_STUDIO_BASE_DATA_DIR names the folder (the demo's env file
+    sets it) and local_server's admin file in it names this URL."""
+    from review_project.local_server import ADMIN_FILE
+
+    folder = (os.environ if environ is None else environ).get(DATA_DIR_VARIABLE)
+    if not folder:
+        return None
+    try:
+        admin = json.loads((Path(folder) / ADMIN_FILE).read_text())
+    except (OSError, ValueError):
+        return None
+    same = isinstance(admin, dict) and str(admin.get("url", "")).rstrip("/") == url.rstrip("/")
+    return str(Path(folder).resolve()) if same else None
 
 
 def project_settings(reviewers_per_task: int, contact: str | None) -> dict:
@@ -101,40 +177,40 @@ def setup_project(
     batch_size: int = IMPORT_BATCH,
     on_imported: Callable[[int], None] | None = None,
     ledger=None,
+    create_accounts: bool = False,
+    server_data_dir: str | None = None,
 ) -> SetupReport:
     """Create or update the project titled `title` so it holds `attacks` for `reviewers`.
 
     `attacks` are manifest records (each with `attack_id`); `on_imported(n)` is called after
     each batch of n tasks, for a progress bar. `ledger` (live_project.Ledger), when given, says
-    which attacks are imported already without listing the project's tasks.
+    which attacks are imported already without listing the project's tasks. Reviewers are found
+    among the organisation's users by email; `create_accounts` makes the missing ones (without a
+    password: the report says how to set one, on `server_data_dir` when known).
     """
     if reviewers_per_task < 1:
         raise ValueError("reviewers_per_task must be at least 1")
     check_webhook_secret(webhook_url, webhook_secret)
     wanted = project_settings(reviewers_per_task, contact)
     project, created, updated = label_studio.create_or_update_project(client, title, wanted)
-    report = SetupReport(project_id=project.id, project_created=created, settings_updated=updated)
-    _ensure_reviewers(client, reviewers, report)
+    report = SetupReport(project_id=project.id, project_created=created, settings_updated=updated, server_data_dir=server_data_dir)
+    _find_reviewers(client, reviewers, report, create_accounts)
     _import_new_attacks(client, project.id, attacks, report, batch_size, on_imported, ledger)
     if webhook_url:
         report.webhook = _ensure_webhook(client, project.id, webhook_url, webhook_secret)
     return report
 
 
-def _ensure_reviewers(client: LabelStudio, reviewers: list[Reviewer], report: SetupReport) -> None:
+def _find_reviewers(client: LabelStudio, reviewers: list[Reviewer], report: SetupReport, create_accounts: bool) -> None:
     existing = label_studio.users_by_email(client)
     for reviewer in reviewers:
         if reviewer.email.lower() in existing:
-            report.reviewers_existing.append(reviewer.email)
-            continue
-        with translated_errors(server_url(client), f"creating the account of {reviewer.email}"):
-            client.users.create(
-                username=reviewer.email,
-                email=reviewer.email,
-                first_name=reviewer.first_name,
-                last_name=reviewer.last_name,
-            )
-        report.reviewers_created.append(reviewer.email)
+            report.reviewers_joined.append(reviewer.email)
+        elif not create_accounts:
+            report.reviewers_not_joined.append(reviewer.email)
+        else:
+            label_studio.create_user(client, reviewer.email, reviewer.first_name, reviewer.last_name)
+            report.reviewers_created.append(reviewer.email)
 
 
 def _import_new_attacks(client, project_id, attacks, report, batch_size, on_imported, ledger) -> None:

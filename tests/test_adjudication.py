@@ -13,7 +13,9 @@ from review_project.adjudication import (
     REVIEWS,
     SUCCESS_WORDS,
     Adjudication,
+    AdjudicationReport,
     adjudications_from_table,
+    complete_reviews,
     disputed_attacks,
     letter,
     task_data,
@@ -125,6 +127,44 @@ def test_no_dispute_no_task():
     agreed = [task(1, 1, *[annotation(r, r, 2) for r in range(1, 5)])]
     assert disputed_attacks(included(agreed)) == []
     assert disputed_attacks(included([task(1, 1)])) == []
+
+
+def test_a_review_is_complete_once_every_reviewer_per_task_rated_or_skipped_and_no_draft_is_open():
+    latest = included(project()).latest
+    # Task 3 counts a skip and an invalid annotation; task 6 four reviewers (one annotated twice).
+    assert complete_reviews(latest, 4) == {1, 2, 3, 6}
+    assert complete_reviews(latest, 4, drafted={3, 4}) == {1, 2, 6}
+    assert complete_reviews(latest, 2) == {1, 2, 3, 4, 6, 7}
+    assert complete_reviews(latest, 5) == set()
+    # Of the disputed attacks (101, 103, 104), 104 (task 4: 2 of 4 reviewers so far) must wait.
+    waiting = [a.attack_id for a in disputed_attacks(included(project())) if a.task_id not in complete_reviews(latest, 4)]
+    assert waiting == [104]
+
+
+def report(**fields):
+    return AdjudicationReport(
+        review_project_id=3, review_title="Review", project_id=9, title="Review - adjudication", rule=DisputeRule(),
+        attacks=24, disputed=4, reviewers_per_task=4, **fields,
+    )
+
+
+def test_the_first_line_says_how_many_disputed_attacks_were_left_out_as_incomplete():
+    first = report(incomplete=3, incomplete_drafted=1).text("http://ls").splitlines()[0]
+    assert first.endswith(
+        "24 attacks, 4 disputed (split at 3, a spread of 3 or more, or a tie at the 2-topic limit, from 2 valid ratings); "
+        "3 left out as incomplete (not rated or skipped by 4 reviewers yet, or a draft open on 1)"
+    )
+    assert report().text("http://ls").splitlines()[0].endswith("; 0 left out as incomplete (not rated or skipped by 4 reviewers yet)")
+    assert not any(line.startswith("--include-incomplete") for line in report(incomplete=3).text("http://ls").splitlines())
+
+
+def test_include_incomplete_says_what_it_risks():
+    lines = report(incomplete=2, include_incomplete=True).text("http://ls").splitlines()
+    assert lines[0].endswith("; 2 of them incomplete, added all the same (--include-incomplete)")
+    assert lines[2] == (
+        "--include-incomplete: 2 attacks added before every reviewer rated or skipped them; every member can open the "
+        "adjudication project, so a reviewer who has not rated one yet can read the others' verdicts on it there"
+    )
 
 
 # --- the label config -----------------------------------------------------------------------------

@@ -11,6 +11,7 @@ import json
 import re
 from dataclasses import dataclass
 
+import httpx
 import pytest
 from click.testing import CliRunner
 
@@ -21,7 +22,7 @@ from review_project.project_setup import setup_project
 from review_project.sampling import sample_attacks
 from review_project.schema import HIDDEN_FROM_REVIEWERS
 from review_project.shared import Reviewer
-from tests.conftest import success_result, topics_result
+from tests.conftest import success_result, topics_result, user_token
 
 pytestmark = pytest.mark.label_studio
 
@@ -92,16 +93,30 @@ def test_adjudicate_puts_the_disputed_attacks_in_a_project_of_their_own(label_st
     result = adjudicate(label_studio, "--contact", "the lead, Sam")
     assert result.exit_code == 0, result.output
     lines = result.stdout.splitlines()
+    # Attacks 3 (a reviewer has not rated it yet) and 6 (two have not) wait: their reviewers
+    # could read the others' verdicts in the adjudication project.
     assert lines[0] == (
         f"Review project {disputed.project_id} {TITLE!r}: 8 attacks, 5 disputed "
-        "(split at 3, a spread of 3 or more, or a tie at the 2-topic limit, from 2 valid ratings)"
+        "(split at 3, a spread of 3 or more, or a tie at the 2-topic limit, from 2 valid ratings); "
+        "2 left out as incomplete (not rated or skipped by 4 reviewers yet)"
     )
     assert lines[1].startswith(f"Created project ") and lines[1].endswith(f"{adjudication_title(TITLE)!r} at {label_studio.url}/projects/{lines[1].split()[2]}")
-    assert "Tasks: 5 added, 0 already present" in lines
-    assert lines[-1] == "Adjudicated: 0 of 5 attacks"
+    assert "Tasks: 3 added, 0 already present" in lines
+    assert lines[-1] == "Adjudicated: 0 of 3 attacks"
     assert result.stderr.startswith(f"Read Label Studio's full export of project {disputed.project_id}")
-
     client = label_studio.client()
+    assert sorted(adjudication_tasks(client)) == sorted(disputed.attack(i) for i in (0, 2, 5))
+
+    anyway = adjudicate(label_studio, "--contact", "the lead, Sam", "--include-incomplete")
+    assert anyway.exit_code == 0, anyway.output
+    lines = anyway.stdout.splitlines()
+    assert lines[0].endswith("5 disputed (split at 3, a spread of 3 or more, or a tie at the 2-topic limit, from 2 valid ratings); "
+                             "2 of them incomplete, added all the same (--include-incomplete)")
+    assert lines[2] == (
+        "--include-incomplete: 2 attacks added before every reviewer rated or skipped them; every member can open the "
+        "adjudication project, so a reviewer who has not rated one yet can read the others' verdicts on it there"
+    )
+    assert "Tasks: 2 added, 3 already present" in lines
     project = ls_api.find_project(client, adjudication_title(TITLE))
     assert project.label_config.strip() == label_config().strip()
     assert set(project.parsed_label_config) == {"success", "topics"}
@@ -138,10 +153,12 @@ def test_adjudicate_puts_the_disputed_attacks_in_a_project_of_their_own(label_st
 
 
 def test_a_re_run_adds_only_newly_disputed_attacks_and_rewrites_nothing(label_studio, disputed):
-    assert adjudicate(label_studio).exit_code == 0
+    assert adjudicate(label_studio, "--include-incomplete").exit_code == 0
     first = adjudicate(label_studio)
     assert first.exit_code == 0, first.output
     assert "Tasks: 0 added, 5 already present" in first.stdout
+    # Attacks 3 and 6 are there already: nothing is left out.
+    assert "; 0 left out as incomplete" in first.stdout.splitlines()[0]
     assert "Found project" in first.stdout and "Updated project settings" not in first.stdout
 
     client = label_studio.client()
@@ -175,7 +192,7 @@ def test_a_re_run_adds_only_newly_disputed_attacks_and_rewrites_nothing(label_st
 
 
 def test_read_adjudications_reads_the_latest_valid_say_on_each_attack(label_studio, disputed):
-    assert adjudicate(label_studio).exit_code == 0
+    assert adjudicate(label_studio, "--include-incomplete").exit_code == 0
     client = label_studio.client()
     tasks = adjudication_tasks(client)
     one, two = (label_studio.reviewer_client(email) for email in ADJUDICATORS)
@@ -238,7 +255,8 @@ def test_another_rule_from_the_options(label_studio, disputed, tmp_path):
     assert result.exit_code == 0, result.output
     assert "has not finished its first sync" in result.stderr
     first = result.stdout.splitlines()[0]
-    assert first.endswith("disputed (split at 4, a spread of 4 or more, or a tie at the 2-topic limit, from 3 valid ratings)")
+    assert first.endswith("disputed (split at 4, a spread of 4 or more, or a tie at the 2-topic limit, from 3 valid ratings); "
+                          "0 left out as incomplete (not rated or skipped by 4 reviewers yet)")
     # A spread of 4 from 3 valid ratings: the 0, 4, 4 task (its invalid rating not counted), and
     # the 4, 3, 3, 0 one when the re-run test changed it.
     assert re.search(r": 8 attacks, [12] disputed ", first), first
@@ -252,12 +270,13 @@ def test_a_review_title_too_long_for_the_suffix(label_studio, disputed, manifest
     assert len(title) == 50
     report = setup_project(client, manifest_attacks, [], title=title)
     first = min(client.tasks.list(project=report.project_id, page_size=100), key=lambda t: t.id)
-    for reviewer, email, value in zip(disputed.reviewer_ids, EMAILS, (0, 4)):
+    for reviewer, email, value in zip(disputed.reviewer_ids, EMAILS, (0, 4, 0, 4)):
         rate(label_studio.reviewer_client(email), first.id, reviewer, value)
     result = CliRunner().invoke(cli, ["adjudicate", "--project", title, "--silent"], env=label_studio.env())
     assert result.exit_code == 0, result.output
     shortened = adjudication_title(title, report.project_id)
-    assert len(shortened) == 50 and shortened.endswith(f"\u2026 #{report.project_id} - adjudication")
+    # At most 50 (49 when the cut falls on a space, which is dropped: it depends on the id's digits).
+    assert len(shortened) <= 50 and shortened.endswith(f"\u2026 #{report.project_id} - adjudication")
     assert f"{shortened!r} at {label_studio.url}/projects/" in result.stdout
     assert "Tasks: 1 added, 0 already present" in result.stdout
     project = ls_api.find_project(client, shortened)
@@ -265,3 +284,42 @@ def test_a_review_title_too_long_for_the_suffix(label_studio, disputed, manifest
     [task] = client.tasks.list(project=project.id, page_size=10)
     rate(one, task.id, disputed.adjudicator_ids[0], 2)
     assert read_adjudications(client, report.project_id) == {first.data["attack_id"]: Adjudication(first.data["attack_id"], 2, ("Theft",))}
+
+
+def test_an_attack_waits_for_its_last_reviewer_and_for_open_drafts(label_studio, disputed, project_title, manifest_attacks):
+    client = label_studio.client()
+    review = setup_project(client, manifest_attacks, [], title=project_title)
+    tasks = sorted(client.tasks.list(project=review.project_id, page_size=100), key=lambda t: t.id)[:3]
+    as_reviewer = [label_studio.reviewer_client(email) for email in EMAILS]
+    # Every one disputed: the second rated by 3 of the 4 reviewers so far.
+    for task, plan in zip(tasks, ((0, 4, 0, 4), (0, 4, 0, None), (1, 4, 4, 1))):
+        for reviewer, user_id, value in zip(as_reviewer, disputed.reviewer_ids, plan):
+            if value is not None:
+                rate(reviewer, task.id, user_id, value)
+    # An adjudicator opens the third in the Data Manager and starts on it: Label Studio keeps a draft.
+    adjudicator = {"Authorization": f"Token {user_token(label_studio.url, ADJUDICATORS[0], label_studio.password(ADJUDICATORS[0]))}"}
+    draft = httpx.post(f"{label_studio.url}/api/tasks/{tasks[2].id}/drafts", headers=adjudicator, json={"result": [], "lead_time": 3.0}, trust_env=False)
+    assert draft.status_code == 201, draft.text
+
+    def run(*args):
+        result = CliRunner().invoke(cli, ["adjudicate", "--project", project_title, "--silent", *args], env=label_studio.env())
+        assert result.exit_code == 0, result.output
+        return result.stdout.splitlines()
+
+    def adjudicated() -> set[int]:
+        project = ls_api.find_project(client, adjudication_title(project_title))
+        return {task.data["attack_id"] for task in client.tasks.list(project=project.id, page_size=100, include="id,data")}
+
+    lines = run()
+    assert lines[0].endswith("12 attacks, 3 disputed (split at 3, a spread of 3 or more, or a tie at the 2-topic limit, from 2 valid ratings); "
+                             "2 left out as incomplete (not rated or skipped by 4 reviewers yet, or a draft open on 1)")
+    assert "Tasks: 1 added, 0 already present" in lines
+    assert adjudicated() == {tasks[0].data["attack_id"]}
+
+    # The fourth reviewer skips the second (a skip completes a review); the draft is given up.
+    rate(as_reviewer[3], tasks[1].id, disputed.reviewer_ids[3], "skip")
+    assert httpx.delete(f"{label_studio.url}/api/drafts/{draft.json()['id']}/", headers=adjudicator, trust_env=False).status_code == 204
+    lines = run()
+    assert lines[0].endswith("; 0 left out as incomplete (not rated or skipped by 4 reviewers yet)")
+    assert "Tasks: 2 added, 1 already present" in lines
+    assert adjudicated() == {task.data["attack_id"] for task in tasks}

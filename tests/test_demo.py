@@ -25,6 +25,13 @@ def test_demo_prints_the_url_and_every_login(demo_run):
     logins = demo_run.logins()
     assert f"Label Studio is running at {demo_run.url}" in demo_run.output
     assert sorted(logins) == ["lead@example.com"] + [f"reviewer{i}@example.com" for i in range(1, 5)]
+    # The reviewers' logins are marked as the demo's own accounts, which a real review does not make.
+    lines = demo_run.output.splitlines()
+    marked = lines.index(
+        "Demo accounts: the demo signs these reviewers up with known passwords (in a real review each one "
+        "joins through the invite link, and setup finds them):"
+    )
+    assert [line.split()[1] for line in lines[marked + 1 : marked + 5]] == [f"reviewer{i}@example.com" for i in range(1, 5)]
     for email, password in logins.items():
         # Every printed login works: the server hands that user their own API token.
         assert user_token(demo_run.url, email, password)
@@ -35,6 +42,8 @@ def test_demo_sets_up_the_project_on_a_private_server(demo_run):
     client = ls_api.connect(env["LABEL_STUDIO_URL"], env["LABEL_STUDIO_API_KEY"])
     project = ls_api.find_project(client, DEMO_TITLE)
     assert project.task_number == 24 and project.maximum_annotations == 4
+    # The server's data folder, in Label Studio's own variable: `label-studio reset_password` reads it there.
+    assert env["LABEL_STUDIO_BASE_DATA_DIR"] == str((demo_run.folder / "label-studio").resolve())
     assert env["LABEL_STUDIO_URL"].startswith("http://127.0.0.1:")
     assert oct((demo_run.folder / "env").stat().st_mode & 0o777) == "0o600"
     records = load_records(demo_run.folder / "red_team_attempts.jsonl.gz")
@@ -131,6 +140,8 @@ def test_the_lead_commands_show_the_demo_on_the_first_run(demo_run):
     adjudicate = runner.invoke(cli, ["adjudicate", "--project", DEMO_TITLE], env=env)
     assert adjudicate.exit_code == 0, adjudicate.output
     assert re.search(r": 24 attacks, [1-9] disputed", adjudicate.stdout), adjudicate.stdout
+    # Reviewer 4 has not rated: the disputed attacks wait for them (the browser test may label one).
+    assert re.search(r"disputed \(.*\); \d+ left out as incomplete \(not rated or skipped by 4 reviewers yet\)$", adjudicate.stdout.splitlines()[0])
     assert "Created project" in adjudicate.stdout or "Found project" in adjudicate.stdout
 
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import re
 
 import pandas as pd
 import pytest
@@ -55,6 +56,12 @@ def test_setup_creates_project_reviewers_tasks_and_webhook(label_studio, lead_fi
     assert result.exit_code == 0, result.output
     assert f"Tasks: {len(manifest_attacks)} imported, 0 already present" in result.output
     assert "Webhook: created" in result.output
+    # No account is made: reviewers join through the invite link, and setup says who has not yet.
+    assert (
+        "4 of 4 reviewers have not joined Label Studio yet: setup1@example.com, setup2@example.com, setup3@example.com, "
+        "setup4@example.com; send them the invite (review-project invite) and re-run setup once they have"
+    ) in result.stdout.splitlines()
+    assert "reset_password" not in result.output
 
     client = label_studio.client()
     project = ls_api.find_project(client, project_title)
@@ -73,7 +80,7 @@ def test_setup_creates_project_reviewers_tasks_and_webhook(label_studio, lead_fi
         assert task.data["task_description"] == attack["task_description"]
         assert "".join(f"\n\n{t['role']}: {t['content']}" for t in task.data["dialogue"]) == attack["transcript"]
     users = ls_api.users_by_email(client)
-    assert {f"setup{i}@example.com" for i in range(1, 5)} <= set(users)
+    assert not {f"setup{i}@example.com" for i in range(1, 5)} & set(users)
     hooks = client.webhooks.list(project=str(project.id))
     assert len(hooks) == 1
     assert hooks[0].headers == {"X-Webhook-Secret": "hook-secret"}
@@ -86,6 +93,22 @@ def test_setup_creates_project_reviewers_tasks_and_webhook(label_studio, lead_fi
     )
     assert again.exit_code == 0, again.output
     assert "Nothing to change." in again.output
+    assert "4 of 4 reviewers have not joined Label Studio yet: setup1@example.com," in again.output
+
+    # Two reviewers sign up through the invite link: the next run finds them, the project as it was.
+    for email in ("setup1@example.com", "Setup3@Example.com"):
+        label_studio.make_reviewer(email)
+    joined = run(["setup", "--manifest", str(manifest), "--reviewers", str(reviewers), "--title", project_title, "--silent"], env=label_studio.env())
+    assert joined.exit_code == 0, joined.output
+    assert (
+        "2 of 4 reviewers have not joined Label Studio yet: setup2@example.com, setup4@example.com; "
+        "send them the invite (review-project invite) and re-run setup once they have"
+    ) in joined.stdout.splitlines()
+    assert "Nothing to change." in joined.output
+    for email in ("setup2@example.com", "setup4@example.com"):
+        label_studio.make_reviewer(email)
+    everyone = run(["setup", "--manifest", str(manifest), "--reviewers", str(reviewers), "--title", project_title, "--silent"], env=label_studio.env())
+    assert "Reviewers: all 4 have joined Label Studio" in everyone.stdout.splitlines()
     assert f"Tasks: 0 imported, {len(manifest_attacks)} already present" in again.output
     assert len(list(client.tasks.list(project=project.id, page_size=100))) == len(manifest_attacks)
     assert len(client.webhooks.list(project=str(project.id))) == 1
@@ -153,15 +176,17 @@ def test_status_shows_what_four_reviewers_did(label_studio, reviewed_project):
     assert status["in_progress"] == 1
     assert status["untouched"] == 4
     by_email = {r["email"]: r for r in status["reviewers"]}
-    assert set(by_email) == set(reviewed_project.reviewer_emails)
+    # Every member of the organisation but the lead is listed (issue 18); those with no work here with 0.
+    assert set(by_email) >= set(reviewed_project.reviewer_emails) and "lead@example.com" not in by_email
     assert by_email["panel4@example.com"]["submitted"] == 7
     assert by_email["panel4@example.com"]["skipped"] == 1
     assert by_email["panel1@example.com"]["submitted"] == 8
-    assert all(r["last_activity"] for r in status["reviewers"])
+    assert all(r["last_activity"] for r in status["reviewers"] if r["email"] in reviewed_project.reviewer_emails)
+    assert all(r["submitted"] + r["skipped"] == 0 for r in status["reviewers"] if r["email"] not in reviewed_project.reviewer_emails)
 
     text = run(["status", "--project", str(reviewed_project.project_id)], env=label_studio.env())
     assert "fully reviewed       7" in text.output
-    assert "panel4@example.com          7        1" in text.output
+    assert re.search(r"panel4@example\.com +7 +1 ", text.output)
 
 
 @pytest.mark.parametrize("suffix", [".jsonl", ".csv", ".parquet"])

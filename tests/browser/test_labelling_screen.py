@@ -61,7 +61,7 @@ def browser_project(label_studio, tmp_path_factory, demo_records) -> BrowserProj
     )
     assert result.exit_code == 0, result.output
     assert f"Tasks: {len(attacks)} imported" in result.output
-    assert "Reviewers: 0 accounts created, 3 already there" in result.output
+    assert "Reviewers: all 3 have joined Label Studio" in result.output
     client = label_studio.client()
     project = ls_api.find_project(client, TITLE)
     tasks = {task["id"]: task["data"] for task in ls_api.full_export(client, project.id)}
