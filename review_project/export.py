@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import json
 import os
-from collections.abc import Iterable, Iterator
+from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -140,6 +140,39 @@ def tables_from_rows(annotations: list, tasks: list[tuple[int, int | None]]) -> 
         ),
         annotations=pd.DataFrame(columns),
     )
+
+
+def tables_from_columns(annotations: dict[str, Sequence], tasks: tuple[Sequence, Sequence]) -> ProjectTables:
+    """ProjectTables from columns a reader already checked (a database's, read column-wise):
+    `annotations` maps each of COLUMNS to a sequence (ints or None, 0/1 or bools, floats or None,
+    str or None, topics as lists); `tasks` is (task ids, attack_ids). Faster than tables_from_rows
+    at 155,844 rows: each column is converted by numpy in one go, not value by value."""
+    columns = {}
+    for column in COLUMNS:
+        values = annotations[column]
+        if column in _WHOLE_NUMBERS:
+            columns[column] = _whole_numbers(values)
+        elif column in _FLAGS:
+            columns[column] = np.fromiter(values, dtype=bool, count=len(values))
+        elif column == "lead_time":
+            found = np.array(values, dtype=object)
+            columns[column] = np.where(np.equal(found, None), np.nan, found).astype(float)
+        else:  # texts and topics stay Python objects (None, not NaN, where missing)
+            columns[column] = pd.Series(list(values), dtype=object)
+    task_ids, attack_ids = tasks
+    return ProjectTables(
+        tasks=pd.DataFrame({"task_id": _whole_numbers(task_ids), "attack_id": _whole_numbers(attack_ids)}),
+        annotations=pd.DataFrame(columns),
+    )
+
+
+def _whole_numbers(values: Sequence) -> pd.arrays.IntegerArray:
+    """An Int64 array of ints and Nones, made without pandas inspecting each value."""
+    found = np.array(values, dtype=object)
+    missing = np.equal(found, None)
+    if missing.any():
+        found = np.where(missing, 0, found)
+    return pd.arrays.IntegerArray(found.astype(np.int64), missing)
 
 
 def annotation_table(tasks: Iterable[dict], reviewer_emails: dict[int, str] | None = None, source: str = "the export") -> pd.DataFrame:

@@ -15,8 +15,8 @@ from pathlib import Path
 
 import pandas as pd
 
-from review_project import export, label_studio
-from review_project.live_project import Ledger, read_project
+from review_project import export
+from review_project.live_project import LazyClient, Ledger, read_project
 from review_project.records import format_transcript
 from review_project.shared import ExportError, ReviewError
 
@@ -123,8 +123,8 @@ def project_source(
 ) -> ReviewSource:
     """Read a live project (its id or exact title): from the ledger when it is complete, else
     through Label Studio's streamed export."""
-    client = label_studio.connect(url, api_key)
-    with read_project(client, project, ledger=ledger, on_bytes=on_bytes) as read:
+    # Connected only if Label Studio must be asked: a complete ledger that knows the project answers alone.
+    with read_project(LazyClient(url, api_key), project, ledger=ledger, on_bytes=on_bytes) as read:
         found = read.project
         per_task = reviewers_per_task or found.maximum_annotations or DEFAULT_REVIEWERS_PER_TASK
         if per_task < 2:
@@ -133,7 +133,7 @@ def project_source(
             )
         _check_attack_ids(read.tables.tasks, f"project {found.id}")
         texts = export_transcripts(export.export_tasks(read.export_file)) if with_transcripts and read.export_file else {}
-    label = f"project {found.id} {found.title!r} at {label_studio.server_url(client)}"
+    label = f"project {found.id} {found.title!r} at {url.rstrip('/') if url else 'Label Studio'}"
     return ReviewSource(
         label, read.tables.annotations, read.tables.tasks, per_task, lambda: texts, note=read.note, lists_every_task=True
     )

@@ -14,9 +14,10 @@ from review_project.live_project import currency
 from review_project.shared import ANNOTATION_CREATED, ANNOTATION_UPDATED
 from tests.workers.conftest import annotation, every_row, exposure_count
 from workers.store import ledger
+from workers import catch_up as catch_up_module
 from workers.catch_up import catch_up, full_sync
 from workers.label_studio_api import LabelStudioUnavailable
-from workers.store.ledger import StoreLedger
+from workers.store.ledger_reads import StoreLedger
 from workers.store import LATEST, MISSED, open_store
 from workers.webhook import AnnotationsDeleted, parse_webhook
 
@@ -100,29 +101,29 @@ def test_the_lead_reads_tasks_and_how_current_the_ledger_is(store, fake_label_st
     )
 
 
-def test_the_first_sync_resumes_where_it_stopped_and_sends_one_checkin_per_reviewer(store, fake_label_studio):
+def test_the_first_sync_resumes_where_it_stopped_and_sends_one_checkin_per_reviewer(store, fake_label_studio, monkeypatch):
     # Ada did 35 tasks and Bo 12 before the worker ever watched the project.
     for task in range(1, 36):
         fake_label_studio.add(1, rated(1, task, 7))
     for task in range(1, 13):
         fake_label_studio.add(1, rated(1, task, 8))
-    pages = fake_label_studio.tasks
+    export = fake_label_studio.export_tasks
 
-    def fails_after_one_page(project, **options):
-        options["page_size"] = 10
-        for number, page in enumerate(pages(project, **options)):
-            if number == 1 and options.get("after_task") == 0:
-                raise LabelStudioUnavailable("tasks: ConnectError")
-            yield page
+    def fails_in_the_second_part(project, ids=None):
+        if 25 in ids:
+            raise LabelStudioUnavailable("the export of project 1: RemoteProtocolError")
+        yield from export(project, ids)
 
-    fake_label_studio.tasks = fails_after_one_page
+    fake_label_studio.export_tasks = fails_in_the_second_part
+    monkeypatch.setattr(catch_up_module, "EXPORT_PART_IDS", 20)
     with pytest.raises(LabelStudioUnavailable):
         full_sync(store, fake_label_studio, 1, 10)
     state = store.ledger.state(1)
-    assert (state.sync_after_task, state.sync_done_at, state.syncing) == (10, None, True)
+    assert (state.sync_after_task, state.sync_done_at, state.syncing) == (20, None, True)
 
-    report = full_sync(store, fake_label_studio, 1, 10)  # resumes after task 10
-    assert report.tasks_read == 25
+    fake_label_studio.export_tasks = export
+    report = full_sync(store, fake_label_studio, 1, 10)  # resumes after task 20
+    assert report.tasks_read == 15
     assert exposure_count(store, 1, 7) == 35 and exposure_count(store, 1, 8) == 12
     checkins = {(c.reviewer, c.milestone): c for c in store.checkins.all()}
     assert {key: c.status for key, c in checkins.items()} == {

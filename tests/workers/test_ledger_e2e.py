@@ -98,6 +98,9 @@ def test_agreement_status_and_export_from_the_ledger_equal_those_from_the_export
     wait_until(lambda: ledger_state(database_url, project.id).sync_done_at is not None, timeout=60, what="the first sync")
     as_reviewer[ids[0]].annotations.update(id=made[(tasks[0], ids[0])].id, result=[success_result("4"), topics_result("Weapons")])
     as_reviewer[ids[2]].annotations.delete(id=made[(tasks[1], ids[2])].id)
+    # Label Studio Community lets any member edit anyone's annotation: reviewer 4 edits reviewer 1's.
+    as_reviewer[ids[3]].annotations.update(id=made[(tasks[5], ids[0])].id, result=[success_result("1"), topics_result("Other")])
+    idle = label_studio.make_reviewer("ledger-idle@example.com")  # a member with no work yet
 
     # The worker goes down; changes keep coming, and their webhooks are lost.
     worker.stop()
@@ -133,6 +136,18 @@ def test_agreement_status_and_export_from_the_ledger_equal_those_from_the_export
     status = [json.loads(run("status", "--json", ledger=flag).stdout) for flag in (True, False)]
     # Of tasks 1-8 the 3rd has a skip and the 5th lost a rating; the 10th was rated while the worker was down.
     assert status[0] == status[1] and status[0]["fully_reviewed"] == 7
+    # Every member is listed, the one with no work yet too; the lead whose key asked is not.
+    listed = {r["reviewer_id"]: r for r in status[0]["reviewers"]}
+    assert set(listed) >= {*ids, idle} and (listed[idle]["submitted"], listed[idle]["skipped"]) == (0, 0)
+    assert label_studio.client().users.whoami().id not in listed
+
+    results = []
+    for flag, name in ((True, "results-ledger.json"), (False, "results-export.json")):
+        run("results", "--manifest", manifest, "--resamples", 200, "--json", tmp_path / name, ledger=flag)
+        results.append(json.loads((tmp_path / name).read_text()))
+    # The source's label names the server either way; every other key is the same.
+    assert close(results[0], results[1]) == []
+    assert results[0]["attacks"] >= 9
 
     tables = []
     for flag, name in ((True, "ledger.parquet"), (False, "export.parquet")):

@@ -17,7 +17,7 @@ Rules, each enforced in SQL so they hold with several worker processes:
 Functions here take `run(sql, params)`, one statement on the caller's transaction ($1, $2, ...
 placeholders, as the store writes them), so the store can apply them inside the transaction that
 records the webhook (events.py). `Ledger` is the store's part that keeps the ledger current from
-catch-up (catch_up.py) and reads it for the lead.
+catch-up (catch_up.py); the lead's reads of it are in ledger_reads.py.
 """
 
 from __future__ import annotations
@@ -116,6 +116,34 @@ def note_tasks(run: Run, tasks: list[tuple[tuple[int, int], int | None]]) -> Non
     )
 
 
+def note_read(run: Run, project: int, versions: list[tuple[int, str | None]]) -> None:
+    """Remember each task's updated_at as catch-up read it with its annotations, (task, updated_at)
+    each, in one statement; tasks the ledger does not know are left out."""
+    if not versions:
+        return
+    rows = ", ".join(f"(CAST(${2 * n + 2} AS BIGINT), CAST(${2 * n + 3} AS TEXT))" for n in range(len(versions)))
+    run(
+        f"WITH v (task, read_updated_at) AS (VALUES {rows})"
+        " UPDATE ledger_tasks SET read_updated_at = v.read_updated_at FROM v"
+        " WHERE ledger_tasks.project = $1 AND ledger_tasks.task = v.task",
+        (project, *(value for task, updated_at in versions for value in (task, updated_at))),
+    )
+
+
+def read_versions(run: Run, project: int) -> dict[int, str | None]:
+    """Task id -> its updated_at as catch-up last read it with its annotations (None: never)."""
+    return dict(run("SELECT task, read_updated_at FROM ledger_tasks WHERE project = $1", (project,)).fetchall())
+
+
+def read_summary(run: Run, project: int, after: str | None) -> tuple[int, str | None]:
+    """How many tasks catch-up last read at an updated_at later than `after`, and the newest of those."""
+    count, newest = run(
+        "SELECT count(*), max(read_updated_at) FROM ledger_tasks WHERE project = $1 AND read_updated_at > $2",
+        (project, after or ""),
+    ).fetchone()
+    return int(count), newest
+
+
 def note_webhook(run: Run, project: int, now: float) -> None:
     """Set the project's last_webhook_at to `now`, unless it is already within a second of it."""
     # Every batch of webhooks notes this one row; rewriting it each time would lock it until the
@@ -149,7 +177,7 @@ def note(run: Run, project: int, column: str, value) -> None:
 
 _PROJECT_COLUMNS = (
     "last_webhook_at", "last_catch_up_at", "changed_after", "sync_started_at", "sync_after_task", "sync_done_at",
-    "tasks_listed_at", "gone_at",
+    "tasks_listed_at", "gone_at", "title", "reviewers_per_task", "members", "facts_at",
 )
 
 
@@ -166,6 +194,11 @@ class ProjectState:
     sync_done_at: float | None = None
     tasks_listed_at: float | None = None
     gone_at: float | None = None  # when catch-up found the project deleted in Label Studio
+    # What the lead's commands last learned from Label Studio (remember_facts), and when.
+    title: str | None = None
+    reviewers_per_task: int | None = None
+    members: str | None = None  # JSON: {"users": {id: email}, "lead": the id that asked}
+    facts_at: float | None = None
 
     @property
     def syncing(self) -> bool:
@@ -237,6 +270,26 @@ class Ledger:
             # In task order, as record_events notes them: concurrent transactions lock the rows in one order.
             note_tasks(self.backend.runner(cur), sorted({(project, task): attack_id for task, attack_id in tasks}.items()))
 
+    def note_read(self, project: int, versions: dict[int, str | None]) -> None:
+        """Remember the updated_at at which each of these tasks was read with its annotations and
+        recorded: a later pass reads a task again only when Label Studio shows another one."""
+        # In task order, as note_tasks writes them; chunks keep each statement's parameters few.
+        ordered = sorted(versions.items())
+        with self.backend.transaction() as cur:
+            for start in range(0, len(ordered), 500):
+                note_read(self.backend.runner(cur), project, ordered[start:start + 500])
+
+    def read_versions(self, project: int) -> dict[int, str | None]:
+        """Task id -> the updated_at at which catch-up last read it with its annotations (None: never)."""
+        with self.backend.transaction(write=False) as cur:
+            return read_versions(self.backend.runner(cur), project)
+
+    def read_summary(self, project: int, after: str | None) -> tuple[int, str | None]:
+        """(tasks read at an updated_at later than `after`, the newest such updated_at): what Label
+        Studio's changed_summary gives when nothing changed since catch-up read it."""
+        with self.backend.transaction(write=False) as cur:
+            return read_summary(self.backend.runner(cur), project, after)
+
     def forget_missing(self, project: int, present: dict[int, set[int]], read_at: float) -> int:
         """Remove ledger rows of these tasks whose annotation Label Studio no longer has.
 
@@ -244,20 +297,24 @@ class Ledger:
         recorded after that (a webhook that raced the read) is newer than the read and stays.
         A deletion never un-counts an exposure. Returns how many rows went.
         """
-        removed = 0
+        tasks = sorted(present)
+        gone: list[int] = []
         with self.backend.transaction() as cur:
             run = self.backend.runner(cur)
-            for task, ids in present.items():
+            # One query per 500 tasks, not one per task: a first sync passes every task here.
+            for start in range(0, len(tasks), 500):
+                chunk = tasks[start:start + 500]
+                marks = ", ".join(f"${n + 3}" for n in range(len(chunk)))
                 rows = run(
-                    "SELECT annotation_id FROM ledger WHERE project = $1 AND task = $2 AND recorded_at < $3",
-                    (project, task, read_at),
+                    f"SELECT task, annotation_id FROM ledger WHERE project = $1 AND recorded_at < $2 AND task IN ({marks})",
+                    (project, read_at, *chunk),
                 ).fetchall()
-                gone = [row[0] for row in rows if row[0] not in ids]
+                gone += sorted(annotation for task, annotation in rows if annotation not in present[task])
+            if gone:
                 # As a deletion webhook would: the event keeps a late replay from bringing it back.
                 self.events.record_deletion(cur, AnnotationsDeleted(project, tuple(gone)), time.time())
                 remove(run, project, gone)
-                removed += len(gone)
-        return removed
+        return len(gone)
 
     def read(self, project: int) -> LedgerRows:
         """The project's ledger (annotations, tasks, how current), read from one snapshot."""
@@ -287,32 +344,3 @@ class Ledger:
                 removed += run("DELETE FROM ledger WHERE project = $1 AND task = $2", (project, task)).rowcount
                 run("DELETE FROM ledger_tasks WHERE project = $1 AND task = $2", (project, task))
         return removed
-
-
-class StoreLedger:
-    """The ledger as the lead's commands read it (review_project.live_project.Ledger)."""
-
-    def __init__(self, store, where: str):
-        self.store = store
-        self.where = where
-
-    def read(self, project_id: int):
-        """The project's annotations and tasks, and how current they are."""
-        from review_project.export import tables_from_rows
-        from review_project.live_project import LedgerRead
-
-        rows = self.store.ledger.read(project_id)
-        return LedgerRead(
-            tables=tables_from_rows(rows.annotations, rows.tasks),
-            complete=rows.state.sync_done_at is not None,
-            last_webhook_at=rows.state.last_webhook_at,
-            last_catch_up_at=rows.state.last_catch_up_at,
-            waiting=self.store.inbox.waiting().waiting,
-        )
-
-    def task_attack_ids(self, project_id: int) -> dict[int, int | None] | None:
-        """Task id -> attack_id of every task of the project, or None before the first sync finished."""
-        return self.store.ledger.task_attack_ids(project_id)
-
-    def close(self) -> None:
-        self.store.close()
