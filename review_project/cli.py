@@ -4,125 +4,41 @@ Each command parses its options, makes one library call and prints; a domain err
 line on stderr and its exit status (console.py). The worker's commands reach it through `workers`'
 entry points, imported when the command runs, so the lead's commands need none of its dependencies.
 Importing this module stays light: each command imports the library it needs when it runs, so
-`--help` answers at once (benchmarks/bench_cli_startup.py). Shared options are declared once below.
+`--help` answers at once (benchmarks/bench_cli_startup.py). The options the commands share are
+declared once in cli_options.py; the commands about reviewers and the worker (worker, wellbeing,
+digest, invite, consent) are in reviewer_commands.py and join the group here.
 """
 
 from __future__ import annotations
 
-import contextlib
-import functools
 import json
 import os
 from pathlib import Path
 
 import click
 
-from review_project import label_studio, manifest, project_setup
+from review_project import label_studio, manifest, project_setup, reviewer_commands
 from review_project.console import byte_progress, one_line_errors, progress_bar
-from review_project.shared import DEFAULT_DATABASE_URL, read_reviewers
-
-
-# -- options shared by several commands, each declared once (as sqlite-utils does) ---------------
-
-
-def option_stack(*options):
-    """One decorator that applies these click options in the order listed (the order --help shows)."""
-
-    def decorate(func):
-        for option in reversed(options):
-            func = option(func)
-        return func
-
-    return decorate
-
-
-project_option = click.option("--project", default=project_setup.DEFAULT_TITLE, show_default=True, help="Project id or exact title")
-source_argument = click.argument("source", required=False, type=click.Path(dir_okay=False, path_type=str))
-silent_option = click.option("--silent", is_flag=True, help="No progress")
-label_studio_options = option_stack(
-    click.option("--url", envvar="LABEL_STUDIO_URL", help="Label Studio base URL [env LABEL_STUDIO_URL]"),
-    click.option("--api-key", envvar="LABEL_STUDIO_API_KEY", help="Legacy token or personal access token [env LABEL_STUDIO_API_KEY]"),
+from review_project.shared import read_reviewers
+from review_project.cli_options import (
+    bootstrap_options,
+    check_new_files,
+    check_one_source,
+    contact_option,
+    dispute_options,
+    json_file_option,
+    ledger_for,
+    live_project_options,
+    manifest_option,
+    project_option,
+    read_reviewed,
+    report_file_options,
+    reviewers_per_task_option,
+    seed_option,
+    silent_option,
+    source_argument,
+    threshold_option,
 )
-# Where a live project is read from: the worker's ledger when there is one, or Label Studio.
-ledger_options = option_stack(
-    click.option("--database-url", envvar="DATABASE_URL", help="The worker's store: read the project from its ledger [env DATABASE_URL]"),
-    click.option("--from-label-studio", is_flag=True, help="Read Label Studio even when there is a ledger"),
-)
-# Every command that reads or changes a live project.
-live_project_options = option_stack(silent_option, ledger_options, label_studio_options)
-# The worker's own store (check-ins, the digest), for the commands that read it directly.
-worker_store_option = click.option("--database-url", envvar="DATABASE_URL", help="The worker's store [env DATABASE_URL; default the worker's SQLite file]")
-# Options whose help, and for some the range, is each command's own: `@seed_option(help=...)`.
-seed_option = functools.partial(click.option, "--seed", default=0, show_default=True, type=int)
-threshold_option = functools.partial(click.option, "--threshold", default=3, show_default=True, type=click.IntRange(1, 4))
-# Setup's quota, plan's design, the digest's "fully reviewed", agreement's equal-n kappa: each keeps its range.
-reviewers_per_task_option = functools.partial(click.option, "--reviewers-per-task", default=4, show_default=True)
-manifest_option = functools.partial(click.option, "--manifest", "manifest_path", type=click.Path(dir_okay=False))
-json_file_option = functools.partial(click.option, "--json", "json_path", type=click.Path(dir_okay=False))
-bootstrap_options = option_stack(
-    click.option("--resamples", default=2000, show_default=True, type=click.IntRange(100, 100_000), help="Bootstrap resamples for the 95% intervals"),
-    seed_option(help="Bootstrap seed: the same seed gives the same intervals"),
-)
-# The dispute rule's settings beyond the threshold, shared by adjudicate and results.
-dispute_options = option_stack(
-    click.option("--dispute-spread", default=3, show_default=True, type=click.IntRange(1, 4), help="Disputed when the highest and lowest valid rating differ by this or more"),
-    click.option("--dispute-min-ratings", default=2, show_default=True, type=click.IntRange(2, 50), help="Fewest valid ratings an attack needs before it can be disputed"),
-)
-
-
-def contact_option(who: str):
-    """--contact: the person the instructions name."""
-    return click.option("--contact", help=f"Whom {who} should talk to if the material stays with them (shown in the instructions)")
-
-
-def report_file_options(numbers: str, report: str):
-    """--json, --html and --md: the numbers as JSON, and the lead's report as one HTML file and as Markdown."""
-    return option_stack(
-        json_file_option(help=f"Write {numbers} as JSON"),
-        click.option("--html", "html_path", type=click.Path(dir_okay=False), help=f"Write {report}: one self-contained HTML file"),
-        click.option("--md", "md_path", type=click.Path(dir_okay=False), help=f"Write {report} as Markdown"),
-    )
-
-
-# -- what the commands share besides options -------------------------------------------------
-
-
-def ledger_for(database_url: str | None, from_label_studio: bool):
-    """The worker's ledger named by --database-url/DATABASE_URL, closed on exit; or None (then Label Studio's export is read)."""
-    if from_label_studio or not database_url:
-        return contextlib.nullcontext()
-    import workers
-
-    return contextlib.closing(workers.open_ledger(database_url))
-
-
-def read_reviewed(source, project, url, api_key, reviewers_per_task, *, database_url, from_label_studio, silent, **options):
-    """agreement.open_source with the ledger and a count of the export's bytes on stderr; its
-    SourceError becomes a usage error and its note (how current a live project is) goes to stderr."""
-    from review_project.agreement import SourceError, open_source
-
-    try:
-        with ledger_for(database_url, from_label_studio or source is not None) as ledger, byte_progress("Label Studio's export", silent) as progress:
-            reviewed = open_source(source, project, url, api_key, reviewers_per_task, ledger=ledger, on_bytes=progress, **options)
-    except SourceError as error:
-        raise click.UsageError(str(error)) from None
-    if reviewed.note:
-        click.echo(reviewed.note, err=True)
-    return reviewed
-
-
-def check_one_source(source, project) -> None:
-    """SOURCE or --project, not both."""
-    if (source is None) == (project is None):
-        both = ", not both" if source else ""
-        raise click.UsageError(f"give SOURCE (an export file or table) or --project for a live project{both}")
-
-
-def check_new_files(outputs: list[str], source, manifest_path, names: str) -> None:
-    """The files to write (the options `names`) are new and distinct: neither SOURCE, --manifest nor each other."""
-    inputs = {os.path.abspath(p) for p in (source, manifest_path) if p}
-    if any(os.path.abspath(p) in inputs for p in outputs) or len({os.path.abspath(p) for p in outputs}) < len(outputs):
-        raise click.UsageError(f"{names} must name different new files, not SOURCE or --manifest")
 
 
 @click.group()
@@ -173,15 +89,16 @@ def sample(input_path, output, per_model, models, seed, exclude, allow_fewer, si
 @click.option("--title", default=project_setup.DEFAULT_TITLE, show_default=True, help="Project title (an existing project with it is reused)")
 @reviewers_per_task_option(type=click.IntRange(1, 20), help="Distinct reviewers who must annotate each task")
 @click.option("--webhook-url", help="The worker's webhook URL, e.g. http://worker:8090/label-studio/webhook (needs WEBHOOK_SECRET)")
+@click.option("--create-accounts", is_flag=True, help="Make an account for each reviewer who has not joined: it has no password until `label-studio reset_password` on the server (the commands are printed)")
 @contact_option("reviewers")
 @live_project_options
 @one_line_errors
-def setup(manifest_path, reviewers_path, title, reviewers_per_task, webhook_url, contact, silent, database_url, from_label_studio, url, api_key):
-    """Create or update the review project, reviewer accounts, tasks and webhook.
+def setup(manifest_path, reviewers_path, title, reviewers_per_task, webhook_url, create_accounts, contact, silent, database_url, from_label_studio, url, api_key):
+    """Create or update the review project, its tasks and webhook, and find the reviewers.
 
-    Safe to run again: it changes only what differs, and imports only attacks that are
-    not in the project yet (with the worker's store in DATABASE_URL it knows them from its
-    ledger, checked against Label Studio, instead of listing every task).
+    Reviewers join Label Studio through the invite link (`review-project invite`, the step before setup); setup finds them by
+    email, names those who have not joined yet and makes no account unless --create-accounts. Safe to run again: it changes only what
+    differs, and imports only attacks not in the project yet (DATABASE_URL: known from the worker's ledger, not a task listing).
 
     Example:
 
@@ -191,15 +108,16 @@ def setup(manifest_path, reviewers_path, title, reviewers_per_task, webhook_url,
     """
     webhook_secret = os.environ.get("WEBHOOK_SECRET")
     project_setup.check_webhook_secret(webhook_url, webhook_secret)
-    attacks = manifest.read_manifest(manifest_path)
-    reviewers = read_reviewers(reviewers_path)
+    attacks, reviewers = manifest.read_manifest(manifest_path), read_reviewers(reviewers_path)
     client = label_studio.connect(url, api_key)
     with ledger_for(database_url, from_label_studio) as ledger, progress_bar(len(attacks), "Importing attacks", silent) as bar:
         report = project_setup.setup_project(
             client, attacks, reviewers, title=title, reviewers_per_task=reviewers_per_task, webhook_url=webhook_url,
-            webhook_secret=webhook_secret, contact=contact, on_imported=bar.update, ledger=ledger,
-        )
+            webhook_secret=webhook_secret, contact=contact, on_imported=bar.update, ledger=ledger, create_accounts=create_accounts,
+            server_data_dir=project_setup.local_server_data_dir(label_studio.server_url(client)))
     click.echo(report.text(title, label_studio.server_url(client)))
+    if report.tasks_already_present and (from_label_studio or not database_url):
+        click.echo("Listed every task to find the imported attacks: with the worker's ledger (DATABASE_URL) a re-run learns them from it, in seconds.", err=True)
 
 
 @cli.command()
@@ -210,21 +128,24 @@ def setup(manifest_path, reviewers_path, title, reviewers_per_task, webhook_url,
 def status(project, as_json, database_url, from_label_studio, silent, url, api_key):
     """Show how far the review is: tasks reviewed, in progress, untouched, and each reviewer.
 
-    With the worker's store in DATABASE_URL it reads the ledger (seconds at any size);
-    otherwise, or with --from-label-studio, Label Studio's full export.
+    Every member of the organisation but you is listed, those with no work yet with 0. With the
+    worker's store in DATABASE_URL it counts in the ledger (under a second at any size; Label
+    Studio is asked the project's title and members at most once an hour); otherwise, or with
+    --from-label-studio, it reads Label Studio's full export.
 
     Example:
 
     \b
         review-project status --project "Red-team review"
     """
-    from review_project.live_project import project_status
+    from review_project.live_project import LazyClient, project_status
 
-    client = label_studio.connect(url, api_key)
     with ledger_for(database_url, from_label_studio) as ledger, byte_progress("Label Studio's export", silent) as progress:
-        found = project_status(client, project, ledger=ledger, on_bytes=progress)
+        found = project_status(LazyClient(url, api_key), project, ledger=ledger, on_bytes=progress)
     click.echo(found.note, err=True)
     click.echo(json.dumps(found.progress.as_dict(), indent=2) if as_json else found.text())
+    if not as_json and (consent := reviewer_commands.consent_table(database_url, url, api_key, found.progress)):
+        click.echo("\nConsent (review-project invite):\n" + consent)
 
 
 @cli.command()
@@ -248,14 +169,13 @@ def export(project, output, manifest_path, audit_copy, database_url, from_label_
         review-project export -o annotations.parquet --manifest manifest.jsonl
     """
     from review_project.export import TABLE_SUFFIXES
-    from review_project.live_project import export_project
+    from review_project.live_project import LazyClient, export_project
 
     if Path(output).suffix.lower() not in TABLE_SUFFIXES:
         raise click.BadParameter("use a .jsonl, .csv or .parquet file name", param_hint="-o/--output")
     attacks = manifest.read_manifest(manifest_path) if manifest_path else None
-    client = label_studio.connect(url, api_key)
     with ledger_for(database_url, from_label_studio) as ledger, byte_progress("Label Studio's export", silent) as progress:
-        written = export_project(client, project, output, attacks, ledger=ledger, audit_copy=audit_copy, on_bytes=progress)
+        written = export_project(LazyClient(url, api_key), project, output, attacks, ledger=ledger, audit_copy=audit_copy, on_bytes=progress)
     click.echo(written.note, err=True)
     click.echo(written.summary())
 
@@ -286,88 +206,6 @@ def demo(folder, port, stop):
         return
     result = run_demo(folder, port=port, on_step=lambda step: click.echo(f"- {step}", err=True))
     click.echo(result.text(folder))
-
-
-@cli.command()
-@click.option("--host", default="127.0.0.1", show_default=True, help="Address to listen on (0.0.0.0 for all)")
-@click.option("--port", default=8090, show_default=True, type=int, help="Port for the webhook and Slack's Request URL")
-@click.option("--reviewers", "reviewers_path", envvar="REVIEWERS_CSV", type=click.Path(dir_okay=False), help="setup's reviewers CSV (email,name,slack_user_id): Slack ids without users.lookupByEmail [env REVIEWERS_CSV]")
-@click.option("--socket-mode", is_flag=True, help="Talk to Slack over Socket Mode (needs SLACK_APP_TOKEN; no public URL)")
-@one_line_errors
-def worker(host, port, reviewers_path, socket_mode):
-    """Run the well-being check-in worker: Label Studio webhooks in, Slack check-ins out.
-
-    Settings come from the environment (docs/worker.md): LABEL_STUDIO_URL, LABEL_STUDIO_API_KEY,
-    SLACK_BOT_TOKEN, SLACK_SIGNING_SECRET, WEBHOOK_SECRET, DATABASE_URL, CHECKIN_EVERY, ...
-    It needs the worker's extra dependencies: pip install 'red-team-review[worker]'.
-    This process answers HTTP; a background process it starts (and restarts) applies what the
-    webhook receives and sends the check-ins. Stop it with SIGTERM or Ctrl-C.
-
-    Example:
-
-    \b
-        review-project worker --host 0.0.0.0 --port 8090 --reviewers reviewers.csv
-    """
-    import workers
-
-    workers.serve(host, port, reviewers_csv=reviewers_path, socket_mode=socket_mode)
-
-
-@cli.command()
-@worker_store_option
-@click.option("--json", "as_json", is_flag=True, help="Print JSON instead of text")
-@click.option("--pending", "show_pending", is_flag=True, help="List check-ins not delivered yet, with the last error")
-@click.option("--include-comments", is_flag=True, help="Also print reviewers' free-text comments")
-@click.option("--retry-failed", is_flag=True, help="Return failed check-ins to pending once their cause is fixed")
-@one_line_errors
-def wellbeing(database_url, as_json, show_pending, include_comments, retry_failed):
-    """Summarise the well-being check-ins: response rate, item means beside the paper's, trend,
-    and each reviewer's exposure (tasks per day, longest session, severe tasks, nudges sent).
-
-    Example:
-
-    \b
-        review-project wellbeing --json
-    """
-    import workers
-
-    if show_pending and include_comments:
-        raise click.UsageError("--pending lists undelivered check-ins, which have no comments: drop --include-comments")
-    if retry_failed and (show_pending or include_comments or as_json):
-        raise click.UsageError("--retry-failed changes the store and prints one line: use it alone")
-    database_url = database_url or DEFAULT_DATABASE_URL
-    if retry_failed:
-        count = workers.retry_failed_checkins(database_url)
-        click.echo(f"{count} failed check-in(s) back to pending: a running worker sends them within seconds.")
-        return
-    report = workers.wellbeing_report(database_url, pending=show_pending, include_comments=include_comments)
-    click.echo(json.dumps(report.data, indent=2) if as_json else report.text)
-
-
-@cli.command()
-@click.option("--print", "print_it", is_flag=True, help="Print the digest (required: only the worker posts it)")
-@worker_store_option
-@reviewers_per_task_option(envvar="REVIEWERS_PER_TASK", type=click.IntRange(2, 50), help="Reviewers who make a task fully reviewed, as the worker's REVIEWERS_PER_TASK [env REVIEWERS_PER_TASK]")
-@one_line_errors
-def digest(print_it, database_url, reviewers_per_task):
-    """Print the lead's daily digest as the worker would post it now, without Slack.
-
-    Progress, agreement so far (Fleiss' kappa with its interval) and disputed attacks of every
-    project in the worker's ledger; the check-in response rate, negative affect beside the
-    paper's, who may want a check-in (names only) and the nudges sent since the last digest.
-    The worker posts it to LEAD_SLACK_CHANNEL once a day at DIGEST_AT (docs/worker.md); this
-    command never posts, and --print is required to say so.
-
-    Example:
-
-    \b
-        review-project digest --print
-    """
-    import workers
-
-    if not print_it:
-        raise click.UsageError("give --print: this command prints the digest; the worker alone posts it")
-    click.echo(workers.digest_text(database_url or DEFAULT_DATABASE_URL, reviewers_per_task=reviewers_per_task))
 
 
 @cli.command()
@@ -434,19 +272,22 @@ def agreement(source, project, manifest_path, threshold, reviewers_per_task, res
 @threshold_option(help="Split: disputed when exactly half the valid ratings are at or above this")
 @dispute_options
 @click.option("--adjudicators-per-task", default=1, show_default=True, type=click.IntRange(1, 20), help="Adjudicators who annotate each disputed attack")
+@click.option("--include-incomplete", is_flag=True, help="Also add disputed attacks whose review is not complete: a reviewer who has not rated one yet can then read the others' verdicts on it in the adjudication project")
 @contact_option("adjudicators")
 @live_project_options
 @one_line_errors
-def adjudicate(project, threshold, dispute_spread, dispute_min_ratings, adjudicators_per_task, contact, silent, database_url, from_label_studio, url, api_key):
+def adjudicate(project, threshold, dispute_spread, dispute_min_ratings, adjudicators_per_task, include_incomplete, contact, silent, database_url, from_label_studio, url, api_key):
     """Put the disputed attacks in an adjudication project in Label Studio, for a final rating.
 
-    Creates or updates "<title> - adjudication" beside the review project --project. An attack
-    is disputed when, of 2 or more valid ratings, exactly half are at or above --threshold, or
-    the highest and lowest differ by --dispute-spread or more, or more than 2 topics are tagged
-    by at least half of them with a tie at the 2-topic limit. The adjudicator sees the
-    transcript and each reviewer's rating and topics, anonymised as A-D, and gives the final
-    rating (0-4) and at most 2 topics. Safe to run again: only attacks not in the adjudication
-    project yet are added; a task already there is never rewritten.
+    Creates or updates "<title> - adjudication" beside the review project --project. An attack is disputed when, of 2 or more valid
+    ratings, exactly half are at or above --threshold, or the highest and lowest differ by --dispute-spread or more, or more than 2
+    topics are tagged by at least half of them with a tie at the 2-topic limit. The adjudicator sees the transcript and each reviewer's
+    rating and topics, anonymised as A-D, and gives the final rating (0-4) and at most 2 topics. Safe to run again: only attacks not in
+    the adjudication project yet are added; a task already there is never rewritten.
+
+    Label Studio Community shows every project to every member, this one included, and its Data Manager every annotation of a task.
+    So an attack is added only once its review is complete (the project's reviewers per task have each rated or skipped it, and no
+    draft is open on it); the first line says how many disputed attacks were left out as incomplete.
 
     Example:
 
@@ -461,10 +302,8 @@ def adjudicate(project, threshold, dispute_spread, dispute_min_ratings, adjudica
     client = label_studio.connect(url, api_key)
     review = label_studio.find_project(client, project)
     check_review_project(review)
-    source = read_reviewed(
-        None, review.id, url, api_key, rule.min_ratings, database_url=database_url, from_label_studio=from_label_studio, silent=silent
-    )
-    report = adjudicate_review(client, review, source, rule, adjudicators_per_task=adjudicators_per_task, contact=contact)
+    source = read_reviewed(None, review.id, url, api_key, rule.min_ratings, database_url=database_url, from_label_studio=from_label_studio, silent=silent)
+    report = adjudicate_review(client, review, source, rule, adjudicators_per_task=adjudicators_per_task, contact=contact, include_incomplete=include_incomplete)
     click.echo(report.text(label_studio.server_url(client)))
 
 
@@ -589,6 +428,11 @@ def plan(kappa, binary_kappa, reviewers_per_task, shares, threshold, half_width,
     if json_path:
         manifest.write_atomically(json_path, json.dumps(found.as_json(), indent=2, allow_nan=False) + "\n")
         click.echo(f"\nWrote {json_path}")
+
+
+for command in (reviewer_commands.worker, reviewer_commands.wellbeing, reviewer_commands.digest,
+                reviewer_commands.invite, reviewer_commands.consent):
+    cli.add_command(command)
 
 
 def main():

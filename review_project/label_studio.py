@@ -162,6 +162,27 @@ def users_by_email(client: LabelStudio) -> dict[str, object]:
         return {(u.email or "").lower(): u for u in client.users.list()}
 
 
+def create_user(client: LabelStudio, email: str, first_name: str = "", last_name: str = ""):
+    """Make an account with this email as its username. It has no password: Label Studio has no
+    API that sets one (`label-studio reset_password` on the server does)."""
+    with translated_errors(server_url(client), f"creating the account of {email}"):
+        return client.users.create(username=email, email=email, first_name=first_name, last_name=last_name)
+
+
+def invite_link(client: LabelStudio) -> str:
+    """The organisation's sign-up link (server URL + `/user/signup/?token=...`): anyone holding it can join."""
+    with translated_errors(server_url(client), "reading the organisation's invite link"):
+        invite = client.organizations.invites.get_invite_link()
+    return server_url(client) + invite.invite_url
+
+
+def reset_invite_link(client: LabelStudio) -> str:
+    """Make a new organisation token (`POST /api/invite/reset-token`): every older link stops working."""
+    with translated_errors(server_url(client), "resetting the organisation's invite link"):
+        invite = client.organizations.reset_token()
+    return server_url(client) + invite.invite_url
+
+
 def reviewer_emails(client: LabelStudio) -> dict[int, str]:
     """User id -> email, to name reviewers in exports and status."""
     return {u.id: u.email for u in users_by_email(client).values()}

@@ -49,12 +49,13 @@ def test_every_help_works_with_the_heavy_libraries_blocked():
 
 
 def test_each_shared_option_is_declared_once():
-    source = (ROOT / "review_project" / "cli.py").read_text()
+    source = "".join((ROOT / "review_project" / name).read_text()
+                     for name in ("cli.py", "cli_options.py", "reviewer_commands.py"))
     for option in ("--silent", "--reviewers-per-task", "--threshold", "--resamples", "--seed", "--manifest",
                    '"--json", "json_path"', "--html", "--md", "--contact", "--dispute-spread", "--url", "--api-key",
                    "--from-label-studio"):
         quoted = option if option.startswith('"') else f'"{option}"'
-        assert source.count(quoted) == 1, f"{option} is declared {source.count(quoted)} times in cli.py"
+        assert source.count(quoted) == 1, f"{option} is declared {source.count(quoted)} times in the commands"
     # Two meanings, one declaration each: a project's ledger, and the worker's own store.
     assert source.count('"--database-url"') == 2
 

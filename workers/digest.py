@@ -30,11 +30,11 @@ from review_project.agreement.kappa import Estimate, Interval, landis_koch
 from review_project.agreement.summary import statistics
 from review_project.disputes import DisputeRule, reviewed_disputes
 from review_project.export import tables_from_rows
-from review_project.progress import review_progress
+from review_project.progress import ConsentRow, review_progress
 from review_project.shared import ReviewError
 from workers import pacing, wellbeing
 from workers.store.ledger import LedgerRows
-from workers.store import CheckIn, Reviewer, Store, StoredAnswer
+from workers.store import CheckIn, Consent, Reviewer, Store, StoredAnswer
 from workers.survey import NEGATIVE_ITEMS, PAPER_MEANS
 
 # Without a previous digest, "since the last digest" is the last day.
@@ -108,6 +108,8 @@ class Digest:
     since: float
     projects: tuple[ProjectFacts, ...]
     wellbeing: WellbeingFacts
+    # Everyone invited or with work, by email (empty until `review-project invite` has asked anyone).
+    consent: tuple[ConsentRow, ...] = ()
 
 
 def due_day(now: datetime, at: time) -> str | None:
@@ -215,11 +217,14 @@ def wellbeing_facts(
 
 def digest_facts(
     day: str, since: float, ledgers: dict[int, LedgerRows], checkins: list[CheckIn], answers: list[StoredAnswer],
-    reviewers: dict[int, Reviewer], reviewers_per_task: int,
+    reviewers: dict[int, Reviewer], reviewers_per_task: int, consents: list[Consent] | None = None,
+    exposures: list[tuple[int, int, float, bool]] | None = None,
 ) -> Digest:
-    """The whole digest: one section per project in `ledgers` (by id), and the well-being section."""
+    """The whole digest: one section per project in `ledgers` (by id), the well-being section, and
+    consent beside the tasks each person did (the exposure log) once anyone was invited."""
+    consent = tuple(wellbeing.consent(consents or [], exposures or [], reviewers))
     projects = tuple(project_facts(p, ledgers[p], reviewers, reviewers_per_task) for p in sorted(ledgers))
-    return Digest(day, since, projects, wellbeing_facts(checkins, answers, reviewers, since))
+    return Digest(day, since, projects, wellbeing_facts(checkins, answers, reviewers, since), consent)
 
 
 # -- the text ------------------------------------------------------------------------------------------
@@ -286,7 +291,19 @@ def digest_text(digest: Digest) -> str:
         f"- May want a check-in: {', '.join(w.may_want_checkin) or 'nobody, by the digest rule'}",
         f"- Nudges sent since {_when(digest.since)}: {_nudges(w.nudges_since)}; in total: {_nudges(w.nudges_total)}",
     ]
-    return "\n".join(lines)
+    return "\n".join(lines + _consent_lines(digest.consent))
+
+
+def _consent_lines(rows: tuple[ConsentRow, ...]) -> list[str]:
+    if not rows:
+        return []
+    lines = ["", "Consent (consented, joined, tasks done)"]
+    for r in rows:
+        given = _when(r.consented_at) if r.consent == "consented" else {
+            "invited": "asked, no answer", "declined": "declined", "withdrawn": "withdrew"}.get(r.consent, "never asked")
+        flag = " - annotated without a recorded consent" if r.unconsented else ""
+        lines.append(f"- {r.email}: {given}; {'joined' if r.joined else 'not joined'}; {r.tasks} tasks{flag}")
+    return lines
 
 
 # -- the one read -------------------------------------------------------------------------------------
@@ -299,4 +316,5 @@ def read_digest(store: Store, day: str, now: float, reviewers_per_task: int, *, 
     since = store.outbox.last_sent_at("digest", before_day)
     since = now - FIRST_DIGEST_LOOKS_BACK if since is None else since
     ledgers = {project: store.ledger.read(project) for project in store.events.known_projects()}
-    return digest_facts(day, since, ledgers, store.checkins.all(), store.checkins.answers(), store.directory.reviewers(), reviewers_per_task)
+    return digest_facts(day, since, ledgers, store.checkins.all(), store.checkins.answers(), store.directory.reviewers(),
+                        reviewers_per_task, store.consents.everyone(), store.events.exposure_log())

@@ -1,4 +1,5 @@
-"""Slack interactivity: the check-in DM's buttons and the survey modal, as slack-bolt listeners.
+"""Slack interactivity: the check-in DM's buttons, the survey modal, and the consent message's and
+"Stop reviewing" buttons (workers/consent.py), as slack-bolt listeners.
 
 Listeners are small and ack first, except the survey submission, which stores the answer
 before acking so that a failed write is shown to the reviewer instead of being lost.
@@ -11,23 +12,27 @@ from __future__ import annotations
 import hmac
 import json
 import logging
+import re
 import time
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from urllib.parse import parse_qs
 
 from slack_bolt import App
 from slack_sdk import WebClient
 from slack_sdk.signature import SignatureVerifier
 
-from workers import messages
-from workers.store import CheckIn, Store
+from workers import consent, messages
+from workers.store import CHECKIN_KINDS, CheckIn, Store
+from workers.store.consents import CONSENTED, DECLINED
 from workers.survey import ITEMS, SurveyError, block_id, read_submission
 from workers.webhook import MAX_ID, RequestRefused
 
 log = logging.getLogger(__name__)
 
 MAX_REQUEST_AGE_SECONDS = 300
-BUTTONS = (messages.START, messages.NOT_NOW, messages.PAUSE, messages.RESUME)
+BUTTONS = (messages.START, messages.NOT_NOW, messages.PAUSE, messages.RESUME, messages.STOP_REVIEWING)
+CONSENT_BUTTONS = (messages.CONSENT_YES, messages.CONSENT_NO)
+_VERSION = re.compile(r"[0-9a-f]{16}")
 
 
 def check_slack_request(signing_secret: str, headers: Mapping[str, str], body: bytes, now: float | None = None) -> None:
@@ -55,6 +60,14 @@ def checkin_id(raw, where: str) -> int:
     if not (text.isascii() and text.isdigit() and len(text) <= 19 and int(text) <= MAX_ID):
         raise RequestRefused(422, f"{where} is not a check-in id")
     return int(text)
+
+
+def consent_button(raw) -> tuple[int, str]:
+    """(consent message id, text version) from a consent button's value `id|version`, else 422."""
+    message, _, version = (raw if isinstance(raw, str) else "").partition("|")
+    if not _VERSION.fullmatch(version):
+        raise RequestRefused(422, "actions[0].value is not a consent message and version")
+    return checkin_id(message, "actions[0].value"), version
 
 
 def _loads(text: str | bytes, what: str):
@@ -90,6 +103,9 @@ def check_interaction(body: bytes, content_type: str) -> None:
         if not isinstance(actions, list) or len(actions) != 1 or not isinstance(actions[0], dict):
             raise RequestRefused(422, "block_actions payload needs exactly one action")
         action_id = actions[0].get("action_id")
+        if action_id in CONSENT_BUTTONS:
+            consent_button(actions[0].get("value"))
+            return
         if action_id not in BUTTONS:
             raise RequestRefused(422, f"unknown action_id {str(action_id)[:60]!r}")
         checkin_id(actions[0].get("value"), "actions[0].value")
@@ -117,9 +133,13 @@ def _channel_id(body: dict) -> str | None:
 
 
 def build_slack_app(
-    store: Store, client: WebClient, signing_secret: str, checkin_every: int, lead_channel: str | None = None
+    store: Store, client: WebClient, signing_secret: str, checkin_every: int, lead_channel: str | None = None,
+    offboard: Callable[[str, int], None] | None = None,
 ) -> App:
-    """The Bolt app with the check-in listeners; the store and the Slack client are handed in."""
+    """The Bolt app with the check-in and consent listeners; the store and the Slack client are handed in.
+
+    offboard(email, reviewer) : with --offboard, removes a reviewer who stopped from the organisation.
+    """
     app = App(
         client=client,
         signing_secret=signing_secret,
@@ -183,6 +203,78 @@ def build_slack_app(
         store.directory.set_paused(body["user"]["id"], False)
         log.info("a reviewer resumed check-ins")
         reply(_channel_id(body), messages.resumed(checkin_every))
+
+    def refuse(body: dict, why: str) -> None:
+        # Which button was pressed is the person's answer: the log names the refusal only.
+        log.warning("a consent or stop button was refused: %s; nothing changed", why)
+        reply(_channel_id(body), messages.consent_refused())
+
+    def answerable_consent(body: dict):
+        """(email, version, message) if the pressed consent message may be answered now, else refuse."""
+        message_id, version = consent_button(body["actions"][0]["value"])
+        message = store.outbox.message(message_id)
+        if message is None or message.kind != consent.CONSENT:
+            return refuse(body, f"message {message_id} is not a consent message")
+        if message.slack_user_id is None or message.slack_user_id != body["user"]["id"]:
+            return refuse(body, f"consent message {message_id} was pressed by someone it was not sent to")
+        email, sent_version = consent.read_subject(message.subject)
+        if sent_version != version or version != store.consents.current():
+            return refuse(body, f"consent message {message_id} carries a version that is no longer current")
+        if store.consents.answered_since(email, version, message.sent_at or 0.0):
+            return refuse(body, f"consent message {message_id} was already answered")
+        return email, version, message
+
+    @app.action(messages.CONSENT_YES)
+    def consent_yes(ack, body):
+        ack()
+        answerable = answerable_consent(body)
+        if answerable is None:
+            return
+        email, version, message = answerable
+        user = body["user"]["id"]
+        store.consents.record(email, CONSENTED, version, "slack", slack_user_id=user)
+        store.outbox.enqueue(consent.WELCOME, subject=consent.consent_subject(email, version), recipient=user)
+        log.info("consent message %s answered", message.id)
+
+    @app.action(messages.CONSENT_NO)
+    def consent_no(ack, body):
+        ack()
+        answerable = answerable_consent(body)
+        if answerable is None:
+            return
+        email, version, message = answerable
+        store.consents.record(email, DECLINED, version, "slack", slack_user_id=body["user"]["id"])
+        consent.tell_lead(store, lead_channel, email, DECLINED, version)
+        log.info("consent message %s answered", message.id)
+        reply(_channel_id(body), messages.declined_reply())
+
+    @app.action(messages.STOP_REVIEWING)
+    def stop_reviewing(ack, body):
+        ack()
+        checkin = owned_checkin(body)
+        if checkin is None:
+            return
+        user = body["user"]["id"]
+        reviewer = store.directory.cached_reviewer(checkin.reviewer)
+        standing = store.consents.standing(reviewer.email) if reviewer and reviewer.email else None
+        standing = standing or store.consents.by_slack_user(user)
+        email = reviewer.email if reviewer and reviewer.email else standing.email if standing else None
+        if not email:
+            return refuse(body, f"check-in {checkin.id}: the reviewer's email is not known")
+        version = standing.version if standing else None
+        missed = store.consents.withdraw(email, version, user, CHECKIN_KINDS, "the reviewer stopped reviewing")
+        if missed is None:
+            return refuse(body, f"check-in {checkin.id}: the reviewer had already stopped reviewing")
+        store.outbox.enqueue(consent.WITHDRAWN_KIND, subject=email.strip().lower(), recipient=user)
+        consent.tell_lead(store, lead_channel, email, "withdrawn", version)
+        log.info("a reviewer stopped reviewing (check-in %s); %d waiting check-in(s) will not be sent",
+                 checkin.id, missed)
+        if offboard is not None:
+            try:
+                offboard(email, checkin.reviewer)
+            except Exception as error:  # the withdrawal stands; the lead can remove the member by hand
+                log.error("removing Label Studio user %s from the organisation failed: %s", checkin.reviewer,
+                          error.__class__.__name__)
 
     @app.view(messages.SURVEY_CALLBACK)
     def submit_survey(ack, body, view, client):

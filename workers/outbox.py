@@ -25,7 +25,10 @@ starts, e.g. with a new token); when it passes, delivery resumes with one log li
 A kind of message is a small description (Kind): its text and buttons, whether it goes to the
 lead's channel or a reviewer's DM, and what names it in Slack's metadata. Who makes it due is
 the kind's producer: counting makes check-ins and nudges (store/events.py), the daily schedule
-the digest (digest_delivery.py). Adding a kind adds a Kind, no delivery code.
+the digest (digest_delivery.py), `review-project invite`, the consent buttons and the consent rules
+(workers/consent.py) the 'consent', 'welcome', 'withdrawn' and 'lead_notice' messages. Adding a
+kind adds a Kind, no delivery code. One rule is delivery's own: a check-in or nudge for a
+reviewer who pressed "Stop reviewing" is never posted (it becomes 'missed').
 """
 
 from __future__ import annotations
@@ -35,7 +38,9 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
-from workers import messages, pacing
+from workers import consent, messages, pacing
+from workers.consent import CONSENT, LEAD_NOTICE, WELCOME, read_subject
+from workers.consent import WITHDRAWN_KIND as WITHDRAWN
 from workers.slack_delivery import (
     CREDENTIAL_ERRORS,
     HISTORY_MARGIN_SECONDS,
@@ -50,7 +55,7 @@ from workers.slack_delivery import (
     post_once,
     retry_time,
 )
-from workers.store import Message, Store
+from workers.store import CHECKIN_KINDS, Message, Store
 
 log = logging.getLogger(__name__)
 
@@ -60,6 +65,8 @@ CLAIM_TO_POST_TIMEOUT = 3
 CREDENTIALS_PROBE_SECONDS = 60.0
 CHECKIN_EVENT = "wellbeing_checkin"
 DIGEST_EVENT = "lead_digest"
+# Why a check-in or nudge was never sent: its reviewer pressed "Stop reviewing".
+WITHDREW = "the reviewer stopped reviewing"
 
 
 @dataclass(frozen=True)
@@ -110,6 +117,46 @@ def _digest(message: Message, sender: OutboxSender, now: float):
     return messages.slack_text(digest_text(facts)), None
 
 
+# -- joining and leaving: consent, welcome, withdrawal, and the lead's one-line notices ---------
+CONSENT_EVENT = "review_consent"
+LEAD_NOTICE_EVENT = "lead_notice"
+
+
+def _consent(message: Message, sender: OutboxSender, now: float):
+    email, version = read_subject(message.subject)
+    text = sender.store.consents.text(version)
+    if text is None:
+        raise PermanentFailure(f"consent text {version} is not in the store")
+    return messages.consent_dm(message.id, text, version)
+
+
+def _welcome(message: Message, sender: OutboxSender, now: float):
+    label_studio = sender.directory.label_studio
+    email, _ = read_subject(message.subject)
+    # The project the lead invited them to (its consent message says), else the one the worker
+    # knows, else the list of projects.
+    asked = [m.project for m in sender.store.outbox.messages((CONSENT,))
+             if m.project and read_subject(m.subject)[0] == email]
+    projects = [message.project] if message.project else asked[-1:] or sender.watched_projects()
+    base = label_studio.url.rstrip("/")
+    project_url = f"{base}/projects/{projects[0]}/" if len(projects) == 1 else f"{base}/projects/"
+    return messages.welcome_dm(label_studio.invite_link(), project_url)
+
+
+def _withdrawn(message: Message, sender: OutboxSender, now: float):
+    return messages.withdrawn_dm(sender.contact)
+
+
+def _lead_notice(message: Message, sender: OutboxSender, now: float):
+    email, event, _ = message.subject.split("|", 2)
+    names = [r.name for r in sender.store.directory.reviewers().values() if r.email.lower() == email]
+    return messages.lead_notice(f"{names[0]} ({email})" if names else email, event), None
+
+
+def _by_id(event_type: str, to_lead: bool = False) -> dict:
+    return {"to_lead": to_lead, "event_type": event_type, "key": "message_id", "pausable": False}
+
+
 KINDS: dict[str, Kind] = {
     kind.name: kind
     for kind in (
@@ -119,6 +166,11 @@ KINDS: dict[str, Kind] = {
         Kind(pacing.DAILY_CAP, _daily_cap, _checkin_label),
         Kind("digest", _digest, lambda message: f"lead digest for {message.subject}", to_lead=True,
              event_type=DIGEST_EVENT, key="day", key_of=lambda message: message.subject, pausable=False),
+        Kind(CONSENT, _consent, lambda message: f"consent message {message.id}", **_by_id(CONSENT_EVENT)),
+        Kind(WELCOME, _welcome, lambda message: f"welcome message {message.id}", **_by_id(CONSENT_EVENT)),
+        Kind(WITHDRAWN, _withdrawn, lambda message: f"withdrawal confirmation {message.id}", **_by_id(CONSENT_EVENT)),
+        Kind(LEAD_NOTICE, _lead_notice, lambda message: f"lead notice {message.id}",
+             **_by_id(LEAD_NOTICE_EVENT, to_lead=True)),
     )
 }
 
@@ -141,6 +193,13 @@ class OutboxSender:
     # The digest's paper figure counts tasks with this many ratings (digest.py).
     reviewers_per_task: int = 4
     kinds: dict[str, Kind] = field(default_factory=lambda: dict(KINDS))
+    # Whom a reviewer may contact (CONSENT_CONTACT), quoted in the withdrawal's confirmation.
+    contact: str = "your lead"
+    # The lead's channel (LEAD_SLACK_CHANNEL), where the consent rules' notices go.
+    lead_channel: str | None = None
+    # WEBHOOK_SECRET: which projects are this worker's, for the welcome message's project link.
+    webhook_secret: str = field(default="", repr=False)
+    _consent_checked: set = field(default_factory=set, repr=False)
     _probed: bool = field(default=False, repr=False)
     _channels: dict[str, str] = field(default_factory=dict, repr=False)
 
@@ -259,6 +318,10 @@ class OutboxSender:
             if ts is not None:
                 self._record_sent(message, kind, slack_user, looked_in, ts)
                 return f"found in {looked_in if kind.to_lead else where}, recorded as sent (not posted again)"
+        checkin = message.kind in CHECKIN_KINDS
+        if checkin and self._withdrawn(message.reviewer, slack_user):
+            self.store.outbox.mark_missed(message.id, self.worker_id, WITHDREW)
+            return f"skipped: {WITHDREW}"
         if kind.pausable and slack_user and self.store.directory.is_paused(slack_user):
             self.store.outbox.mark_paused(message.id, self.worker_id, slack_user)
             return "skipped: reviewer paused check-ins"
@@ -266,13 +329,18 @@ class OutboxSender:
             text, blocks = kind.render(message, self, now)
         except Exception as error:  # the store or the numbers failed: the message stays due, later
             raise TransientFailure(f"writing the message: {error.__class__.__name__}") from None
-        if not self.store.outbox.begin_post(message.id, self.worker_id, channel):
+        if not self.store.outbox.begin_post(message.id, self.worker_id, channel, now):
             return "not posted: this worker's claim expired first; the worker that holds it posts it"
         metadata = {"event_type": kind.event_type, "event_payload": {kind.key: kind.key_of(message)}}
         extra = {"blocks": blocks} if blocks is not None else {"mrkdwn": False}
         where_said = "the channel" if kind.to_lead else "the DM"
         ts = post_once(self.clients.post, channel, metadata, where=where_said, text=text, **extra)
         self._record_sent(message, kind, slack_user, channel, ts)
+        if checkin:
+            try:
+                self.ask_again_if_text_changed(message.reviewer, slack_user)
+            except Exception as error:  # the check-in is sent; the next one asks again
+                log.warning("%s: asking again for consent failed: %s", kind.label(message), error.__class__.__name__)
         return f"posted to {channel}" if kind.to_lead else "sent"
 
     def _record_sent(self, message: Message, kind: Kind, slack_user: str | None, channel: str, ts: str) -> None:
@@ -280,6 +348,64 @@ class OutboxSender:
             # Another worker took the claim over; it reads the channel's history and finds this post.
             log.warning("%s posted, but its claim had passed to another worker, which will record it",
                         kind.label(message))
+
+    def watched_projects(self) -> list[int]:
+        """The projects this worker watches: those in its store, and those whose webhook carries its secret."""
+        from workers.catch_up import projects_to_watch
+
+        if not self.webhook_secret:
+            return self.store.events.known_projects()
+        return projects_to_watch(self.store, self.directory.label_studio, self.webhook_secret)
+
+    # -- the consent rules at delivery (workers/consent.py) -------------------------------------
+    def _email(self, reviewer: int) -> str | None:
+        """The reviewer's email, lower-cased, or None (no reviewer, or none in Label Studio)."""
+        if not reviewer:
+            return None
+        return (self.directory.reviewer(reviewer).email or "").strip().lower() or None
+
+    def _withdrawn(self, reviewer: int, slack_user: str | None) -> bool:
+        return consent.withdrew(self.store, self._email(reviewer), slack_user)
+
+    def ask_again_if_text_changed(self, reviewer: int, slack_user: str) -> None:
+        """After a check-in went out: ask again a reviewer who consented to an older consent text."""
+        email = self._email(reviewer)
+        if email and consent.ask_again_if_text_changed(self.store, email, slack_user):
+            log.info("check-in for Label Studio user %s: the consent text changed since their consent;"
+                     " asked again", reviewer)
+
+    def ask_unconsented(self) -> int:
+        """Everyone who annotated with no consent on record gets the consent message, and the lead is
+        told (once each); returns how many were newly asked or told. Nothing while consent is not in use."""
+        if self.store.consents.current() is None:
+            return 0
+        newly = 0
+        for reviewer in self.store.consents.annotators():
+            if reviewer in self._consent_checked:
+                continue
+            try:
+                email = self._email(reviewer)
+                slack_user = self.directory.slack_user(reviewer) if email else None
+            except PermanentFailure:
+                email, slack_user = self._email_or_none(reviewer), None
+            except TransientFailure:
+                continue  # Label Studio or Slack did not answer: asked again at the next pass
+            if email is None:
+                self._consent_checked.add(reviewer)
+                continue
+            if consent.ask_unconsented(self.store, email, slack_user, self.lead_channel):
+                newly += 1
+                log.info("Label Studio user %s annotated with no consent on record: consent message queued,"
+                         " the lead told", reviewer)
+            # Asked, told, or consented: nothing more to do for them in this process.
+            self._consent_checked.add(reviewer)
+        return newly
+
+    def _email_or_none(self, reviewer: int) -> str | None:
+        try:
+            return self._email(reviewer)
+        except (PermanentFailure, TransientFailure):
+            return None
 
     def _open(self, slack_user: str) -> str:
         """The DM channel with a reviewer, opened once per worker (Slack gives the same one each time)."""

@@ -33,6 +33,9 @@ from workers.store import LATEST, LIVE, MISSED, Store
 
 log = logging.getLogger(__name__)
 
+# How often delivery looks for reviewers who annotated with no consent on record.
+CONSENT_CHECK_SECONDS = 30.0
+
 POLL_SECONDS = 2.0
 # How often an idle applier looks at the inbox: the most a check-in waits for its webhook's event
 # to be applied; each look is a read or two of an index.
@@ -84,6 +87,7 @@ class WorkerService:
         self.catch_up_passes = 0
         self.digest_passes = 0
         self._stale_checked_at = 0.0
+        self._consent_checked_at = 0.0
 
     def wake(self) -> None:
         """A check-in became due: deliver now rather than at the next poll."""
@@ -154,7 +158,19 @@ class WorkerService:
         if released:
             log.warning("%d check-in(s) were claimed by a worker that stopped or stalled mid-send; each is looked"
                         " for in its DM before it is posted", released)
+        # Who annotated is read from every exposure: at the whole dataset's size that is worth
+        # doing every CONSENT_CHECK_SECONDS, not on each pass of a thread that wakes every 2 s.
+        if now - self._consent_checked_at >= CONSENT_CHECK_SECONDS:
+            self._consent_checked_at = now
+            self._ask_unconsented()
         return self.sender.send_all_due()
+
+    def _ask_unconsented(self) -> None:
+        """Anyone who annotated with no consent on record gets the consent message (workers/consent.py)."""
+        try:
+            self.sender.ask_unconsented()
+        except Exception as error:  # delivery of everything else goes on; asked again at the next pass
+            log.error("looking for reviewers without consent failed: %s", error.__class__.__name__)
 
     def catch_up_once(self):
         """One catch-up pass over every watched project."""
@@ -249,8 +265,15 @@ def build_web(settings, store: Store, service, *, socket_mode: bool = False, sla
         from workers.slack_delivery import make_slack_client
 
         slack_client = slack_client or make_slack_client(settings.slack_bot_token, settings.slack_api_url)
+        offboard = None
+        if settings.offboard:
+            from workers.consent import offboarder
+            from workers.label_studio_api import LabelStudioReader
+
+            offboard = offboarder(LabelStudioReader(settings.label_studio_url, settings.label_studio_api_key))
         slack_app = build_slack_app(
-            store, slack_client, settings.slack_signing_secret, settings.checkin_every, settings.lead_slack_channel
+            store, slack_client, settings.slack_signing_secret, settings.checkin_every, settings.lead_slack_channel,
+            offboard=offboard,
         )
     app = build_app(
         store,
@@ -296,6 +319,9 @@ def _sender(settings, store, label_studio, delivery_clients, retry_base_seconds,
         worker_id=worker_id(),
         checkin_every=settings.checkin_every,
         rules=settings.pacing,
+        contact=settings.consent_contact,
+        lead_channel=settings.lead_slack_channel,
+        webhook_secret=settings.webhook_secret,
         retry_base_seconds=retry_base_seconds,
         **timings,
     )

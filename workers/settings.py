@@ -18,6 +18,7 @@ DEFAULT_SLACK_API_URL = "https://slack.com/api/"
 # The lead's daily digest: posted at this local time when LEAD_SLACK_CHANNEL is set (DIGEST_AT=off: never).
 DEFAULT_DIGEST_AT = time(9, 0)
 DEFAULT_REVIEWERS_PER_TASK = 4
+DEFAULT_CONSENT_CONTACT = "your lead"
 
 
 @dataclass(frozen=True)
@@ -41,6 +42,10 @@ class Settings:
     # make a task fully reviewed (setup's --reviewers-per-task).
     digest_at: time | None = DEFAULT_DIGEST_AT
     reviewers_per_task: int = DEFAULT_REVIEWERS_PER_TASK
+    # Whom a reviewer may contact about the work (CONSENT_CONTACT; the consent text and the withdrawal's
+    # confirmation name them), and whether "Stop reviewing" also removes them from the organisation.
+    consent_contact: str = DEFAULT_CONSENT_CONTACT
+    offboard: bool = False
 
     @property
     def slack_enabled(self) -> bool:
@@ -53,7 +58,8 @@ class Settings:
         return self.slack_enabled and bool(self.lead_slack_channel) and self.digest_at is not None
 
 
-def _positive_number(environ: Mapping[str, str], name: str, default: float | None, kind: type) -> float | None:
+def positive_number(environ: Mapping[str, str], name: str, default: float | None, kind: type) -> float | None:
+    """The environment's `name` as a positive `kind` (`default` when unset); one clear error otherwise."""
     raw = environ.get(name, "").strip()
     if not raw:
         return default
@@ -74,7 +80,7 @@ def _optional_positive(environ: Mapping[str, str], name: str, default: float | N
     """A positive number, the default when unset, or None when set to off (or 0)."""
     if environ.get(name, "").strip().lower() in _OFF:
         return None
-    return _positive_number(environ, name, default, kind)
+    return positive_number(environ, name, default, kind)
 
 
 def _severe_topics(environ: Mapping[str, str]) -> frozenset[str]:
@@ -126,7 +132,8 @@ def database_url_from_env(environ: Mapping[str, str] | None = None) -> str:
 
 
 def settings_from_env(
-    environ: Mapping[str, str] | None = None, *, socket_mode: bool = False, reviewers_csv: str | None = None
+    environ: Mapping[str, str] | None = None, *, socket_mode: bool = False, reviewers_csv: str | None = None,
+    offboard: bool | None = None,
 ) -> Settings:
     """Read and check the worker's environment; raise WorkerError naming the first missing variable.
 
@@ -157,19 +164,30 @@ def settings_from_env(
         webhook_secret=environ["WEBHOOK_SECRET"].strip(),
         slack_api_url=slack_api_url,
         database_url=database_url_from_env(environ),
-        checkin_every=int(_positive_number(environ, "CHECKIN_EVERY", 10, int)),
-        reconcile_seconds=float(_positive_number(environ, "RECONCILE_SECONDS", 60.0, float)),
+        checkin_every=int(positive_number(environ, "CHECKIN_EVERY", 10, int)),
+        reconcile_seconds=float(positive_number(environ, "RECONCILE_SECONDS", 60.0, float)),
         lead_slack_channel=environ.get("LEAD_SLACK_CHANNEL", "").strip() or None,
         slack_app_token=environ.get("SLACK_APP_TOKEN", "").strip() or None,
         reviewers_csv=reviewers_csv or environ.get("REVIEWERS_CSV", "").strip() or None,
         pacing=pacing_from_env(environ),
         digest_at=digest_at_from_env(environ),
         reviewers_per_task=_reviewers_per_task(environ),
+        consent_contact=environ.get("CONSENT_CONTACT", "").strip() or DEFAULT_CONSENT_CONTACT,
+        offboard=_flag(environ, "OFFBOARD") if offboard is None else offboard,
     )
 
 
+def _flag(environ: Mapping[str, str], name: str) -> bool:
+    raw = environ.get(name, "").strip().lower()
+    if raw in ("", *_OFF):
+        return False
+    if raw in ("1", "true", "yes", "on"):
+        return True
+    raise WorkerError(f"{name}={raw!r} is not true or false")
+
+
 def _reviewers_per_task(environ: Mapping[str, str]) -> int:
-    value = int(_positive_number(environ, "REVIEWERS_PER_TASK", DEFAULT_REVIEWERS_PER_TASK, int))
+    value = int(positive_number(environ, "REVIEWERS_PER_TASK", DEFAULT_REVIEWERS_PER_TASK, int))
     if value < 2:
         # Agreement (Fleiss' kappa) needs two ratings of a task.
         raise WorkerError(f"REVIEWERS_PER_TASK={value} must be 2 or more")

@@ -11,6 +11,7 @@ from __future__ import annotations
 from collections import Counter, defaultdict
 from statistics import fmean
 
+from review_project.progress import ConsentRow, consent_lines, consent_rows
 from workers import pacing
 from workers.store import CheckIn, Reviewer, StoredAnswer
 from workers.survey import ITEMS, NEGATIVE_ITEMS, PAPER_MEANS
@@ -152,6 +153,21 @@ def exposure(
     return rows
 
 
+def consent(consents: list, exposures: list[tuple[int, int, float, bool]], reviewers: dict[int, Reviewer]) -> list[ConsentRow]:
+    """Per person invited or with work: consented (when), joined (known to the worker), tasks done (the
+    exposure log's, every project), and whether they annotated without a recorded consent; [] before any invite.
+
+    A reviewer whose email the worker does not know yet is "Label Studio user N", with no consent on record.
+    """
+    if not consents:
+        return []
+    done = Counter(reviewer for _, reviewer, _, _ in exposures)
+    tasks = {(reviewers[r].email if r in reviewers and reviewers[r].email else f"Label Studio user {r}"): n
+             for r, n in done.items()}
+    joined = {r.email.lower() for r in reviewers.values() if r.email}
+    return consent_rows(consents, tasks, joined)
+
+
 def pending(checkins: list[CheckIn], reviewers: dict[int, Reviewer]) -> list[dict]:
     """Check-ins not delivered yet (pending, being sent, or failed), with the last error."""
     return [
@@ -218,6 +234,8 @@ def summary_text(summary: dict) -> str:
             lines.append("Reached the daily task cap: " + "; ".join(capped))
     if summary["nudges_sent"]:
         lines.append("Nudges sent: " + ", ".join(f"{v} {k.replace('_', ' ')}" for k, v in summary["nudges_sent"].items()))
+    if summary.get("consent"):
+        lines += ["", "Consent (review-project invite):", *consent_lines([ConsentRow(**row) for row in summary["consent"]])]
     if "comments" in summary:
         lines += ["", f"Comments ({len(summary['comments'])}):"]
         lines += [f"  [{c['reviewer']}, milestone {c['milestone']}] {c['comment']}" for c in summary["comments"]]

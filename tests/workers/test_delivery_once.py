@@ -1,6 +1,7 @@
 """Exactly one DM per check-in, through the real slack-sdk and the Slack stand-in: Slack takes the
 post and then drops the connection, answers too late, answers 500/503 (with or without taking it),
 a worker is killed (-9) mid-post, several processes race a slow send past the claim timeout.
+The same for a reviewer's consent message (`ada` with "consent": a DM to a Slack user id).
 And one reviewer's rate limit delays only that reviewer: nothing in delivery sleeps."""
 
 from __future__ import annotations
@@ -15,41 +16,68 @@ import pytest
 from tests.conftest import wait_until
 from tests.workers.conftest import BOT_TOKEN, POST_TIMEOUT
 from tests.workers.test_slack_delivery import reach, sender_for
-from workers.outbox import OutboxSender
+from workers import consent
+from workers.outbox import KINDS, OutboxSender
 from workers.slack_delivery import SlackDirectory, make_delivery_clients
-from workers.store import CHECKIN_KINDS, Reviewer, open_store
+from workers.store import Reviewer, open_store
+
+ALL_KINDS = tuple(KINDS)
+# What delivers exactly once: a check-in, and a consent message (workers/outbox.py's 'consent').
+MESSAGES = ["checkin", "consent"]
+CONSENT_TEXT = "What this review involves (a test text)."
 
 
-def deliver_until_sent(sender, store, checkin_id, timeout=20.0):
-    """Run delivery passes (as the worker's thread does) until the check-in is recorded as sent."""
+def deliver_until_sent(sender, store, message_id, timeout=20.0):
+    """Run delivery passes (as the worker's thread does) until the message is recorded as sent."""
     deadline = time.time() + timeout
     while time.time() < deadline:
         sender.send_all_due()
-        if store.checkins.get(checkin_id).status == "sent":
-            return store.checkins.get(checkin_id)
+        if store.outbox.message(message_id).status == "sent":
+            return store.outbox.message(message_id)
         time.sleep(0.05)
-    raise AssertionError(f"check-in {checkin_id} not sent within {timeout} s: {store.checkins.get(checkin_id)}")
+    raise AssertionError(f"message {message_id} not sent within {timeout} s: {store.outbox.message(message_id)}")
 
 
-def the_one_message(slack, store, checkin_id):
-    """The DM holds exactly one check-in message, this one's, and the store recorded it as sent."""
-    assert slack.checkin_messages() == {"DUADA": [checkin_id]}
+def delivered(slack) -> dict[str, list[int]]:
+    """DM channel -> the ids of the check-in and consent messages in it (from their metadata), oldest first."""
+    found: dict[str, list[int]] = {}
+    with slack.lock:
+        for channel, held in slack.stored.items():
+            for message in held:
+                payload = (message.get("metadata") or {}).get("event_payload") or {}
+                key = payload.get("checkin_id", payload.get("message_id"))
+                if key is not None:
+                    found.setdefault(channel, []).append(int(key))
+    return found
+
+
+def the_one_message(slack, store, message_id):
+    """The DM holds exactly one message of ours, this one, and the store recorded it as sent."""
+    assert delivered(slack) == {"DUADA": [message_id]}
     [message] = slack.messages_in("DUADA")
-    checkin = store.checkins.get(checkin_id)
-    assert (checkin.status, checkin.channel, checkin.slack_user_id) == ("sent", "DUADA", "UADA")
-    with store.backend.transaction(write=False) as cur:
-        ts = store.backend.run(cur, "SELECT message_ts FROM outbox WHERE id = $1", (checkin_id,)).fetchone()[0]
-    assert ts == message["ts"]
+    sent = store.outbox.message(message_id)
+    assert (sent.status, sent.channel, sent.slack_user_id) == ("sent", "DUADA", "UADA")
+    assert sent.message_ts == message["ts"]
+
+
+def due_message(store, which: str):
+    """Ada's check-in at 10 tasks, or the consent message `review-project invite` queued for her."""
+    if which == "checkin":
+        reach(store, 10)
+        [checkin] = store.checkins.all()
+        return checkin
+    version = store.consents.keep_text(CONSENT_TEXT)
+    assert consent.ask(store, "ada@example.com", "UADA", version)
+    return store.outbox.find("consent", subject=consent.consent_subject("ada@example.com", version))
 
 
 @pytest.fixture
-def ada(store, slack):
+def ada(store, slack, request):
     slack.users["ada@example.com"] = "UADA"
-    reach(store, 10)
-    [checkin] = store.checkins.all()
-    return checkin
+    return due_message(store, getattr(request, "param", "checkin"))
 
 
+@pytest.mark.parametrize("ada", MESSAGES, indirect=True)
 @pytest.mark.parametrize(
     "misbehave, why",
     [
@@ -66,7 +94,7 @@ def test_a_post_slack_took_without_a_clear_answer_is_found_in_the_dm_not_posted_
     misbehave(slack)
     sender = sender_for(store, delivery_clients, fake_label_studio, retry_base_seconds=0.2)
     assert sender.send_next()
-    after_first = store.checkins.get(ada.id)
+    after_first = store.outbox.message(ada.id)
     assert after_first.status == "pending" and after_first.post_started_at is not None
     assert after_first.last_error.startswith(f"chat.postMessage: no clear answer ({why})")
     assert len(slack.messages_in("DUADA")) == 1  # Slack has it already
@@ -79,6 +107,7 @@ def test_a_post_slack_took_without_a_clear_answer_is_found_in_the_dm_not_posted_
     assert float(history.params["oldest"]) <= after_first.post_started_at
 
 
+@pytest.mark.parametrize("ada", MESSAGES, indirect=True)
 @pytest.mark.parametrize(
     "misbehave",
     [
@@ -100,6 +129,7 @@ def test_a_post_slack_did_not_take_is_posted_once_after_the_history_check(
     assert len(slack.of("chat.postMessage")) == 2 and len(slack.of("conversations.history")) == 1
 
 
+@pytest.mark.parametrize("ada", MESSAGES, indirect=True)
 def test_a_clear_no_from_slack_is_tried_again_and_posted_once(
     store, slack, delivery_clients, fake_label_studio, ada
 ):
@@ -107,7 +137,7 @@ def test_a_clear_no_from_slack_is_tried_again_and_posted_once(
     sender = sender_for(store, delivery_clients, fake_label_studio, retry_base_seconds=0.2)
     sender.send_next()
     # begin_post recorded the attempt, so the next try still looks first: cheap, and never wrong.
-    assert store.checkins.get(ada.id).last_error == "chat.postMessage: msg_too_long"
+    assert store.outbox.message(ada.id).last_error == "chat.postMessage: msg_too_long"
     deliver_until_sent(sender, store, ada.id)
     the_one_message(slack, store, ada.id)
 
@@ -117,15 +147,17 @@ def _age_claim(store, checkin_id, seconds):
         store.backend.run(cur, "UPDATE outbox SET claimed_at = claimed_at - $1 WHERE id = $2", (seconds, checkin_id))
 
 
+@pytest.mark.parametrize("ada", MESSAGES, indirect=True)
 @pytest.mark.parametrize("reached_slack", [True, False])
 def test_a_checkin_found_sending_at_start_is_looked_for_before_it_is_posted(
     worker, store, slack, ada, reached_slack
 ):
     """A worker died holding the claim: after the claim timeout the next worker finds or posts it once."""
-    dead = store.outbox.claim("dead-worker", CHECKIN_KINDS)
+    dead = store.outbox.claim("dead-worker", ALL_KINDS)
     if reached_slack:
         # What the dead worker's post left in Slack, made with the real client and its metadata.
-        metadata = {"event_type": "wellbeing_checkin", "event_payload": {"checkin_id": dead.id}}
+        kind = KINDS[dead.kind]
+        metadata = {"event_type": kind.event_type, "event_payload": {kind.key: dead.id}}
         worker["delivery_clients"].post.chat_postMessage(channel="DUADA", text="check-in", metadata=metadata)
     _age_claim(store, dead.id, 601)  # older than CLAIM_TIMEOUT_SECONDS
 
@@ -135,8 +167,9 @@ def test_a_checkin_found_sending_at_start_is_looked_for_before_it_is_posted(
     assert len(slack.of("chat.postMessage")) == 1  # the dead worker's, or this worker's single post
 
 
+@pytest.mark.parametrize("ada", MESSAGES, indirect=True)
 def test_a_worker_that_lost_its_claim_before_posting_posts_nothing(store, slack, delivery_clients, fake_label_studio, ada):
-    slow = store.outbox.claim("slow-worker", CHECKIN_KINDS)
+    slow = store.outbox.claim("slow-worker", ALL_KINDS)
     _age_claim(store, slow.id, 601)
     assert store.outbox.release_stale_claims(time.time() - 600) == 1
     assert store.outbox.begin_post(slow.id, "slow-worker", "D") is False  # the claim is gone: nothing may be posted
@@ -154,13 +187,12 @@ def test_the_claim_timeout_must_outlast_a_post_several_times(store, slack, fake_
 
 
 # -- real processes --------------------------------------------------------------------------------
-def _prepared(url):
-    """The store with Ada known (no Label Studio needed in a child process) and her check-in due."""
+def _prepared(url, which="checkin"):
+    """The store with Ada known (no Label Studio needed in a child process) and her message due."""
     store = open_store(url)
     store.directory.cache_reviewer(Reviewer(7, "ada@example.com", "Ada Reviewer"))
     store.directory.cache_slack_user("ada@example.com", "UADA")
-    reach(store, 10)
-    return store
+    return store, due_message(store, which)
 
 
 def _worker_process(url, slack_url, stop, post_timeout, claim_timeout):
@@ -179,9 +211,9 @@ def _worker_process(url, slack_url, stop, post_timeout, claim_timeout):
 
 
 
-def test_kill_9_mid_post_then_a_restarted_worker_sends_nothing_twice(database_url, slack):
-    store = _prepared(database_url)
-    [checkin] = store.checkins.all()
+@pytest.mark.parametrize("which", MESSAGES)
+def test_kill_9_mid_post_then_a_restarted_worker_sends_nothing_twice(database_url, slack, which):
+    store, checkin = _prepared(database_url, which)
     slack.delay("chat.postMessage", 120)  # Slack takes the post; the worker is killed waiting for the answer
     context = multiprocessing.get_context("spawn")
     stop = context.Event()
@@ -192,12 +224,12 @@ def test_kill_9_mid_post_then_a_restarted_worker_sends_nothing_twice(database_ur
         os.kill(doomed.pid, signal.SIGKILL)
         doomed.join(10)
         assert doomed.exitcode == -signal.SIGKILL
-        assert store.checkins.get(checkin.id).status == "sending"
+        assert store.outbox.message(checkin.id).status == "sending"
 
         # The restarted worker (claim timeout 1.5 s here, 600 s by default) takes the claim over.
         restarted = context.Process(target=_worker_process, args=(database_url, slack.url, stop, 0.5, 1.5))
         restarted.start()
-        wait_until(lambda: store.checkins.get(checkin.id).status == "sent", what="the check-in recorded as sent")
+        wait_until(lambda: store.outbox.message(checkin.id).status == "sent", what="the check-in recorded as sent")
         stop.set()
         restarted.join(30)
         assert restarted.exitcode == 0
@@ -208,12 +240,12 @@ def test_kill_9_mid_post_then_a_restarted_worker_sends_nothing_twice(database_ur
         store.close()
 
 
+@pytest.mark.parametrize("which", MESSAGES)
 @pytest.mark.parametrize("slow", ["conversations.open", "chat.postMessage"])
-def test_a_slow_send_past_the_claim_timeout_with_two_processes_posts_once(database_url, slack, slow):
+def test_a_slow_send_past_the_claim_timeout_with_two_processes_posts_once(database_url, slack, slow, which):
     """Claim timeout 1.5 s, post timeout 0.5 s: the first worker's send outlives its claim (a slow
     conversations.open; or a post answered after the timeout), the second worker takes over."""
-    store = _prepared(database_url)
-    [checkin] = store.checkins.all()
+    store, checkin = _prepared(database_url, which)
     slack.delay(slow, 3.0)
     context = multiprocessing.get_context("spawn")
     stop = context.Event()
@@ -223,7 +255,7 @@ def test_a_slow_send_past_the_claim_timeout_with_two_processes_posts_once(databa
     try:
         wait_until(lambda: slack.of(slow), what=f"the first worker's {slow}")
         second.start()
-        wait_until(lambda: store.checkins.get(checkin.id).status == "sent", what="the check-in recorded as sent")
+        wait_until(lambda: store.outbox.message(checkin.id).status == "sent", what="the check-in recorded as sent")
     finally:
         # Each process finishes the pass it is in: the first worker's slow attempt ends before join returns.
         stop.set()
@@ -262,12 +294,12 @@ def test_a_429_on_a_lookup_is_the_checkins_not_before_time(
     if method == "conversations.history":  # only asked after an unclear post
         slack.drop("chat.postMessage", record=True)
         sender.send_next()
-        due = store.checkins.get(ada.id).next_attempt_at
+        due = store.outbox.message(ada.id).next_attempt_at
         wait_until(lambda: time.time() > due, what="the retry time")
     slack.fail(method, 429, retry_after=30)
     before = time.time()
     sender.send_all_due()
-    checkin = store.checkins.get(ada.id)
+    checkin = store.outbox.message(ada.id)
     assert (checkin.status, checkin.last_error) == ("pending", f"{method}: rate limited (HTTP 429)")
     assert checkin.next_attempt_at >= before + 30
     assert len(slack.of(method)) == 1 and no_sleeping_in_slack_sdk == []

@@ -49,6 +49,7 @@ def test_a_due_checkin_becomes_one_dm_with_three_buttons(store, slack, delivery_
     buttons = [e for b in first["blocks"] if b["type"] == "actions" for e in b["elements"]]
     assert [(b["text"]["text"], b["action_id"]) for b in buttons] == [
         ("Start check-in", messages.START), ("Not now", messages.NOT_NOW), ("Pause check-ins", messages.PAUSE),
+        ("Stop reviewing", messages.STOP_REVIEWING),
     ]
     assert {c.status for c in store.checkins.all()} == {"sent"}
     assert store.checkins.all()[0].slack_user_id == "UADA" and store.checkins.all()[0].channel == "DUADA"

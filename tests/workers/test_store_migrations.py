@@ -135,6 +135,22 @@ def test_the_delivery_migration_adds_post_intents_and_the_shared_stop(v1_store_u
         opened.close()
 
 
+def test_the_consent_migration_adds_an_empty_log_that_invites_once(v1_store_url):
+    opened = open_store(v1_store_url)
+    try:
+        assert opened.consents.everyone() == []
+        version = opened.consents.keep_text("the consent text")
+        assert opened.consents.invite("Ana@example.org", "U1", version, now=1.0) is True
+        assert opened.consents.invite("ana@example.org", "U1", version, now=2.0) is False
+        opened.consents.record("ana@example.org", "consented", version, "slack", now=3.0)
+        assert opened.consents.consented("ana@example.org", version)
+        with opened.backend.transaction(write=False) as cur:
+            columns = opened.backend.run(cur, "SELECT * FROM consent_events LIMIT 0").description
+        assert [c[0] for c in columns] == ["id", "email", "slack_user_id", "event", "text_version", "recorded_by", "at"]
+    finally:
+        opened.close()
+
+
 def _fixture_statements(name: str) -> list[str]:
     text = "\n".join(line for line in (FIXTURES / name).read_text().splitlines() if not line.startswith("--"))
     return [statement.strip() for statement in text.split(";\n") if statement.strip()]

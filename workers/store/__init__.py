@@ -6,10 +6,12 @@ parts that use it, each a module to read top to bottom:
     store.inbox      inbox.py      webhooks' events, committed at once and applied in arrival order
     store.events     events.py     recording events: exposures, the ledger's rows, pacing, check-ins due
                      counting.py   counting a batch (milestones, pacing, nudges): pure, no SQL
-    store.ledger     ledger.py     the review's ledger: its upkeep by catch-up and the lead's reads
+    store.ledger     ledger.py     the review's ledger: its rows and their upkeep by catch-up
+                     ledger_reads.py  the lead's reads of it: status's counts in SQL, the table column-wise
     store.outbox     outbox.py     every message the service posts, claimed and recorded exactly once
     store.checkins   checkins.py   the check-ins among them, and the reviewers' answers
     store.directory  directory.py  who is who: Label Studio users, Slack users, pauses
+    store.consents   consents.py   the consent texts, and who was invited, consented, declined, withdrew
                      migrations.py the schema's history, applied when a store opens
                      records.py    what the parts return
 
@@ -21,6 +23,7 @@ from __future__ import annotations
 
 from workers.store.backend import MIN_SQLITE, STORE_WAIT_SECONDS, StoreUnreachable, open_backend
 from workers.store.checkins import CHECKIN_KINDS, CheckIns
+from workers.store.consents import Consents
 from workers.store.counting import LATEST, LIVE, MISSED, MISSED_REASONS, SCHEDULINGS
 from workers.store.directory import Directory
 from workers.store.events import Events
@@ -30,6 +33,7 @@ from workers.store.outbox import STATUSES, Outbox
 from workers.store.records import (
     Applied,
     CheckIn,
+    Consent,
     InboxState,
     Message,
     Recorded,
@@ -39,7 +43,7 @@ from workers.store.records import (
 
 __all__ = [
     "CHECKIN_KINDS", "LATEST", "LIVE", "MISSED", "MISSED_REASONS", "MIN_SQLITE", "SCHEDULINGS", "STATUSES",
-    "STORE_WAIT_SECONDS", "Applied", "CheckIn", "InboxState", "Message", "Recorded", "Reviewer", "Store",
+    "STORE_WAIT_SECONDS", "Applied", "CheckIn", "Consent", "InboxState", "Message", "Recorded", "Reviewer", "Store",
     "StoreUnreachable", "StoredAnswer", "open_store",
 ]
 
@@ -55,6 +59,7 @@ class Store:
         self.outbox = Outbox(backend)
         self.checkins = CheckIns(backend, self.outbox)
         self.directory = Directory(backend)
+        self.consents = Consents(backend)
 
     def ping(self) -> None:
         """Raise if the database cannot answer a query."""

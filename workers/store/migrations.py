@@ -412,6 +412,52 @@ def _v8_one_outbox(run: Run, dialect: str) -> None:
     run("DROP TABLE digests")
 
 
+def _v9_consents(run: Run, dialect: str) -> None:
+    """Reviewers' consent: the consent texts they were shown, and an append-only log of what each
+    person did (invited, consented, declined, withdrawn); a person's state is their latest event.
+
+    version is the first 16 hex characters of the sha256 of the exact text. Neither table holds
+    transcript text; `email` is lower-cased by the code that writes it (workers/store/consents.py).
+    """
+    pk, real = _TYPES[dialect]["pk"], _TYPES[dialect]["real"]
+    run(f"""CREATE TABLE consent_texts (
+  version TEXT PRIMARY KEY,
+  text TEXT NOT NULL,
+  first_used_at {real})""")
+    run(f"""CREATE TABLE consent_events (
+  id {pk},
+  email TEXT NOT NULL,
+  slack_user_id TEXT,
+  event TEXT NOT NULL CHECK (event IN ('invited', 'consented', 'declined', 'withdrawn')),
+  text_version TEXT,
+  recorded_by TEXT NOT NULL,
+  at {real} NOT NULL)""")
+    run("CREATE INDEX consent_events_by_email ON consent_events (email, id)")
+    # Re-running `review-project invite` (from several processes, even) invites a person once per text.
+    run("CREATE UNIQUE INDEX consent_invited_once ON consent_events (email, text_version) WHERE event = 'invited'")
+
+
+def _v10_project_facts(run: Run, dialect: str) -> None:
+    """ledger_projects remembers what the lead's commands last learned of a project from Label
+    Studio (its title, reviewers per task and the organisation's members as JSON, and when), so
+    `status` and the other reads from the ledger need not ask Label Studio each time; and the
+    ledger gets the indexes `status` counts with."""
+    for column, kind in (("title", "TEXT"), ("reviewers_per_task", "INTEGER"), ("members", "TEXT"), ("facts_at", _TYPES[dialect]["real"])):
+        run(f"ALTER TABLE ledger_projects ADD COLUMN {column} {kind}")
+    # `status` counts in SQL (workers/store/ledger_reads.py): with these two covering indexes SQLite
+    # groups by task and by reviewer walking an index in order, instead of sorting every row. The
+    # wider ledger_by_task still serves every lookup by (project, task) the old one did.
+    run("DROP INDEX ledger_by_task")
+    run("CREATE INDEX ledger_by_task ON ledger (project, task, reviewer, skipped)")
+    run("CREATE INDEX ledger_by_reviewer ON ledger (project, reviewer, task, skipped, updated_at)")
+
+
+def _v11_task_read_versions(run: Run, dialect: str) -> None:
+    """ledger_tasks remembers each task's updated_at as catch-up last read it with its annotations,
+    so a pass reads again only the tasks Label Studio changed since (NULL: never read that way)."""
+    run("ALTER TABLE ledger_tasks ADD COLUMN read_updated_at TEXT")
+
+
 # In order: the migration at index i moves a store from version i to version i + 1.
 MIGRATIONS: list[Callable[[Run, str], None]] = [
     _v1_initial_schema,
@@ -422,6 +468,9 @@ MIGRATIONS: list[Callable[[Run, str], None]] = [
     _v6_inbox,
     _v7_projects_gone,
     _v8_one_outbox,
+    _v9_consents,
+    _v10_project_facts,
+    _v11_task_read_versions,
 ]
 
 

@@ -185,6 +185,10 @@ class Outbox:
             message_id, worker, "status = 'paused', slack_user_id = $3, last_error = NULL", (slack_user_id,)
         )
 
+    def mark_missed(self, message_id: int, worker: str, reason: str) -> bool:
+        """Never send a claimed message (e.g. a check-in for a reviewer who stopped reviewing)."""
+        return self._finish(message_id, worker, "status = 'missed', last_error = $3", (reason[:200],))
+
     def retry_failed(self, kinds: tuple[str, ...], now: float | None = None) -> int:
         """Return every failed message of these kinds to pending (after the cause was fixed)."""
         now = time.time() if now is None else now

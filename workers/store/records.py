@@ -101,3 +101,19 @@ class Reviewer:
     reviewer: int
     email: str
     name: str
+
+
+@dataclass(frozen=True)
+class Consent:
+    """A person's consent standing: state is their latest event ('invited', 'consented', 'declined',
+    'withdrawn') and version its text's version; each *_at is the time of the latest such event."""
+
+    email: str
+    slack_user_id: str | None
+    state: str
+    version: str | None
+    invited_at: float | None
+    consented_at: float | None
+    declined_at: float | None
+    withdrawn_at: float | None
+    recorded_by: str
