@@ -48,6 +48,12 @@ def real(export=EXPORT_96, manifest=MANIFEST_96, **options):
     return results_report(open_source(str(export)), read_manifest(manifest), n_resamples=2000, **options)
 
 
+@pytest.fixture(scope="module")
+def real_96():
+    """real() of the 96-attack export, computed once for the tests that only read it."""
+    return real()
+
+
 def attack_ratings(results) -> dict[str, list[list[int]]]:
     """Each model's rated attacks' valid ratings, from the attack table."""
     table = results.table
@@ -150,10 +156,10 @@ def test_when_only_the_all_model_fit_is_separated_a_pair_is_fitted_alone():
     assert tests["a 52B - c 52B"].log_odds_ratio.reason.startswith("not estimable by the ordinal model: quasi-complete")
 
 
-def write_separated_manifest(tmp_path: Path) -> Path:
+def write_separated_manifest(tmp_path: Path, results) -> Path:
     """The 96-attack manifest with the models renamed: attacks rated all >= 3 are "high 52B", all
-    <= 2 "low 52B" (complete separation), the rest keep theirs."""
-    table = real(EXPORT_96, MANIFEST_96).table
+    <= 2 "low 52B" (complete separation), the rest keep theirs. results : real() of that export."""
+    table = results.table
     high = {int(a) for a, r in zip(table["attack_id"], table["ratings"]) if r and min(r) >= 3}
     low = {int(a) for a, r in zip(table["attack_id"], table["ratings"]) if r and max(r) <= 2}
     assert len(high) >= 5 and len(low) >= 5
@@ -168,8 +174,8 @@ def write_separated_manifest(tmp_path: Path) -> Path:
     return path
 
 
-def test_the_cli_prints_no_warning_and_the_json_says_why(tmp_path):
-    manifest = write_separated_manifest(tmp_path)
+def test_the_cli_prints_no_warning_and_the_json_says_why(tmp_path, real_96):
+    manifest = write_separated_manifest(tmp_path, real_96)
     command = Path(sys.executable).parent / "review-project"
     done = subprocess.run(
         [str(command), "results", str(EXPORT_96), "--manifest", str(manifest), "--json", str(tmp_path / "r.json"), "--resamples", "500"],
@@ -267,8 +273,8 @@ def newcombe(a: int, n1: int, b: int, n2: int) -> list[float]:
     return [d - np.sqrt((p1 - l1) ** 2 + (u2 - p2) ** 2), d + np.sqrt((u1 - p1) ** 2 + (p2 - l2) ** 2)]
 
 
-def test_the_real_export_per_model_shares_against_independent_computations():
-    results = real()
+def test_the_real_export_per_model_shares_against_independent_computations(real_96):
+    results = real_96
     attacks = attack_ratings(results)
     table = results.table
     by_model = {m.model: m for m in results.models.per_model}
@@ -322,8 +328,8 @@ def holm(p_values: list[float]) -> list[float]:
     return list(out)
 
 
-def test_the_omnibus_test_and_holm_adjusted_p_values_on_the_real_export():
-    results = real()
+def test_the_omnibus_test_and_holm_adjusted_p_values_on_the_real_export(real_96):
+    results = real_96
     attacks = attack_ratings(results)
     models = sorted(attacks)
     direct = direct_fit(attacks, models)
@@ -402,8 +408,8 @@ def test_the_permutation_p_value_is_scipys_exactly_on_a_small_case():
     assert ours.p_value == pytest.approx(reference.pvalue, abs=1e-12)
 
 
-def test_the_permutation_p_value_agrees_with_scipy_within_monte_carlo_error_on_the_real_export():
-    results = real()
+def test_the_permutation_p_value_agrees_with_scipy_within_monte_carlo_error_on_the_real_export(real_96):
+    results = real_96
     means = {name: np.array([np.mean(r) for r in found]) for name, found in attack_ratings(results).items()}
     for d in results.models.differences:
         reference = scipy_permutation(means[d.first], means[d.second], 20000)
@@ -426,8 +432,8 @@ def per_rating(attacks: dict[str, list[list[int]]], first: str, second: str):
     return np.array(value), np.array(is_first, float), np.array(attack)
 
 
-def test_the_per_cut_comparisons_and_the_brant_type_test_against_statsmodels_logits():
-    results = real()
+def test_the_per_cut_comparisons_and_the_brant_type_test_against_statsmodels_logits(real_96):
+    results = real_96
     attacks = attack_ratings(results)
     for d in results.models.differences:
         value, is_first, attack = per_rating(attacks, d.first, d.second)
@@ -483,8 +489,8 @@ def test_a_pair_that_breaks_proportional_odds_is_reported():
 # --- power --------------------------------------------------------------------------------------
 
 
-def test_the_minimum_detectable_difference_against_statsmodels_power():
-    results = real()
+def test_the_minimum_detectable_difference_against_statsmodels_power(real_96):
+    results = real_96
     means = {name: np.array([np.mean(r) for r in found]) for name, found in attack_ratings(results).items()}
     for d in results.models.differences:
         a, b = means[d.first], means[d.second]
@@ -495,10 +501,10 @@ def test_the_minimum_detectable_difference_against_statsmodels_power():
         assert TTestIndPower().power(d.power.minimum_detectable_difference.value / sd, len(a), 0.05, ratio=len(b) / len(a)) == pytest.approx(0.8, abs=1e-4)
 
 
-def test_the_report_shows_the_detectable_difference_beside_a_non_significant_result():
+def test_the_report_shows_the_detectable_difference_beside_a_non_significant_result(real_96):
     from review_project.lead_report.results import results_markdown_report, results_text
 
-    results = real()
+    results = real_96
     text = results_text(results)
     smallest = results.models.differences[0].power.minimum_detectable_difference.value
     assert f"no difference detected; with 32 attacks per model, differences under {smallest:.2f} points could not have been detected" in text

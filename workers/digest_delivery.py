@@ -19,7 +19,6 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from datetime import time as time_of_day
 
-from workers.digest import due_day
 from workers.outbox import OutboxSender
 
 log = logging.getLogger(__name__)
@@ -52,6 +51,9 @@ class DigestPoster:
 
     def post_if_due(self, now: float | None = None) -> str | None:
         """Post today's digest if it is due and no process holds it; returns what happened, or None."""
+        # The digest's module loads the agreement code (scipy, pandas: about 1 s): only when one is due.
+        from workers.digest import due_day
+
         now = time.time() if now is None else now
         day = due_day(datetime.fromtimestamp(now), self.at)
         # Cheap until due: the clock, then one read; after the day is settled, the clock alone.

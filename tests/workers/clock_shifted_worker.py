@@ -55,7 +55,7 @@ def install() -> None:
 
 
 if __name__ == "__main__":
-    from review_project.cli import cli
+    from review_project.cli import main
 
     install()
-    cli(prog_name="review-project")
+    main()

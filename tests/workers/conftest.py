@@ -766,6 +766,7 @@ class WorkerProcess:
             except httpx.HTTPError:
                 pass
             time.sleep(0.2)
+        self.stop()  # a worker left running would outlive the test session
         raise AssertionError(f"worker did not answer /healthz:\n{self.log_path.read_text()[-3000:]}")
 
     def stop(self) -> None:

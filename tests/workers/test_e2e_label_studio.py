@@ -18,6 +18,7 @@ from review_project.cli import cli
 from review_project.manifest import write_manifest
 from review_project.sampling import sample_attacks
 from tests.conftest import on_a_free_port, success_result, topics_result
+from tests.workers import clock_shifted_worker
 from tests.workers.conftest import BOT_TOKEN, SIGNING_SECRET, WEBHOOK_SECRET, WorkerProcess
 from workers.label_studio_api import LabelStudioReader
 from workers.store import open_store
@@ -34,7 +35,13 @@ def worker_env() -> dict:
 
 
 @pytest.fixture
-def e2e(label_studio, slack, tmp_path, demo_records, project_title, worker_env):
+def worker_module() -> str:
+    """What runs the worker: the real command, or (parametrized) clock_shifted_worker's wrapper of it."""
+    return "review_project.cli"
+
+
+@pytest.fixture
+def e2e(label_studio, slack, tmp_path, demo_records, project_title, worker_env, worker_module):
     """A project set up with the worker's webhook, one reviewer known to Slack, the worker running."""
     # A secret of its own: the other tests' projects on this server are not this worker's.
     secret = f"{WEBHOOK_SECRET}-{uuid.uuid4().hex[:8]}"
@@ -44,35 +51,45 @@ def e2e(label_studio, slack, tmp_path, demo_records, project_title, worker_env):
         SLACK_SIGNING_SECRET=SIGNING_SECRET, SLACK_API_URL=slack.url, WEBHOOK_SECRET=secret,
         DATABASE_URL=f"sqlite:///{tmp_path / 'worker.sqlite3'}", CHECKIN_EVERY="10", RECONCILE_SECONDS="3600",
     )
+    env[clock_shifted_worker.CLOCK_SHIFT_FILE] = str(tmp_path / "clock-shift")  # read by that wrapper only
     env.update(worker_env)
-
-    def started(port: int) -> WorkerProcess:
-        worker = WorkerProcess(env, port, tmp_path / "worker.log")
-        worker.start()
-        return worker
-
-    worker = on_a_free_port(started)
 
     manifest = tmp_path / "manifest.jsonl"
     write_manifest(manifest, sample_attacks(demo_records, per_model=20, seed=21))
     reviewers = tmp_path / "reviewers.csv"
     reviewers.write_text(f"email,name\n{REVIEWER},E2E Reviewer\n")
-    result = CliRunner().invoke(
-        cli,
-        ["setup", "--manifest", str(manifest), "--reviewers", str(reviewers), "--title", project_title,
-         "--reviewers-per-task", "1", "--webhook-url", f"{worker.url}/label-studio/webhook", "--silent"],
-        env={"LABEL_STUDIO_URL": label_studio.url, "LABEL_STUDIO_API_KEY": label_studio.api_key,
-             "WEBHOOK_SECRET": secret},
-    )
-    assert result.exit_code == 0, result.output
-    assert "Webhook: created" in result.output
-    client = label_studio.client()
-    project = ls.project_by_title(client, project_title)
-    reviewer_id = ls.users_by_email(client)[REVIEWER].id
-    tasks = [t.id for t in client.tasks.list(project=project.id, page_size=100)]
-    slack.users[REVIEWER] = "UE2E"
-    yield worker, client, project.id, reviewer_id, tasks
-    worker.stop()
+    webhooks = []
+
+    def set_up_then_started(port: int) -> WorkerProcess:
+        # Setup first, so the worker's first catch-up (as it starts) finds the project by its webhook
+        # and syncs it; a worker that started before setup had finished would meet the project only
+        # through webhooks and sync it at its next pass, RECONCILE_SECONDS later.
+        result = CliRunner().invoke(
+            cli,
+            ["setup", "--manifest", str(manifest), "--reviewers", str(reviewers), "--title", project_title,
+             "--reviewers-per-task", "1", "--webhook-url", f"http://127.0.0.1:{port}/label-studio/webhook",
+             "--create-accounts", "--silent"],
+            env={"LABEL_STUDIO_URL": label_studio.url, "LABEL_STUDIO_API_KEY": label_studio.api_key,
+                 "WEBHOOK_SECRET": secret},
+        )
+        assert result.exit_code == 0, result.output
+        webhooks.append(next(line for line in result.output.splitlines() if line.startswith("Webhook: ")))
+        worker = WorkerProcess(env, port, tmp_path / "worker.log", module=worker_module)
+        worker.start()
+        return worker
+
+    worker = on_a_free_port(set_up_then_started)
+    try:  # stopped whatever fails from here: a worker left running outlives the test session
+        # Created; and updated to another port only if the first was taken before the worker bound it.
+        assert webhooks in (["Webhook: created"], ["Webhook: created", "Webhook: updated"])
+        client = label_studio.client()
+        project = ls.project_by_title(client, project_title)
+        reviewer_id = ls.users_by_email(client)[REVIEWER].id
+        tasks = [t.id for t in client.tasks.list(project=project.id, page_size=100)]
+        slack.users[REVIEWER] = "UE2E"
+        yield worker, client, project.id, reviewer_id, tasks
+    finally:
+        worker.stop()
 
 
 def submit(client, task_id: int, reviewer_id: int, skipped: bool = False, success: str = "2",
@@ -126,7 +143,8 @@ def test_25_submits_2_dms_then_catch_up_after_downtime_and_replays_add_nothing(e
     settle(slack, worker, 3)
     assert len(slack.dms()) == 3 and "reviewed 30 transcripts" in slack.dms()[2].params["text"]
     log = worker.log_path.read_text()
-    # The worker met the project first through webhooks; its first sync reads the 10 it missed.
+    # Its first sync, as it first started, found the project by its webhook; at the restart a pass
+    # over what changed since reads the 10 it missed.
     assert "first sync of project" in log
     assert "catch-up: 10 task(s) newly seen by their reviewer, 0 annotation(s) gone from Label Studio, 1 check-in(s) due" in log
 
@@ -144,7 +162,7 @@ def test_25_submits_2_dms_then_catch_up_after_downtime_and_replays_add_nothing(e
 
     worker.stop()
     log = worker.log_path.read_text()
-    assert "check-in 3 sent (project" in log
+    assert "check-in 3: sent" in log
     for private in (worker.env["WEBHOOK_SECRET"], SIGNING_SECRET, BOT_TOKEN, worker.env["LABEL_STUDIO_API_KEY"], REVIEWER):
         assert private not in log
     result = CliRunner().invoke(cli, ["wellbeing", "--json"], env={"DATABASE_URL": worker.env["DATABASE_URL"]})
@@ -155,17 +173,18 @@ def test_25_submits_2_dms_then_catch_up_after_downtime_and_replays_add_nothing(e
 
 
 @pytest.mark.parametrize(
-    "worker_env",
-    [{"CHECKIN_EVERY": "100", "SEVERE_STREAK": "3", "DAILY_TASK_CAP": "5", "BREAK_AFTER_MINUTES": "0.25"}],
+    "worker_env, worker_module",
+    [({"CHECKIN_EVERY": "100", "SEVERE_STREAK": "3", "DAILY_TASK_CAP": "5", "BREAK_AFTER_MINUTES": "10"},
+      clock_shifted_worker.__name__)],
 )
 def test_each_pacing_trigger_through_real_webhooks_gives_one_dm_and_pause_stops_nudges(e2e, slack, label_studio):
-    """Severe streak (3 tasks rated 3+ or tagged Self-harm), the daily cap (5) and a break after 15 s
-    of continuous reviewing, each from Label Studio's own webhooks; then Pause silences the next one."""
+    """Severe streak (3 tasks rated 3+ or tagged Self-harm), the daily cap (5) and a break after 10
+    minutes of continuous reviewing, each from Label Studio's own webhooks; then Pause silences the
+    next one. The 10 minutes pass on the worker's clock, not the test's (clock_shifted_worker)."""
     from tests.workers.conftest import button_payload, signed_interaction
     from workers import messages
 
     worker, client, project_id, reviewer_id, tasks = e2e
-    started = time.time()
     submit(client, tasks[0], reviewer_id, success="3", lead_time=1.0)
     submit(client, tasks[1], reviewer_id, success="1", topic="Self-harm", lead_time=1.0)
     submit(client, tasks[2], reviewer_id, success="4", lead_time=1.0)  # the third severe in a row
@@ -175,11 +194,12 @@ def test_each_pacing_trigger_through_real_webhooks_gives_one_dm_and_pause_stops_
     submit(client, tasks[4], reviewer_id, lead_time=1.0)  # the fifth today
     settle(slack, worker, 2)
     assert "reviewed 5 transcripts today" in slack.dms()[1].params["text"]
-    assert time.time() - started < 13, "Label Studio was too slow for the break trigger to come last"
-    time.sleep(max(0.0, started + 15 - time.time()))
-    submit(client, tasks[5], reviewer_id, lead_time=1.0)  # 15 s after the first task was opened
+    # From here the worker reads each created_at 10 minutes on: the next task comes 10 minutes into
+    # the session (still one session: a gap of more than 15 ends one).
+    clock_shifted_worker.run_ahead(worker.env, 10 * 60)
+    submit(client, tasks[5], reviewer_id, lead_time=1.0)  # 10 minutes after the first task was opened
     settle(slack, worker, 3)
-    assert "reviewing for about" in slack.dms()[2].params["text"]
+    assert "reviewing for about 10 minutes" in slack.dms()[2].params["text"]
 
     # Pause from the last nudge's button: three more severe tasks make a nudge that is not sent.
     checkin_id = slack.checkin_messages()["DUE2E"][-1]
