@@ -144,7 +144,7 @@ def status(project, as_json, database_url, from_label_studio, silent, url, api_k
         found = project_status(LazyClient(url, api_key), project, ledger=ledger, on_bytes=progress)
     click.echo(found.note, err=True)
     click.echo(json.dumps(found.progress.as_dict(), indent=2) if as_json else found.text())
-    if not as_json and (consent := reviewer_commands.consent_table(database_url, url, api_key, found.progress)):
+    if not as_json and (consent := reviewer_commands.consent_table(database_url, found.progress)):
         click.echo("\nConsent (review-project invite):\n" + consent)
 
 

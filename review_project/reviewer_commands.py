@@ -105,8 +105,11 @@ def digest(print_it, database_url, reviewers_per_task):
     click.echo(workers.digest_text(database_url or DEFAULT_DATABASE_URL, reviewers_per_task=reviewers_per_task))
 
 
-def consent_table(database_url, url, api_key, progress) -> str:
-    """Status's consent lines: consented (when), joined, tasks done; "" without the worker's store or before any invite."""
+def consent_table(database_url, progress) -> str:
+    """Status's consent lines: consented (when), joined, tasks done; "" without the worker's store or before any invite.
+
+    `progress` lists every member of the organisation (status's own read), so who has joined needs
+    no call to Label Studio of its own."""
     if not database_url:
         return ""
     import workers
@@ -120,8 +123,7 @@ def consent_table(database_url, url, api_key, progress) -> str:
     if not consents:
         return ""
     tasks = {r.email: r.submitted + r.skipped for r in progress.reviewers if r.email}
-    members = label_studio.users_by_email(label_studio.connect(url, api_key))
-    return "\n".join(consent_lines(consent_rows(consents, tasks, set(members))))
+    return "\n".join(consent_lines(consent_rows(consents, tasks, set(tasks))))
 
 
 @click.command()
