@@ -16,7 +16,7 @@ import logging
 from collections.abc import Callable
 
 from workers.store import Store
-from workers.store.consents import CONSENTED, DECLINED, WITHDRAWN
+from workers.store.consents import CONSENTED, DECLINED, INVITED, WITHDRAWN
 
 log = logging.getLogger(__name__)
 
@@ -50,6 +50,14 @@ def ask(store: Store, email: str, slack_user: str, version: str, project: int = 
     store.consents.invite(email, slack_user, version)
     subject = consent_subject(email, version)
     return store.outbox.enqueue(CONSENT, project=project, subject=subject, recipient=slack_user) is not None
+
+
+def consented(store: Store, email: str, version: str, recorded_by: str, slack_user: str | None,
+              now: float | None = None) -> None:
+    """Record a consent to this text and, for someone on Slack, queue the welcome DM (the invite link)."""
+    store.consents.record(email, CONSENTED, version, recorded_by, slack_user_id=slack_user, now=now)
+    if slack_user:
+        store.outbox.enqueue(WELCOME, subject=consent_subject(email, version), recipient=slack_user, now=now)
 
 
 def tell_lead(store: Store, lead_channel: str | None, email: str, event: str, version: str | None) -> bool:
@@ -95,7 +103,7 @@ def ask_unconsented(store: Store, email: str, slack_user: str | None, lead_chann
         return tell_lead(store, lead_channel, email, "annotated_unasked", current)
     asked = False
     # Someone invited with a Slack id already has their consent message (the lead's invite queued it).
-    if standing is None or standing.state == "invited" and standing.slack_user_id is None:
+    if standing is None or standing.state == INVITED and standing.slack_user_id is None:
         asked = ask(store, email, slack_user, current)
     told = tell_lead(store, lead_channel, email, UNCONSENTED, current)
     return asked or told

@@ -23,7 +23,7 @@ from slack_sdk.signature import SignatureVerifier
 
 from workers import consent, messages
 from workers.store import CHECKIN_KINDS, CheckIn, Store
-from workers.store.consents import CONSENTED, DECLINED
+from workers.store.consents import DECLINED
 from workers.survey import ITEMS, SurveyError, block_id, read_submission
 from workers.webhook import MAX_ID, RequestRefused
 
@@ -232,8 +232,7 @@ def build_slack_app(
             return
         email, version, message = answerable
         user = body["user"]["id"]
-        store.consents.record(email, CONSENTED, version, "slack", slack_user_id=user)
-        store.outbox.enqueue(consent.WELCOME, subject=consent.consent_subject(email, version), recipient=user)
+        consent.consented(store, email, version, "slack", user)
         log.info("consent message %s answered", message.id)
 
     @app.action(messages.CONSENT_NO)

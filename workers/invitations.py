@@ -51,10 +51,12 @@ def _ask(method, name: str, **params) -> dict | None:
     """One Slack lookup: the user, None when Slack has no such user, WorkerError for anything else."""
     from slack_sdk.errors import SlackApiError
 
+    from workers.slack_delivery import error_code
+
     try:
         return method(**params)["user"]
     except SlackApiError as error:
-        code = error.response.data.get("error") if isinstance(error.response.data, dict) else None
+        code = error_code(error)
         if code in NO_SUCH_USER:
             return None
         raise WorkerError(f"Slack refused {name} ({code or error.response.status_code}): check SLACK_BOT_TOKEN and the app's scopes (docs/worker.md)") from None
@@ -129,9 +131,5 @@ def record_consent(store: Store, email: str, recorded_by: str, now: float | None
         raise WorkerError(f"{email} was never invited: add them to the reviewers file and run `review-project invite` first")
     if standing.state == CONSENTED:
         return standing, False
-    store.consents.record(email, CONSENTED, standing.version, recorded_by,
-                          slack_user_id=standing.slack_user_id, now=now)
-    if standing.slack_user_id:
-        store.outbox.enqueue(consent.WELCOME, subject=consent.consent_subject(email, standing.version),
-                             recipient=standing.slack_user_id, now=now)
+    consent.consented(store, email, standing.version, recorded_by, standing.slack_user_id, now)
     return store.consents.standing(email), True
