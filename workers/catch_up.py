@@ -216,18 +216,17 @@ def _unread_tasks(store: Store, label_studio, project: int, changed_after: str |
     read = store.ledger.read_summary(project, changed_after)
     if summary[0] == 0 or summary == read:
         return
+    recorded = store.ledger.read_versions(project)
     if 2 * read[0] < summary[0]:
         unread = None
     else:
         versions = {v.id: v.updated_at for page in label_studio.task_versions(project, changed_after) for v in page}
-        recorded = store.ledger.read_versions(project)
         unread = sorted(task for task, version in versions.items() if version is None or recorded.get(task) != version)
         if not unread:
             return
     if unread is not None and len(unread) <= BY_ID_AT_MOST:
         yield from label_studio.tasks(project, ids=unread)
         return
-    recorded = store.ledger.read_versions(project)
     after = unread[0] - 1 if unread else 0
     for page in label_studio.tasks(project, after_task=after, changed_after=changed_after):
         # Read at this updated_at already: left alone.
