@@ -212,23 +212,73 @@ def minimum_detectable_difference(n_first: int, n_second: int, sd: float, alpha:
     n_first, n_second : attacks of each model (2 or more each); sd : SD of an attack's mean
     rating. statsmodels' TTestIndPower solved for Cohen's d, times sd. ValueError on bad input.
     """
+    found = float(minimum_detectable_differences(n_first, n_second, sd, alpha, power)[()])
+    if np.isnan(found):
+        raise ValueError("the t-test's power could not be computed for these groups")
+    return found
+
+
+def minimum_detectable_differences(n_first, n_second, sd, alpha: float = 0.05, power: float = 0.8) -> np.ndarray:
+    """minimum_detectable_difference of many groups at once (arrays, broadcast together).
+
+    statsmodels' TTestIndPower power function, evaluated on every group in one call, is solved for
+    Cohen's d by one bisection over all of them: 66 pairs of models cost one solve, not 132 of
+    statsmodels' solve_power at 16 ms each. NaN where no root is found.
+    """
     from statsmodels.stats.power import TTestIndPower
 
+    n_first, n_second, sd = np.broadcast_arrays(*(np.asarray(v, dtype=np.float64) for v in (n_first, n_second, sd)))
     _check_power_inputs(sd, alpha, power)
-    if n_first < 2 or n_second < 2:
-        raise ValueError(f"need at least 2 attacks in each group, got {n_first} and {n_second}")
+    if np.any(np.minimum(n_first, n_second) < 2):
+        raise ValueError(f"need at least 2 attacks in each group, got {_shown(n_first.astype(np.int64))} and {_shown(n_second.astype(np.int64))}")
     analysis = TTestIndPower()
     ratio = n_second / n_first
-    effect = _solved(
-        lambda: analysis.solve_power(effect_size=None, nobs1=n_first, alpha=alpha, power=power, ratio=ratio),
-        lambda d: analysis.power(d, n_first, alpha, ratio=ratio) - power,
-    )
-    return effect * sd
+    df = n_first + n_second - 2
+    upper = stats.t.isf(alpha / 2, df)
+    failed = np.zeros(sd.shape, dtype=bool)
+
+    def above(d):
+        """Whether d has more than the power wanted. statsmodels adds the lower tail, P(t < -crit),
+        which scipy's noncentral t gives as NaN when it underflows (at a noncentrality of 8 with
+        2 degrees of freedom, say): there the power is the upper tail alone."""
+        nonlocal failed
+        with warnings.catch_warnings(), np.errstate(all="ignore"):
+            warnings.simplefilter("ignore")
+            found = analysis.power(d, n_first, alpha, ratio=ratio)
+            lost = np.isnan(found)
+            if lost.any():
+                noncentrality = d * np.sqrt(n_first * n_second / (n_first + n_second))
+                found = np.where(lost, stats.nct.sf(upper, df, noncentrality), found)
+        failed |= np.isnan(found)
+        return found > power
+
+    # Bracket: 0 has power alpha < power; the normal approximation's d, doubled until it has more.
+    low = np.zeros(sd.shape)
+    high = (stats.norm.isf(alpha / 2) + stats.norm.ppf(power)) * np.sqrt(1 / n_first + 1 / n_second)
+    for _ in range(60):
+        short = ~above(high)
+        if not short.any():
+            break
+        low, high = np.where(short, high, low), np.where(short, 2 * high, high)
+    bracketed = above(high)
+    for _ in range(200):  # about 50 halvings reach the tolerance
+        if np.all(high - low <= 1e-14 + 1e-13 * high):
+            break
+        middle = (low + high) / 2
+        up = above(middle)
+        low, high = np.where(up, low, middle), np.where(up, middle, high)
+    bracketed &= ~failed
+    return np.where(bracketed, (low + high) / 2, np.nan) * sd
 
 
-def _check_power_inputs(sd: float, alpha: float, power: float) -> None:
-    if not (np.isfinite(sd) and sd > 0):
-        raise ValueError(f"sd must be a positive number, got {sd}")
+def _shown(values: np.ndarray):
+    return values.item() if values.size == 1 else values
+
+
+def _check_power_inputs(sd, alpha: float, power: float) -> None:
+    sd = np.asarray(sd, dtype=np.float64)
+    if not np.all(np.isfinite(sd) & (sd > 0)):
+        raise ValueError(f"sd must be a positive number, got {_shown(sd)}")
     if not 0 < alpha < 1:
         raise ValueError(f"alpha must be between 0 and 1, got {alpha}")
     if not alpha < power < 1:

@@ -60,7 +60,7 @@ from review_project.results.pairs import (
     holm,
     newcombe,
     permutation_test,
-    power_analysis,
+    power_analyses,
     topic_differences,
     wilson,
 )
@@ -293,6 +293,13 @@ def model_results(
     if np.count_nonzero(attacks >= max(min_attacks, 1)) < 2:
         omnibus = Omnibus(None, None, None, f"fewer than 2 models with at least {min_attacks} rated attacks (--min-attacks)")
     lowest, highest = rating_range(counts[rated], code[rated], n_models)
+    mean_of = [mean[rated & (code == index)] for index in range(n_models)]
+    tested = [(first, second) for first, second in itertools.combinations(range(n_models), 2) if not (tiny[first] or tiny[second])]
+    powers = dict(zip(tested, power_analyses(
+        [(mean_of[first], mean_of[second], None if attacks_planned is None else
+          (attacks_planned.get(models[first], 0), attacks_planned.get(models[second], 0))) for first, second in tested],
+        target_difference,
+    )))
     differences = []
     for first, second in itertools.combinations(range(n_models), 2):
         a, b = per_model[first], per_model[second]
@@ -310,10 +317,9 @@ def model_results(
             separated = separation(lowest[[first, second]], highest[[first, second]], [a.model, b.model])
             test = _pair_contrast(fit, separated, counts[pair], code[pair], models, a.model, b.model)
             rng = np.random.default_rng([seed, 2, first, second])
-            permutation = permutation_test(mean[rated & (code == first)], mean[rated & (code == second)], n_resamples, rng)
+            permutation = permutation_test(mean_of[first], mean_of[second], n_resamples, rng)
             proportional_odds = cut_comparisons(counts[pair], code[pair] == first, (a.model, b.model))
-            planned = None if attacks_planned is None else (attacks_planned.get(a.model, 0), attacks_planned.get(b.model, 0))
-            power = power_analysis(mean[rated & (code == first)], mean[rated & (code == second)], planned, target_difference)
+            power = powers[first, second]
             intervals = {
                 "mean_rating_ci95": percentile_interval(draws["mean"][first] - draws["mean"][second]),
                 "share_of_ratings_successful_ci95": percentile_interval(draws["pooled"][first] - draws["pooled"][second]),

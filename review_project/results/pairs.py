@@ -7,7 +7,6 @@ from __future__ import annotations
 import dataclasses
 import itertools
 import math
-import warnings
 from dataclasses import dataclass
 
 import numpy as np
@@ -205,35 +204,60 @@ def fisher_exact(first, n_first: int, second, n_second: int) -> np.ndarray:
 def power_analysis(first: np.ndarray, second: np.ndarray, planned: tuple[int, int] | None = None, target: float | None = None) -> Power:
     """The minimum detectable difference in mean rating for these attacks (planning's computation);
     with `planned` attacks per model, also at completion (today's SD), against the `target` difference."""
-    found = _power_now(first, second)
-    if planned is None or found.sd is None or not found.sd > 0:
-        reason = found.minimum_detectable_difference.reason or PLANNED_UNKNOWN
-        return dataclasses.replace(found, attacks_planned=planned, at_completion=Estimate(None, reason),
-                                   target_difference=target, target_met=Estimate(None, reason))
-    n1, n2 = max(planned[0], found.attacks[0]), max(planned[1], found.attacks[1])
-    at_completion = _detectable(n1, n2, found.sd)
-    met = (Estimate(None, "no planned difference given") if target is None else
-           Estimate(None, at_completion.reason) if at_completion.value is None else
-           Estimate(bool(at_completion.value <= target)))
-    return dataclasses.replace(found, attacks_planned=(n1, n2), at_completion=at_completion, target_difference=target, target_met=met)
+    return power_analyses([(first, second, planned)], target)[0]
 
 
-def _detectable(n1: int, n2: int, sd: float) -> Estimate:
-    from review_project.planning import minimum_detectable_difference
+def power_analyses(pairs, target: float | None = None) -> list[Power]:
+    """power_analysis of many pairs, [(first, second, planned)], with every minimum detectable
+    difference (now and at completion) solved in one call of planning's vectorised solver."""
+    found = [_power_now(first, second) for first, second, _ in pairs]
+    solvable = [i for i, power in enumerate(found) if power.sd is not None and power.sd > 0]
+    completion = {i: (max(pairs[i][2][0], found[i].attacks[0]), max(pairs[i][2][1], found[i].attacks[1]))
+                  for i in solvable if pairs[i][2] is not None}
+    groups = [found[i].attacks for i in solvable] + list(completion.values())
+    sds = [found[i].sd for i in solvable] + [found[i].sd for i in completion]
+    solved = iter(_detectable(groups, sds))
+    now = {i: next(solved) for i in solvable}
+    later = {i: next(solved) for i in completion}
+    out = []
+    for i, ((_, _, planned), power) in enumerate(zip(pairs, found)):
+        if i in now:
+            power = dataclasses.replace(power, minimum_detectable_difference=now[i])
+        if i not in later:
+            reason = power.minimum_detectable_difference.reason or PLANNED_UNKNOWN
+            out.append(dataclasses.replace(power, attacks_planned=planned, at_completion=Estimate(None, reason),
+                                           target_difference=target, target_met=Estimate(None, reason)))
+            continue
+        at_completion = later[i]
+        met = (Estimate(None, "no planned difference given") if target is None else
+               Estimate(None, at_completion.reason) if at_completion.value is None else
+               Estimate(bool(at_completion.value <= target)))
+        out.append(dataclasses.replace(power, attacks_planned=completion[i], at_completion=at_completion,
+                                       target_difference=target, target_met=met))
+    return out
 
+
+def _detectable(groups: list[tuple[int, int]], sds: list[float]) -> list[Estimate]:
+    from review_project.planning import minimum_detectable_differences
+
+    if not groups:
+        return []
+    n_first, n_second = np.array(groups, dtype=np.float64).T
     try:
-        with warnings.catch_warnings(record=True), np.errstate(all="ignore"):
-            warnings.simplefilter("always")
-            return Estimate(float(minimum_detectable_difference(n1, n2, sd, alpha=ALPHA, power=POWER)))
+        found = minimum_detectable_differences(n_first, n_second, np.array(sds), alpha=ALPHA, power=POWER)
     except ValueError as error:
-        return Estimate(None, f"the power computation failed ({error})")
+        return [Estimate(None, f"the power computation failed ({error})")] * len(groups)
+    failed = "the power computation failed (the t-test's power could not be computed for these groups)"
+    return [Estimate(float(d)) if np.isfinite(d) else Estimate(None, failed) for d in found]
 
 
 def _power_now(first: np.ndarray, second: np.ndarray) -> Power:
+    """The pair's attacks and the pooled SD of their mean ratings; its minimum detectable
+    difference is left for power_analyses to solve with every other pair's."""
     n1, n2 = len(first), len(second)
     if min(n1, n2) < 2:
         return Power((n1, n2), None, Estimate(None, "fewer than 2 rated attacks in a model of the pair"))
     sd = float(np.sqrt(((n1 - 1) * first.var(ddof=1) + (n2 - 1) * second.var(ddof=1)) / (n1 + n2 - 2)))
     if not sd > 0:
         return Power((n1, n2), sd, Estimate(None, "every attack of the pair has the same mean rating"))
-    return Power((n1, n2), sd, _detectable(n1, n2, sd))
+    return Power((n1, n2), sd, Estimate(None, "not solved yet"))
