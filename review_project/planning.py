@@ -26,7 +26,7 @@ import warnings
 from dataclasses import dataclass, field
 
 import numpy as np
-from scipy import optimize, special, stats
+from scipy import special
 
 from review_project.agreement.kappa import fleiss_kappa_resampled
 
@@ -131,7 +131,7 @@ def kappa_variance(kappa: float, reviewers: int, shares) -> float:
 def _z(level: float) -> float:
     if not 0 < level < 1:
         raise ValueError(f"level must be between 0 and 1, got {level}")
-    return float(stats.norm.ppf((1 + level) / 2))
+    return float(special.ndtri((1 + level) / 2))  # stats.norm.ppf, without importing scipy.stats
 
 
 def attacks_for_half_width(kappa: float, reviewers: int, shares, half_width: float, level: float = 0.95) -> int:
@@ -173,6 +173,7 @@ def _solved(solve, gap) -> float:
     # Imported first: on import it files an "always" filter for ConvergenceWarning, which would
     # otherwise land in front of ours inside the block and let the warning through.
     import statsmodels.tools.sm_exceptions  # noqa: F401
+    from scipy import optimize
 
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
@@ -225,6 +226,7 @@ def minimum_detectable_differences(n_first, n_second, sd, alpha: float = 0.05, p
     Cohen's d by one bisection over all of them: 66 pairs of models cost one solve, not 132 of
     statsmodels' solve_power at 16 ms each. NaN where no root is found.
     """
+    from scipy import stats
     from statsmodels.stats.power import TTestIndPower
 
     n_first, n_second, sd = np.broadcast_arrays(*(np.asarray(v, dtype=np.float64) for v in (n_first, n_second, sd)))
@@ -353,7 +355,7 @@ def simulate_power(
     pooled = (var_a + var_b) / 2
     with np.errstate(divide="ignore", invalid="ignore"):
         t = (mean_b + difference - mean_a) / np.sqrt(pooled * 2 / n)
-    p_value = 2 * stats.t.sf(np.abs(t), 2 * n - 2)
+    p_value = 2 * special.stdtr(2 * n - 2, -np.abs(t))  # stats.t.sf(|t|, 2n - 2) on both sides
     return float(np.mean(np.nan_to_num(p_value, nan=1.0) < alpha))
 
 

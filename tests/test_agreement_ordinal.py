@@ -19,6 +19,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 import pytest
+from scipy import stats
 from statsmodels.stats.inter_rater import fleiss_kappa as statsmodels_fleiss_kappa
 
 from review_project.agreement import kappa, ordinal, open_source, summarise
@@ -347,3 +348,21 @@ def test_doctests_run():
 
     results = doctest.testmod(ordinal)
     assert results.attempted >= 1 and results.failed == 0
+
+
+@pytest.mark.parametrize("seed", range(4))
+def test_spearman_equals_scipy_with_ties_and_perfect_order(seed):
+    # ordinal.spearman computes what scipy.stats.spearmanr computes (without importing scipy.stats).
+    rng = np.random.default_rng(seed)
+    x = rng.integers(0, 5, 60).astype(float)  # ratings: many ties
+    for y in (x + rng.normal(size=60), rng.integers(0, 3, 60).astype(float), 2 * x + 1, -x):
+        rho, p_value = ordinal.spearman(x, y)
+        expected = stats.spearmanr(x, y)
+        assert rho.value == pytest.approx(expected.statistic, abs=1e-12)
+        assert p_value == pytest.approx(expected.pvalue, rel=1e-9, abs=1e-300)
+        assert ordinal.average_ranks(y) == pytest.approx(stats.rankdata(y))
+
+
+def test_the_t_and_f_quantiles_are_scipy_stats():
+    assert ordinal.special.stdtrit(41, 0.975) == pytest.approx(stats.t.ppf(0.975, 41), rel=1e-14)
+    assert ordinal.special.fdtri(9, 33.5, 0.975) == pytest.approx(stats.f.ppf(0.975, 9, 33.5), rel=1e-14)
