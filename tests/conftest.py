@@ -10,6 +10,7 @@ from __future__ import annotations
 import contextlib
 import itertools
 import json
+import os
 import socket
 import time
 from collections.abc import Callable, Iterator
@@ -28,6 +29,15 @@ from review_project.shared import Reviewer
 
 _titles = itertools.count(1)
 T = TypeVar("T")
+
+# `scripts/test --fast` sets this: its property tests try fewer examples (examples below), so the
+# lane a developer runs on every change stays under a minute; the whole suite tries them all.
+FAST_LANE = os.environ.get("REVIEW_FAST_LANE") == "1"
+
+
+def examples(full: int) -> int:
+    """How many examples a property test tries: `full` in the whole suite, half in the fast lane."""
+    return max(full // 2, 1) if FAST_LANE else full
 
 # The fixtures that start or reach a service, and the marker every test using one must carry: the
 # fast lane (`scripts/test --fast`) deselects those markers, so an unmarked test would start the

@@ -20,6 +20,7 @@ from review_project.cli import cli
 from review_project.export import join_manifest, mark_latest, read_export_tasks, read_table, write_table
 from review_project.progress import progress_text, review_progress
 from review_project.shared import ExportError
+from tests.conftest import examples
 from tests.fixtures import real_export
 
 REAL = real_export()
@@ -132,7 +133,7 @@ def status_and_export(tasks, folder) -> None:
         read_table(folder / f"t{suffix}")
 
 
-@settings(max_examples=200, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow])
+@settings(max_examples=examples(200), deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow])
 @given(tasks=mutated_exports())
 def test_any_mutated_export_gives_a_result_or_one_domain_error(tmp_path, tasks):
     try:

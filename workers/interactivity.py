@@ -141,6 +141,9 @@ def build_slack_app(
     offboard(email, reviewer) : with --offboard, removes a reviewer who stopped from the organisation.
     """
     app = App(
+        # Named here: without a name Bolt calls inspect.stack(), which reads the source file of every
+        # frame on the stack to name the app after its caller's file (0.1-0.2 s a worker start).
+        name="review-project worker",
         client=client,
         signing_secret=signing_secret,
         # check_slack_request() verifies first, with reasons Bolt's own check does not give;

@@ -12,11 +12,10 @@ import re
 import signal
 import time
 
-import httpx
 import pytest
 
 from tests.conftest import on_a_free_port
-from tests.workers.conftest import BOT_TOKEN, SIGNING_SECRET, WEBHOOK_SECRET, WorkerProcess, annotation, webhook_body
+from tests.workers.conftest import BOT_TOKEN, SIGNING_SECRET, WEBHOOK_SECRET, WorkerProcess, annotation, webhook_body, local_http
 from workers.store import open_store
 
 
@@ -41,7 +40,7 @@ def worker_process(tmp_path, slack):
 
 
 def post(worker: WorkerProcess, task: int) -> dict:
-    response = httpx.post(
+    response = local_http.post(
         f"{worker.url}/label-studio/webhook", content=webhook_body("ANNOTATION_CREATED", annotation(1, task, 7), 1),
         headers={"X-Webhook-Secret": WEBHOOK_SECRET}, timeout=5,
     )
@@ -96,7 +95,7 @@ def test_a_killed_background_is_restarted_and_applies_what_was_answered_meanwhil
     assert wait_for(lambda: milestones(worker) == [10], what="the first 10 applied")
 
     os.kill(first, signal.SIGKILL)
-    health = wait_for(lambda: httpx.get(f"{worker.url}/healthz").status_code == 503 and httpx.get(f"{worker.url}/healthz"),
+    health = wait_for(lambda: local_http.get(f"{worker.url}/healthz").status_code == 503 and local_http.get(f"{worker.url}/healthz"),
                       timeout=5, what="/healthz noticing")
     assert health.json() == {"ok": False, "background": "not running"}
     for task in range(11, 21):  # answered while nothing applies: they wait in the inbox
@@ -104,7 +103,7 @@ def test_a_killed_background_is_restarted_and_applies_what_was_answered_meanwhil
     pids = wait_for(lambda: len(background_pids(worker)) == 2 and background_pids(worker), what="a restart")
     assert pids[0] == first and not running(first)
     assert wait_for(lambda: milestones(worker) == [10, 20], what="the next 10 applied")
-    assert httpx.get(f"{worker.url}/healthz").json() == {"ok": True, "inbox": 0}
+    assert local_http.get(f"{worker.url}/healthz").json() == {"ok": True, "inbox": 0}
     assert "the background process exited (code -9); starting another in 1 s" in worker.log_path.read_text()
 
 

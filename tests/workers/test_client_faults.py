@@ -6,11 +6,11 @@ import json
 import logging
 import time
 
-import httpx
 import pytest
 from slack_sdk.signature import SignatureVerifier
 
 from tests.workers.conftest import (
+    local_http,
     SIGNING_SECRET,
     WEBHOOK_SECRET,
     annotation,
@@ -62,15 +62,15 @@ def running(store, slack, slack_client, fake_label_studio, caplog):
 def _no_traceback_and_still_serving(running, caplog):
     assert [r for r in caplog.records if r.exc_info or r.levelno >= logging.ERROR] == []
     assert "Traceback" not in caplog.text
-    assert httpx.get(f"{running.url}/healthz").status_code == 200
-    good = httpx.post(f"{running.url}/label-studio/webhook", content=webhook_body("ANNOTATION_CREATED", annotation(5, 1, 7), 5),
+    assert local_http.get(f"{running.url}/healthz").status_code == 200
+    good = local_http.post(f"{running.url}/label-studio/webhook", content=webhook_body("ANNOTATION_CREATED", annotation(5, 1, 7), 5),
                       headers={"X-Webhook-Secret": WEBHOOK_SECRET})
     assert good.status_code == 200
 
 
 def test_webhook_client_faults_are_4xx_with_a_reason_logged_at_info(running, store, caplog):
     for body, status, reason in WEBHOOK_FAULTS:
-        response = httpx.post(f"{running.url}/label-studio/webhook", content=body,
+        response = local_http.post(f"{running.url}/label-studio/webhook", content=body,
                               headers={"X-Webhook-Secret": WEBHOOK_SECRET, "Content-Type": "application/json"}, timeout=10)
         assert (response.status_code, response.json()["error"][: len(reason)]) == (status, reason), body[:80]
         assert f"webhook refused ({status}): {reason}" in caplog.text
@@ -109,17 +109,17 @@ def test_slack_client_faults_are_4xx_and_a_non_ascii_signature_is_401(running, s
         content_type = "application/json" if isinstance(payload, bytes) and payload.startswith(b"{") else \
             "application/x-www-form-urlencoded"
         body, headers = _signed(payload, content_type=content_type)
-        response = httpx.post(f"{running.url}/slack/events", content=body, headers=headers)
+        response = local_http.post(f"{running.url}/slack/events", content=body, headers=headers)
         assert response.status_code == status, (payload if isinstance(payload, dict) else payload[:60], response.text)
         assert "error" in response.json()
 
     body, headers = signed_interaction(button_payload(messages.PAUSE, sent.id))
     for signature in ("v0=\u00e9" + "0" * 63, "v0=\u00ff\u00fe", headers["X-Slack-Signature"][:-1] + "\u00e9"):
-        response = httpx.post(f"{running.url}/slack/events", content=body,
+        response = local_http.post(f"{running.url}/slack/events", content=body,
                               headers=dict(headers, **{"X-Slack-Signature": signature.encode("latin-1")}))
         assert (response.status_code, response.json()) == (401, {"error": "bad Slack signature (check SLACK_SIGNING_SECRET)"})
     # UTF-8 bytes in the header, as a client might send them.
-    response = httpx.post(f"{running.url}/slack/events", content=body,
+    response = local_http.post(f"{running.url}/slack/events", content=body,
                           headers=dict(headers, **{"X-Slack-Signature": "v0=\u00e9\u4e2d".encode()}))
     assert response.status_code == 401
     assert not store.directory.is_paused("UADA")
@@ -127,14 +127,14 @@ def test_slack_client_faults_are_4xx_and_a_non_ascii_signature_is_401(running, s
     # A channel that is not an object is ignored, not a crash: the owner still gets the modal.
     owner_start = dict(button_payload(messages.START, sent.id), channel="DUADA")
     body, headers = signed_interaction(owner_start)
-    assert httpx.post(f"{running.url}/slack/events", content=body, headers=headers).status_code == 200
+    assert local_http.post(f"{running.url}/slack/events", content=body, headers=headers).status_code == 200
     slack.wait_for("views.open", 1)
     # A survey whose blocks are odd shapes reads as blanks.
     odd = survey_payload(sent.id, {"Upset": 1})
     odd["view"]["state"]["values"]["item_alert"] = "x"
     odd["view"]["state"]["values"]["comment"] = {"text": ["not text"]}
     body, headers = signed_interaction(odd)
-    assert httpx.post(f"{running.url}/slack/events", content=body, headers=headers).status_code == 200
+    assert local_http.post(f"{running.url}/slack/events", content=body, headers=headers).status_code == 200
     [answer] = store.checkins.answers()
     assert answer.answer.scores["Upset"] == 1 and answer.answer.scores["Alert"] is None
     _no_traceback_and_still_serving(running, caplog)
@@ -146,9 +146,9 @@ def test_an_unsent_checkin_is_answered_by_nobody(running, store, slack, caplog):
     for user in ("UEVE", "UADA", "UBO"):
         for action in (messages.START, messages.NOT_NOW):
             body, headers = signed_interaction(button_payload(action, unsent.id, user=user, channel=f"D{user}"))
-            assert httpx.post(f"{running.url}/slack/events", content=body, headers=headers).status_code == 200
+            assert local_http.post(f"{running.url}/slack/events", content=body, headers=headers).status_code == 200
         body, headers = signed_interaction(survey_payload(unsent.id, {"Upset": 4}, user=user))
-        response = httpx.post(f"{running.url}/slack/events", content=body, headers=headers)
+        response = local_http.post(f"{running.url}/slack/events", content=body, headers=headers)
         assert response.json()["response_action"] == "errors"
     slack.wait_for("chat.postMessage", 6, where=lambda c: "belongs to someone else" in c.params.get("text", ""))
     assert store.checkins.answers() == [] and slack.of("views.open") == []

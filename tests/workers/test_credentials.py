@@ -5,11 +5,10 @@ pending and go out once auth.test passes again (one INFO line)."""
 import logging
 import time
 
-import httpx
 import pytest
 
 from tests.conftest import wait_until
-from tests.workers.conftest import ALL_SCOPES, BOT_TOKEN, annotation
+from tests.workers.conftest import ALL_SCOPES, BOT_TOKEN, annotation, local_http
 from tests.workers.test_service import start_worker, submit
 from tests.workers.test_slack_delivery import reach, sender_for
 
@@ -47,8 +46,8 @@ def test_bad_credentials_stop_delivery_loudly_then_it_resumes(store, slack, slac
         health = f"{running.url}/healthz"
         for task in range(10):
             submit(running.url, 1, annotation(1, task, 7))
-        wait_until(lambda: httpx.get(health).status_code == 503, what="/healthz 503")
-        assert httpx.get(health).json() == {"ok": False, "slack": code}
+        wait_until(lambda: local_http.get(health).status_code == 503, what="/healthz 503")
+        assert local_http.get(health).json() == {"ok": False, "slack": code}
         for task in range(10, 20):  # the webhook still works; the new check-in waits too
             submit(running.url, 1, annotation(1, task, 7))
         tried = _not_probes(slack)
@@ -57,11 +56,11 @@ def test_bad_credentials_stop_delivery_loudly_then_it_resumes(store, slack, slac
         # While stopped, only auth.test is asked: no check-in is tried (and none logs a line).
         assert _not_probes(slack) == tried and slack.dms() == []
         assert [c.status for c in store.checkins.all()] == ["pending", "pending"]
-        assert httpx.get(health).json() == {"ok": False, "slack": code}
+        assert local_http.get(health).json() == {"ok": False, "slack": code}
 
         fix_credentials(slack)
         slack.wait_for("chat.postMessage", 2)
-        wait_until(lambda: httpx.get(health).status_code == 200, what="/healthz 200")
+        wait_until(lambda: local_http.get(health).status_code == 200, what="/healthz 200")
         wait_until(lambda: [c.status for c in store.checkins.all()] == ["sent", "sent"], what="both check-ins sent")
     assert slack.checkin_messages() == {"DUADA": [c.id for c in store.checkins.all()]}
     stopped = [r for r in caplog.records if "Slack delivery stopped" in r.getMessage()]

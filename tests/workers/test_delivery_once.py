@@ -14,7 +14,7 @@ import time
 import pytest
 
 from tests.conftest import wait_until
-from tests.workers.conftest import BOT_TOKEN, POST_TIMEOUT
+from tests.workers.conftest import BOT_TOKEN, POST_TIMEOUT, retry_now
 from tests.workers.test_slack_delivery import reach, sender_for
 from workers import consent
 from workers.outbox import KINDS, OutboxSender
@@ -28,9 +28,11 @@ CONSENT_TEXT = "What this review involves (a test text)."
 
 
 def deliver_until_sent(sender, store, message_id, timeout=20.0):
-    """Run delivery passes (as the worker's thread does) until the message is recorded as sent."""
+    """Run delivery passes (as the worker's thread does) until the message is recorded as sent; the
+    wait before each retry is skipped (retry_now), not slept."""
     deadline = time.time() + timeout
     while time.time() < deadline:
+        retry_now(store, message_id)
         sender.send_all_due()
         if store.outbox.message(message_id).status == "sent":
             return store.outbox.message(message_id)

@@ -9,7 +9,6 @@ import os
 import time
 import uuid
 
-import httpx
 import pytest
 from click.testing import CliRunner
 
@@ -19,7 +18,7 @@ from review_project.manifest import write_manifest
 from review_project.sampling import sample_attacks
 from tests.conftest import on_a_free_port, success_result, topics_result
 from tests.workers import clock_shifted_worker
-from tests.workers.conftest import BOT_TOKEN, SIGNING_SECRET, WEBHOOK_SECRET, WorkerProcess
+from tests.workers.conftest import BOT_TOKEN, SIGNING_SECRET, WEBHOOK_SECRET, WorkerProcess, local_http
 from workers.label_studio_api import LabelStudioReader
 from workers.store import open_store
 
@@ -153,7 +152,7 @@ def test_25_submits_2_dms_then_catch_up_after_downtime_and_replays_add_nothing(e
     for task in client.tasks.list(project=project_id, page_size=100, fields="all"):
         for annotation in task.annotations or []:
             body = {"action": "ANNOTATION_CREATED", "annotation": dict(annotation), "project": {"id": project_id}}
-            response = httpx.post(f"{worker.url}/label-studio/webhook", content=json.dumps(body),
+            response = local_http.post(f"{worker.url}/label-studio/webhook", content=json.dumps(body),
                                   headers={"X-Webhook-Secret": worker.env["WEBHOOK_SECRET"]}, timeout=5)
             replies.append(response.json())
     assert replies == [{"stored": True}] * 35
@@ -204,7 +203,7 @@ def test_each_pacing_trigger_through_real_webhooks_gives_one_dm_and_pause_stops_
     # Pause from the last nudge's button: three more severe tasks make a nudge that is not sent.
     checkin_id = slack.checkin_messages()["DUE2E"][-1]
     body, headers = signed_interaction(button_payload(messages.PAUSE, checkin_id, user="UE2E", channel="DUE2E"))
-    assert httpx.post(f"{worker.url}/slack/events", content=body, headers=headers, timeout=10).status_code == 200
+    assert local_http.post(f"{worker.url}/slack/events", content=body, headers=headers, timeout=10).status_code == 200
     for task_id in tasks[6:9]:
         submit(client, task_id, reviewer_id, success="4", lead_time=1.0)
     settle(slack, worker, 3)

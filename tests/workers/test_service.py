@@ -3,9 +3,9 @@ after downtime, replays adding nothing, and nothing private in the logs."""
 
 import logging
 
-import httpx
 
 from tests.workers.conftest import (
+    local_http,
     BOT_TOKEN,
     POST_TIMEOUT,
     SIGNING_SECRET,
@@ -37,7 +37,7 @@ def start_worker(store, slack_client, label_studio, slack_url, *, credentials_pr
 
 
 def submit(url, project, ann, action="ANNOTATION_CREATED"):
-    response = httpx.post(
+    response = local_http.post(
         f"{url}/label-studio/webhook", content=webhook_body(action, ann, project),
         headers={"X-Webhook-Secret": WEBHOOK_SECRET, "Content-Type": "application/json"}, timeout=5,
     )
@@ -99,7 +99,7 @@ def test_a_worker_that_cannot_reach_label_studio_still_acknowledges_webhooks(sto
     with running:
         for task in range(10):
             submit(running.url, 1, annotation(1, task, 7))
-        assert httpx.get(f"{running.url}/healthz").status_code == 200
+        assert local_http.get(f"{running.url}/healthz").status_code == 200
     [checkin] = store.checkins.all()
     assert checkin.status == "pending" and checkin.last_error == "Label Studio user: ConnectError"
 
@@ -114,9 +114,9 @@ def test_answers_and_secrets_never_reach_the_logs(store, slack, slack_client, fa
         slack.wait_for("chat.postMessage", 1)
         [checkin] = store.checkins.all()
         body, headers = signed_interaction(survey_payload(checkin.id, {"Upset": 4, "Nervous": 3}, "SENSITIVE-COMMENT"))
-        assert httpx.post(f"{running.url}/slack/events", content=body, headers=headers).status_code == 200
+        assert local_http.post(f"{running.url}/slack/events", content=body, headers=headers).status_code == 200
         slack.wait_for("chat.postMessage", 1, where=lambda c: c.params["channel"] == "CLEAD")
-        httpx.post(f"{running.url}/label-studio/webhook", content=b"{", headers={"X-Webhook-Secret": "guess"})
+        local_http.post(f"{running.url}/label-studio/webhook", content=b"{", headers={"X-Webhook-Secret": "guess"})
     text = caplog.text
     assert "check-in 1 answered" in text  # the logs do say what happened
     for private in ("SENSITIVE-COMMENT", WEBHOOK_SECRET, SIGNING_SECRET, BOT_TOKEN, "ls-test-key", "ada@example.com", "guess"):

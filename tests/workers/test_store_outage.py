@@ -12,7 +12,7 @@ import httpx
 import pytest
 
 from tests.conftest import on_a_free_port
-from tests.workers.conftest import BOT_TOKEN, SIGNING_SECRET, WEBHOOK_SECRET, WorkerProcess, annotation, webhook_body
+from tests.workers.conftest import BOT_TOKEN, SIGNING_SECRET, WEBHOOK_SECRET, WorkerProcess, annotation, webhook_body, local_http
 from tests.workers.outage import CuttableProxy
 from workers.store import open_store
 
@@ -79,7 +79,7 @@ def test_a_store_outage_answers_503_within_a_second_and_loses_nothing_answered(w
     proxy.cut()
     time.sleep(1)
     health_started = time.monotonic()
-    health = httpx.get(f"{worker.url}/healthz", timeout=30)
+    health = local_http.get(f"{worker.url}/healthz", timeout=30)
     health_seconds = time.monotonic() - health_started
     time.sleep(OUTAGE_SECONDS - 1)
     back_at = time.monotonic()
