@@ -225,7 +225,8 @@ def full_export(client: LabelStudio, project_id: int) -> list[dict]:
             return json.load(file)
 
 
-def imported_attack_ids(client: LabelStudio, project_id: int, known: dict[int, int | None] | None = None) -> set[int]:
+def imported_attack_ids(client: LabelStudio, project_id: int, known: dict[int, int | None] | None = None,
+                        task_count: int | None = None) -> set[int]:
     """attack_id of every task already in the project, so a re-run imports only new attacks.
 
     known : task id -> attack_id as the worker's ledger has them; used when Label Studio still
@@ -233,10 +234,12 @@ def imported_attack_ids(client: LabelStudio, project_id: int, known: dict[int, i
     was added or deleted since), which costs two small requests instead of a listing.
     Otherwise the tasks are listed with their meta (0.7 s per 1,000 tasks, no transcripts);
     only tasks imported before setup put attack_id in the meta make it read their data.
+    task_count : the project's task count when the caller has just read the project (saves asking
+    again: Label Studio counts a project's tasks and annotations on each read, 0.36 s at 38,961 x 4).
     """
     url = server_url(client)
     with translated_errors(url, f"listing the tasks of project {project_id}"):
-        if known is not None and _same_tasks(client, project_id, known):
+        if known is not None and _same_tasks(client, project_id, known, task_count):
             return {attack_id for attack_id in known.values() if attack_id is not None}
         ids: set[int] = set()
         without_meta = False
@@ -254,8 +257,8 @@ def imported_attack_ids(client: LabelStudio, project_id: int, known: dict[int, i
     return ids
 
 
-def _same_tasks(client: LabelStudio, project_id: int, known: dict[int, int | None]) -> bool:
-    count = client.projects.get(id=project_id).task_number or 0
+def _same_tasks(client: LabelStudio, project_id: int, known: dict[int, int | None], task_count: int | None) -> bool:
+    count = (client.projects.get(id=project_id).task_number if task_count is None else task_count) or 0
     newest = client.tasks.list(
         project=project_id, page_size=1, include="id", query=json.dumps({"ordering": ["-tasks:id"]})
     ).items

@@ -67,8 +67,8 @@ def read_manifest(path: str | os.PathLike, fields: Iterable[str] | None = None) 
     Each line must be a valid red-team record (see `records.record_problem`) with a unique
     non-negative int attack_id. Blank lines are ignored. fields : keep only these keys (and
     attack_id) of each record once it is checked; a whole-dataset manifest is 100 MB of
-    transcripts, which a report that does not show them need not hold. The file is read a line
-    at a time.
+    transcripts, which a report that does not show them need not hold (nor split into turns,
+    unless "transcript" is among the fields). The file is read a line at a time.
     """
     name = os.fspath(path)
     keep = None if fields is None else {"attack_id", *fields}
@@ -89,7 +89,7 @@ def read_manifest(path: str | os.PathLike, fields: Iterable[str] | None = None) 
             offset += len(raw)
             if not line.strip():
                 continue
-            record = _checked(name, number, line, seen)
+            record = _checked(name, number, line, seen, keep is None or "transcript" in keep)
             seen[record["attack_id"]] = number
             records.append(record if keep is None else {k: v for k, v in record.items() if k in keep})
     if not records:
@@ -97,12 +97,12 @@ def read_manifest(path: str | os.PathLike, fields: Iterable[str] | None = None) 
     return records
 
 
-def _checked(name: str, number: int, line: str, seen: dict[int, int]) -> dict:
+def _checked(name: str, number: int, line: str, seen: dict[int, int], transcript_turns: bool = True) -> dict:
     try:
         record = json.loads(line)
     except json.JSONDecodeError as error:
         raise ManifestError(f"{name}: line {number}: not JSON (column {error.colno}): {error.msg}") from None
-    problem = record_problem(record)
+    problem = record_problem(record, transcript_turns)
     if problem is None:
         attack_id = record.get("attack_id")
         if "attack_id" not in record:

@@ -142,7 +142,7 @@ def test_write_into_a_missing_folder(tmp_path):
     assert str(raised.value) == f"{path}: cannot be written (No such file or directory)"
 
 
-def test_read_can_keep_only_some_fields_after_checking_the_whole_record(tmp_path):
+def test_read_can_keep_only_some_fields_after_checking_the_record(tmp_path):
     rows = sampled(2)
     path = tmp_path / "m.jsonl"
     manifest.write_manifest(path, rows)
@@ -151,3 +151,14 @@ def test_read_can_keep_only_some_fields_after_checking_the_whole_record(tmp_path
     path.write_text(_line(ROW, transcript=7) + "\n")
     with pytest.raises(ManifestError, match='line 1: "transcript" is not a string'):
         manifest.read_manifest(path, fields=("rating",))
+
+
+def test_a_report_that_keeps_no_transcript_does_not_split_it_into_turns(tmp_path):
+    # A report reads the manifest for its models and ratings: a transcript it does not keep is
+    # checked to be text, not split into turns (a third of reading a whole-dataset manifest).
+    path = tmp_path / "m.jsonl"
+    path.write_text(_line(ROW, transcript=f"{SECRET}") + "\n")
+    assert manifest.read_manifest(path, fields=("rating",)) == [{"attack_id": ROW["attack_id"], "rating": ROW["rating"]}]
+    for fields in (None, ("transcript",)):
+        with pytest.raises(ManifestError, match='line 1: "transcript" does not start with'):
+            manifest.read_manifest(path, fields=fields)
