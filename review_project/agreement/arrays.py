@@ -113,13 +113,14 @@ def reviewed_tasks(latest: pd.DataFrame, all_tasks: pd.DataFrame, manifest: list
     task_ids = all_tasks["task_id"].to_numpy(dtype=np.int64)
     attack_ids = all_tasks["attack_id"].to_numpy(dtype=np.int64)
     task_index = pd.Index(task_ids)
-    rated = latest[latest["rating"]]
+    # Only the columns used: a copy of every column of 155,844 rows was 11 MB more of the peak.
+    rated = latest.loc[latest["rating"].to_numpy(dtype=bool), ["task_id", "reviewer_id", "success", "topics"]]
     reviewer_ids = np.array(sorted(latest["reviewer_id"].dropna().astype(np.int64).unique()), dtype=np.int64)
     row = task_index.get_indexer(rated["task_id"].to_numpy(dtype=np.int64))
     column = pd.Index(reviewer_ids).get_indexer(rated["reviewer_id"].to_numpy(dtype=np.int64))
     ratings = np.full((len(task_ids), len(reviewer_ids)), np.nan)
     ratings[row, column] = rated["success"].to_numpy(dtype=np.float64)
-    invalid_rows = latest[latest["invalid"]]
+    invalid_rows = latest.loc[latest["invalid"].to_numpy(dtype=bool), ["task_id"]]
     invalid = np.bincount(task_index.get_indexer(invalid_rows["task_id"].to_numpy(dtype=np.int64)), minlength=len(task_ids))
     topic_index = pd.Index(TOPICS)
     exploded = rated["topics"].reset_index(drop=True).explode()

@@ -163,30 +163,44 @@ _TABLE_COLUMNS = (
 )
 
 
+# Rows fetched and typed at a time by read_tables.
+_PART_ROWS = 20_000
+
+
 def read_tables(run: Run, project: int):
     """The project's ledger as export.ProjectTables (reviewer_email left empty), and its state.
 
-    Read column-wise: the rows are transposed once and each column converted by numpy, so the
-    whole dataset's 155,844 annotations never become 155,844 Python row tuples of the table."""
-    from review_project.export import tables_from_columns
+    Read column-wise, a part of _PART_ROWS rows at a time: each part is transposed once and its
+    columns typed by numpy (export.tables_from_column_parts), so the whole dataset's 155,844
+    annotations never exist as Python row tuples all at once (that was 140 MB of the lead's peak)."""
+    from review_project.export import tables_from_column_parts
 
-    rows = run(
-        f"SELECT {', '.join(_TABLE_COLUMNS)} FROM ledger WHERE project = $1 ORDER BY task, annotation_id", (project,)
-    ).fetchall()
-    names = (*_TABLE_COLUMNS[:-1], "edited_by_other")
-    found = dict(zip(names, zip(*rows))) if rows else {name: () for name in names}
-    del rows
-    # A few hundred distinct topic pairs among 155,844 rows: parse each once. Rows with the same
-    # topics share one list, as nothing downstream changes a row's topics in place.
-    parsed = {text: json.loads(text) for text in set(found["topics"])}
-    columns = {
-        "attack_id": found["attack_id"], "task_id": found["task"], "annotation_id": found["annotation_id"],
-        "reviewer_id": found["reviewer"], "reviewer_email": (None,) * len(found["reviewer"]), "success": found["success"],
-        "topics": [parsed[text] for text in found["topics"]], "skipped": found["skipped"],
-        "lead_time": found["lead_time"], "created_at": found["created_at"], "updated_at": found["updated_at"],
-        "updated_by": found["updated_by"], "edited_by_other": found["edited_by_other"],
-        "valid": found["valid"], "invalid_reason": found["invalid_reason"],
-    }
+    # The tasks first: the annotations' cursor is read part by part below (one cursor runs both).
     tasks = run("SELECT task, attack_id FROM ledger_tasks WHERE project = $1 ORDER BY task", (project,)).fetchall()
     task_columns = tuple(zip(*tasks)) if tasks else ((), ())
-    return tables_from_columns(columns, task_columns), project_state(run, project)
+    del tasks
+    cursor = run(
+        f"SELECT {', '.join(_TABLE_COLUMNS)} FROM ledger WHERE project = $1 ORDER BY task, annotation_id", (project,)
+    )
+    names = (*_TABLE_COLUMNS[:-1], "edited_by_other")
+    # A few hundred distinct topic pairs among 155,844 rows: parse each once. Rows with the same
+    # topics share one list, as nothing downstream changes a row's topics in place.
+    parsed: dict[str, list] = {}
+
+    def parts():
+        while rows := cursor.fetchmany(_PART_ROWS):
+            found = dict(zip(names, zip(*rows)))
+            del rows
+            for text in set(found["topics"]).difference(parsed):
+                parsed[text] = json.loads(text)
+            yield {
+                "attack_id": found["attack_id"], "task_id": found["task"], "annotation_id": found["annotation_id"],
+                "reviewer_id": found["reviewer"], "reviewer_email": (None,) * len(found["reviewer"]), "success": found["success"],
+                "topics": [parsed[text] for text in found["topics"]], "skipped": found["skipped"],
+                "lead_time": found["lead_time"], "created_at": found["created_at"], "updated_at": found["updated_at"],
+                "updated_by": found["updated_by"], "edited_by_other": found["edited_by_other"],
+                "valid": found["valid"], "invalid_reason": found["invalid_reason"],
+            }
+
+    tables = tables_from_column_parts(parts(), task_columns)
+    return tables, project_state(run, project)
