@@ -294,7 +294,8 @@ def slack_client(slack):
 
 
 # Short timeouts keep the tests quick (a post without a clear answer waits this long before its
-# DM is looked at: each such test waits it out); the claim timeout must stay >= 3x the post timeout.
+# DM is looked at: the tests of what follows skip that wait with retry_now, the tests of timeouts
+# and claims live it); the claim timeout must stay >= 3x the post timeout.
 # 0.5 s is still far above a post to the stand-in: the delivery tests passed with it on a 2-core
 # machine kept at a load of 10.
 POST_TIMEOUT = 0.5
