@@ -232,7 +232,7 @@ def minimum_detectable_differences(n_first, n_second, sd, alpha: float = 0.05, p
     n_first, n_second, sd = np.broadcast_arrays(*(np.asarray(v, dtype=np.float64) for v in (n_first, n_second, sd)))
     _check_power_inputs(sd, alpha, power)
     if np.any(np.minimum(n_first, n_second) < 2):
-        raise ValueError(f"need at least 2 attacks in each group, got {_shown(n_first.astype(np.int64))} and {_shown(n_second.astype(np.int64))}")
+        raise ValueError(f"need at least 2 attacks in each group, got {n_first.astype(np.int64).tolist()} and {n_second.astype(np.int64).tolist()}")
     analysis = TTestIndPower()
     ratio = n_second / n_first
     df = n_first + n_second - 2
@@ -243,7 +243,6 @@ def minimum_detectable_differences(n_first, n_second, sd, alpha: float = 0.05, p
         """Whether d has more than the power wanted. statsmodels adds the lower tail, P(t < -crit),
         which scipy's noncentral t gives as NaN when it underflows (at a noncentrality of 8 with
         2 degrees of freedom, say): there the power is the upper tail alone."""
-        nonlocal failed
         with warnings.catch_warnings(), np.errstate(all="ignore"):
             warnings.simplefilter("ignore")
             found = analysis.power(d, n_first, alpha, ratio=ratio)
@@ -251,7 +250,7 @@ def minimum_detectable_differences(n_first, n_second, sd, alpha: float = 0.05, p
             if lost.any():
                 noncentrality = d * np.sqrt(n_first * n_second / (n_first + n_second))
                 found = np.where(lost, stats.nct.sf(upper, df, noncentrality), found)
-        failed |= np.isnan(found)
+        np.logical_or(failed, np.isnan(found), out=failed)
         return found > power
 
     # Bracket: 0 has power alpha < power; the normal approximation's d, doubled until it has more.
@@ -273,14 +272,10 @@ def minimum_detectable_differences(n_first, n_second, sd, alpha: float = 0.05, p
     return np.where(bracketed, (low + high) / 2, np.nan) * sd
 
 
-def _shown(values: np.ndarray):
-    return values.item() if values.size == 1 else values
-
-
 def _check_power_inputs(sd, alpha: float, power: float) -> None:
     sd = np.asarray(sd, dtype=np.float64)
     if not np.all(np.isfinite(sd) & (sd > 0)):
-        raise ValueError(f"sd must be a positive number, got {_shown(sd)}")
+        raise ValueError(f"sd must be a positive number, got {sd.tolist()}")
     if not 0 < alpha < 1:
         raise ValueError(f"alpha must be between 0 and 1, got {alpha}")
     if not alpha < power < 1:
