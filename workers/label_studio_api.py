@@ -150,11 +150,18 @@ class LabelStudioReader:
         return Reviewer(reviewer=user_id, email=(user.email or "").strip(), name=name or f"user {user_id}")
 
     def task_count(self, project: int) -> int:
-        """How many tasks the project has (Label Studio keeps the count: one cheap request)."""
-        found = self._call(
-            f"project {project}", self._client.projects.get, id=project, request_options=_NO_RETRY, not_found=UnknownProject
+        """How many tasks the project has: the total of a one-task page of the task list, what
+        every catch-up pass asks. Not the project itself: Label Studio counts its tasks and
+        annotations for that (0.31 s of its CPU at 38,961 x 4, against 0.08 s; every 10 s)."""
+        what = f"project {project}"
+        pager = self._call(
+            what, self._client.tasks.list, project=project, fields="task_only", include="id", page_size=1,
+            request_options=_NO_RETRY, not_found=UnknownProject,
         )
-        return int(found.task_number or 0)
+        try:
+            return int(getattr(pager.response, "total", None) or 0)
+        except Exception as error:
+            raise LabelStudioUnavailable(f"{what}: {_status(error) or error.__class__.__name__}") from None
 
     def tasks(
         self, project: int, *, after_task: int = 0, changed_after: str | None = None, ids: Iterable[int] | None = None,
