@@ -110,7 +110,7 @@ def invite_reviewers(database_url: str, reviewers, *, where, study: str, workloa
     try:
         version, queued, not_asked = invitations.invite(store, reviewers, ids, text)
         standings = {c.email: c for c in store.consents.everyone()}
-        active = invitations.last_annotated(store, project) if project is not None else {}
+        active = store.ledger.last_annotated(project) if project is not None else {}
         return invitations.Invited(version, text, standings, ids, queued, not_asked, active)
     finally:
         store.close()

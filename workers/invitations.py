@@ -108,16 +108,6 @@ def invite(store: Store, reviewers: list[Reviewer], ids: dict[str, str | None], 
     return version, frozenset(queued), not_asked
 
 
-def last_annotated(store: Store, project: int) -> dict[int, str]:
-    """Label Studio user id -> the time of their latest annotation in the project, from the ledger."""
-    with store.backend.transaction(write=False) as cur:
-        rows = store.backend.run(
-            cur, "SELECT reviewer, max(coalesce(updated_at, created_at)) FROM ledger"
-            " WHERE project = $1 AND reviewer IS NOT NULL GROUP BY reviewer", (project,),
-        ).fetchall()
-    return {int(reviewer): when for reviewer, when in rows if when}
-
-
 def record_consent(store: Store, email: str, recorded_by: str, now: float | None = None) -> tuple[Consent, bool]:
     """Record a consent given outside Slack, as recorded by the lead, for the text the person was last invited with;
     returns (their standing, whether it was recorded now: False when they had consented to that text already).

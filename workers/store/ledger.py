@@ -335,6 +335,15 @@ class Ledger:
             rows = self.backend.run(cur, "SELECT task FROM ledger_tasks WHERE project = $1", (project,))
             return {row[0] for row in rows}
 
+    def last_annotated(self, project: int) -> dict[int, str]:
+        """Label Studio user id -> the time of their latest annotation in the project."""
+        with self.backend.transaction(write=False) as cur:
+            rows = self.backend.run(
+                cur, "SELECT reviewer, max(coalesce(updated_at, created_at)) FROM ledger"
+                " WHERE project = $1 AND reviewer IS NOT NULL GROUP BY reviewer", (project,),
+            ).fetchall()
+        return {int(reviewer): when for reviewer, when in rows if when}
+
     def forget_tasks(self, project: int, tasks: set[int]) -> int:
         """Tasks deleted in Label Studio leave the ledger with their annotations; returns annotations removed."""
         removed = 0
