@@ -164,9 +164,7 @@ def tables_from_column_parts(parts: Iterable[dict[str, Sequence]], tasks: tuple[
 
 def _typed_part(column: str, values: Sequence):
     if column in _WHOLE_NUMBERS:
-        found = np.array(values, dtype=object)
-        missing = np.equal(found, None)
-        return np.where(missing, 0, found).astype(np.int64), missing.astype(bool)
+        return _ints_and_missing(values)
     if column in _FLAGS:
         return np.fromiter(values, dtype=bool, count=len(values))
     if column == "lead_time":
@@ -183,9 +181,16 @@ def _joined(column: str, pieces: list):
     return pd.Series([value for piece in pieces for value in piece], dtype=object)
 
 
+def _ints_and_missing(values: Sequence) -> tuple[np.ndarray, np.ndarray]:
+    """Ints and Nones as (int64 values, 0 where missing; the missing mask), without pandas inspecting each value."""
+    found = np.array(values, dtype=object)
+    missing = np.equal(found, None).astype(bool)
+    return np.where(missing, 0, found).astype(np.int64), missing
+
+
 def _whole_numbers(values: Sequence) -> pd.arrays.IntegerArray:
-    """An Int64 array of ints and Nones, made without pandas inspecting each value."""
-    return pd.arrays.IntegerArray(*_typed_part("task_id", values))
+    """An Int64 array of ints and Nones."""
+    return pd.arrays.IntegerArray(*_ints_and_missing(values))
 
 
 def annotation_table(tasks: Iterable[dict], reviewer_emails: dict[int, str] | None = None, source: str = "the export") -> pd.DataFrame:

@@ -256,12 +256,13 @@ def minimum_detectable_differences(n_first, n_second, sd, alpha: float = 0.05, p
     # Bracket: 0 has power alpha < power; the normal approximation's d, doubled until it has more.
     low = np.zeros(sd.shape)
     high = (stats.norm.isf(alpha / 2) + stats.norm.ppf(power)) * np.sqrt(1 / n_first + 1 / n_second)
+    short = ~above(high)
     for _ in range(60):
-        short = ~above(high)
         if not short.any():
             break
         low, high = np.where(short, high, low), np.where(short, 2 * high, high)
-    bracketed = above(high)
+        short = ~above(high)
+    bracketed = ~short
     for _ in range(200):  # about 50 halvings reach the tolerance
         if np.all(high - low <= 1e-14 + 1e-13 * high):
             break

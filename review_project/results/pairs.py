@@ -201,15 +201,10 @@ def fisher_exact(first, n_first: int, second, n_second: int) -> np.ndarray:
     return np.minimum(1.0, np.bincount(table, weights=probability * extreme, minlength=len(first)))
 
 
-def power_analysis(first: np.ndarray, second: np.ndarray, planned: tuple[int, int] | None = None, target: float | None = None) -> Power:
-    """The minimum detectable difference in mean rating for these attacks (planning's computation);
-    with `planned` attacks per model, also at completion (today's SD), against the `target` difference."""
-    return power_analyses([(first, second, planned)], target)[0]
-
-
 def power_analyses(pairs, target: float | None = None) -> list[Power]:
-    """power_analysis of many pairs, [(first, second, planned)], with every minimum detectable
-    difference (now and at completion) solved in one call of planning's vectorised solver."""
+    """Each pair's minimum detectable difference in mean rating for its attacks, [(first, second,
+    planned)]; with `planned` attacks per model, also at completion (today's SD), against the
+    `target` difference. Every difference is solved in one call of planning's vectorised solver."""
     found = [_power_now(first, second) for first, second, _ in pairs]
     solvable = [i for i, power in enumerate(found) if power.sd is not None and power.sd > 0]
     completion = {i: (max(pairs[i][2][0], found[i].attacks[0]), max(pairs[i][2][1], found[i].attacks[1]))
