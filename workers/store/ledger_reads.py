@@ -97,33 +97,27 @@ class StoreLedger:
 
     def read(self, project_id: int):
         """The project's annotations and tasks, and how current they are."""
-        from review_project.live_project import LedgerRead
-
         with self.store.backend.snapshot() as cur:
             tables, state = read_tables(self.store.backend.runner(cur), project_id)
-        return LedgerRead(
-            tables=tables,
-            complete=state.sync_done_at is not None,
-            last_webhook_at=state.last_webhook_at,
-            last_catch_up_at=state.last_catch_up_at,
-            waiting=self.store.inbox.waiting().waiting,
-        )
+        return self._current(state, tables=tables)
 
     def status(self, project_id: int, reviewers_per_task: int):
         """What `status` counts (ReviewCounts, in `counts`), and how current it is; no table is read."""
-        from review_project.live_project import LedgerRead
-
         backend = self.store.backend
         with backend.snapshot() as cur:
             counts = review_counts(backend.runner(cur), project_id, reviewers_per_task, backend.dialect)
-        state = counts.state
+        return self._current(counts.state, tables=None, counts=counts)
+
+    def _current(self, state, **read):
+        """A LedgerRead of what was `read`, with how current the project's state says it is."""
+        from review_project.live_project import LedgerRead
+
         return LedgerRead(
-            tables=None,
             complete=state.sync_done_at is not None,
             last_webhook_at=state.last_webhook_at,
             last_catch_up_at=state.last_catch_up_at,
             waiting=self.store.inbox.waiting().waiting,
-            counts=counts,
+            **read,
         )
 
     def known_project(self, project: str | int):
