@@ -86,6 +86,7 @@ def e2e(label_studio, slack, tmp_path, demo_records, project_title, worker_env, 
         reviewer_id = ls.users_by_email(client)[REVIEWER].id
         tasks = [t.id for t in client.tasks.list(project=project.id, page_size=100)]
         slack.users[REVIEWER] = "UE2E"
+        first_sync_done(worker, project.id)
         yield worker, client, project.id, reviewer_id, tasks
     finally:
         worker.stop()
@@ -97,6 +98,20 @@ def submit(client, task_id: int, reviewer_id: int, skipped: bool = False, succes
         id=task_id, result=[] if skipped else [success_result(success), topics_result(topic)],
         completed_by=reviewer_id, was_cancelled=skipped, lead_time=lead_time,
     )
+
+
+def first_sync_done(worker: WorkerProcess, project: int, timeout: float = 60.0) -> None:
+    """Wait until the worker's first sync of `project` has ended. A webhook applied while it runs
+    counts, but makes no nudge and no check-in of its own (store/counting.py): a test of live
+    webhooks that submitted at once would race the sync, which a loaded CI machine can lose."""
+    store = open_store(worker.env["DATABASE_URL"], create=False)
+    try:
+        deadline = time.time() + timeout
+        while store.ledger.state(project).sync_done_at is None:
+            assert time.time() < deadline, f"the worker's first sync of project {project} did not end within {timeout} s"
+            time.sleep(0.05)
+    finally:
+        store.close()
 
 
 def settle(slack, worker: WorkerProcess, count: int) -> None:
