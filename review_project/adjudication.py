@@ -516,8 +516,8 @@ def read_adjudications(client: LabelStudio, review_title_or_id: str | int) -> di
     "<title> - adjudication". Returns an Adjudications (a dict, with the counts of skipped and
     invalid annotations left out); empty, with project_id None, before `adjudicate` first ran.
     """
-    review = label_studio.find_project(client, review_title_or_id)
-    project = label_studio.project_by_title(client, adjudication_title(review.title, review.id))
+    review = label_studio.find_project(client, review_title_or_id, fields="id,title")
+    project = label_studio.project_by_title(client, adjudication_title(review.title, review.id), fields="id")
     if project is None:
         return Adjudications()
     with read_project(client, project.id) as read:

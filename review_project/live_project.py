@@ -81,7 +81,7 @@ class ProjectFacts:
 
 def learn_facts(client: LabelStudio, project: str | int) -> tuple[object, ProjectFacts]:
     """Ask Label Studio for a project (its id or exact title) and the organisation's members."""
-    found = label_studio.find_project(client, project)
+    found = label_studio.find_project(client, project, fields="id,title,maximum_annotations")
     users = label_studio.reviewer_emails(client)
     with label_studio.translated_errors(label_studio.server_url(client), "asking who the API key belongs to"):
         lead = client.users.whoami().id

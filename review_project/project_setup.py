@@ -195,9 +195,7 @@ def setup_project(
     project, created, updated = label_studio.create_or_update_project(client, title, wanted)
     report = SetupReport(project_id=project.id, project_created=created, settings_updated=updated, server_data_dir=server_data_dir)
     _find_reviewers(client, reviewers, report, create_accounts)
-    # The project as just listed or created carries its task count: no second read of it.
-    task_count = getattr(project, "task_number", None)
-    _import_new_attacks(client, project.id, attacks, report, batch_size, on_imported, ledger, task_count)
+    _import_new_attacks(client, project.id, attacks, report, batch_size, on_imported, ledger)
     if webhook_url:
         report.webhook = _ensure_webhook(client, project.id, webhook_url, webhook_secret)
     return report
@@ -215,9 +213,9 @@ def _find_reviewers(client: LabelStudio, reviewers: list[Reviewer], report: Setu
             report.reviewers_created.append(reviewer.email)
 
 
-def _import_new_attacks(client, project_id, attacks, report, batch_size, on_imported, ledger, task_count=None) -> None:
+def _import_new_attacks(client, project_id, attacks, report, batch_size, on_imported, ledger) -> None:
     known = ledger.task_attack_ids(project_id) if ledger is not None else None
-    present = label_studio.imported_attack_ids(client, project_id, known, task_count)
+    present = label_studio.imported_attack_ids(client, project_id, known)
     new = [attack for attack in attacks if int(attack["attack_id"]) not in present]
     report.tasks_already_present = len(attacks) - len(new)
     for start in range(0, len(new), batch_size):

@@ -69,6 +69,10 @@ def test_setup_creates_project_reviewers_tasks_and_webhook(label_studio, lead_fi
     assert project.overlap_cohort_percentage == 100
     assert project.show_skip_button and project.show_instruction
     assert "Look after yourself" in project.expert_instruction
+    # Read with named fields, the project has only those, and Label Studio counted nothing.
+    for named in (ls_api.find_project(client, project.id, fields="id,title"), ls_api.find_project(client, project_title, fields="id")):
+        assert (named.id, named.title, named.task_number, named.label_config) == (project.id, project_title, None, None)
+    assert ls_api.find_project(client, project.id).task_number == len(manifest_attacks)
     tasks = list(client.tasks.list(project=project.id, page_size=100))
     assert len(tasks) == len(manifest_attacks)
     assert {t.overlap for t in tasks} == {4}
