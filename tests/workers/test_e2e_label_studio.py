@@ -6,7 +6,6 @@ from __future__ import annotations
 
 import json
 import os
-import time
 import uuid
 
 import pytest
@@ -16,7 +15,7 @@ from review_project import label_studio as ls
 from review_project.cli import cli
 from review_project.manifest import write_manifest
 from review_project.sampling import sample_attacks
-from tests.conftest import on_a_free_port, success_result, topics_result
+from tests.conftest import on_a_free_port, success_result, topics_result, wait_until
 from tests.workers import clock_shifted_worker
 from tests.workers.conftest import BOT_TOKEN, SIGNING_SECRET, WEBHOOK_SECRET, WorkerProcess, local_http
 from workers.label_studio_api import LabelStudioReader
@@ -106,10 +105,8 @@ def first_sync_done(worker: WorkerProcess, project: int, timeout: float = 60.0) 
     webhooks that submitted at once would race the sync, which a loaded CI machine can lose."""
     store = open_store(worker.env["DATABASE_URL"], create=False)
     try:
-        deadline = time.time() + timeout
-        while store.ledger.state(project).sync_done_at is None:
-            assert time.time() < deadline, f"the worker's first sync of project {project} did not end within {timeout} s"
-            time.sleep(0.05)
+        wait_until(lambda: store.ledger.state(project).sync_done_at is not None, timeout,
+                   f"the end of the worker's first sync of project {project}")
     finally:
         store.close()
 
@@ -126,10 +123,7 @@ def settle(slack, worker: WorkerProcess, count: int) -> None:
         return syncing or store.inbox.waiting().waiting > 0 or bool(store.checkins.all(("pending", "sending")))
 
     try:
-        deadline = time.time() + 30
-        while busy():
-            assert time.time() < deadline, "the worker did not settle within 30 s"
-            time.sleep(0.05)
+        wait_until(lambda: not busy(), 30, "the worker to settle")
     finally:
         store.close()
 
